@@ -1,0 +1,22 @@
+"""skmitm: cross-resolution face identification with a scikit-learn API.
+
+Implements "Meet-in-the-middle: Multi-scale upsampling and matching for
+cross-resolution face recognition" (Grm, Özata, Štruc, Ekenel, WACV-W 2023):
+probes are super-resolved, gallery images are degraded and resolution-matched,
+and the two meet in the middle at several scales.
+"""
+
+from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
+from ._validation import check_images, load_image
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "KINDS",
+    "META_DTYPE",
+    "HypothesisSet",
+    "as_hypothesis_sets",
+    "check_images",
+    "load_image",
+    "make_meta",
+]
