@@ -7,11 +7,15 @@ and the two meet in the middle at several scales.
 """
 
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
+from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
 from ._validation import check_images, load_image
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "FUSION_STRATEGIES",
+    "SIMILARITIES",
+    "FusedNearestNeighborIdentifier",
     "KINDS",
     "META_DTYPE",
     "HypothesisSet",

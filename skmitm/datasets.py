@@ -1,0 +1,288 @@
+"""Datasets: LFW-style folders and the public cross-resolution benchmark (SPEC §5).
+
+The public benchmark is built from Labeled Faces in the Wild: the 423 people
+with at least five images are evaluation subjects; each one's first image is
+the high-resolution gallery photo and its images 2–5 become low-resolution
+probes through a seeded blur → area-downsample → noise → JPEG pipeline.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._validation import is_integer, load_image
+
+__all__ = [
+    "LFW_CROP",
+    "SEVERITIES",
+    "degrade_probe",
+    "load_lfw_folder",
+    "make_cross_resolution_benchmark",
+]
+
+#: The face box of a 250×250 (deep-)funneled LFW image: x 62…188, y 55…181
+#: (126×126 pixels), as (x0, y0, x1, y1) with exclusive ends.
+LFW_CROP = (62, 55, 188, 181)
+
+#: Probe synthesis settings: uniform ranges of the Gaussian blur sigma
+#: (pixels of the high-resolution crop), the additive noise standard deviation
+#: (0–255 scale) and the JPEG quality.
+SEVERITIES = {
+    "moderate": {"blur_sigma": (0.5, 1.0), "noise_std": (1.0, 4.0), "jpeg_quality": (60, 90)},
+    "harsh": {"blur_sigma": (0.8, 1.6), "noise_std": (2.0, 8.0), "jpeg_quality": (40, 80)},
+}
+
+_LFW_NAME = re.compile(r"^(?P<subject>.+)_(?P<number>\d{4})\.jpe?g$", re.IGNORECASE)
+
+
+def _scan_lfw(root):
+    """{subject: [(number, path), ...] sorted} for every NAME/NAME_NNNN.jpg under root."""
+    people = {}
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if not entry.is_dir():
+                continue
+            files = []
+            for name in os.listdir(entry.path):
+                match = _LFW_NAME.match(name)
+                if match and match["subject"] == entry.name:
+                    files.append((int(match["number"]), os.path.join(entry.path, name)))
+            if files:
+                people[entry.name] = sorted(files)
+    return people
+
+
+def _default_lfw_root(data_home):
+    """The folder of scikit-learn's cached LFW, fetching it on first use (needs internet)."""
+    from sklearn.datasets import fetch_lfw_people, get_data_home
+
+    root = Path(get_data_home(data_home)) / "lfw_home" / "lfw_funneled"
+    if not root.is_dir():
+        # scikit-learn downloads the funneled LFW into data_home; only its
+        # image folder is used here, with our own crop.
+        fetch_lfw_people(data_home=data_home, download_if_missing=True)
+    if not root.is_dir():
+        raise FileNotFoundError(f"scikit-learn's LFW fetcher left no image folder at {str(root)!r}")
+    return root
+
+
+def load_lfw_folder(
+    path=None,
+    *,
+    min_images_per_subject=1,
+    max_images_per_subject=None,
+    crop=True,
+    data_home=None,
+):
+    """Load an LFW-style folder (``NAME/NAME_NNNN.jpg``) of face images.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, default=None
+        The folder holding one sub-folder per person. When None, the LFW
+        cached by scikit-learn under ``data_home`` is used, and fetched with
+        :func:`sklearn.datasets.fetch_lfw_people` if it is not cached yet (this
+        needs internet access; it is the funneled, not deep-funneled, LFW).
+    min_images_per_subject : int, default=1
+        Keep only people with at least this many images in the folder.
+    max_images_per_subject : int, default=None
+        Load at most this many images per person (the lowest numbers first).
+        People are still selected by their total count.
+    crop : bool, default=True
+        Cut the 126×126 face box :data:`LFW_CROP` out of each 250×250 image.
+    data_home : str or os.PathLike, default=None
+        scikit-learn's data folder, used only when ``path`` is None.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``images`` (list of H×W×3 uint8 RGB arrays), ``subjects`` (ndarray of
+        names), ``image_numbers`` (ndarray of int, the ``NNNN`` of each file),
+        ``paths`` (list of str); people sorted by name, images by number.
+
+    Examples
+    --------
+    >>> import tempfile, os, cv2, numpy as np
+    >>> from skmitm.datasets import load_lfw_folder
+    >>> root = tempfile.mkdtemp()
+    >>> for name, n in [("Ada_Lovelace", 2), ("Alan_Turing", 1)]:
+    ...     os.makedirs(os.path.join(root, name))
+    ...     for k in range(1, n + 1):
+    ...         _ = cv2.imwrite(os.path.join(root, name, f"{name}_{k:04d}.jpg"),
+    ...                         np.zeros((250, 250, 3), np.uint8))
+    >>> lfw = load_lfw_folder(root, min_images_per_subject=2)
+    >>> lfw.subjects.tolist(), lfw.images[0].shape
+    (['Ada_Lovelace', 'Ada_Lovelace'], (126, 126, 3))
+    """
+    if not is_integer(min_images_per_subject) or min_images_per_subject < 1:
+        raise ValueError(f"min_images_per_subject={min_images_per_subject!r}; expected an integer >= 1")
+    if max_images_per_subject is not None and (
+        not is_integer(max_images_per_subject) or max_images_per_subject < 1
+    ):
+        raise ValueError(f"max_images_per_subject={max_images_per_subject!r}; expected None or an integer >= 1")
+    root = Path(path) if path is not None else _default_lfw_root(data_home)
+    if not root.is_dir():
+        raise FileNotFoundError(f"LFW folder {str(root)!r} does not exist")
+    people = _scan_lfw(root)
+    if not people:
+        raise ValueError(f"LFW folder {str(root)!r} holds no NAME/NAME_NNNN.jpg images")
+    images, subjects, numbers, paths = [], [], [], []
+    x0, y0, x1, y1 = LFW_CROP
+    for subject in sorted(people):
+        files = people[subject]
+        if len(files) < min_images_per_subject:
+            continue
+        for number, file in files[:max_images_per_subject]:
+            image = load_image(file, name=f"LFW image {file}")
+            if crop:
+                if image.shape[0] < y1 or image.shape[1] < x1:
+                    raise ValueError(
+                        f"LFW image {file} has shape {image.shape}; expected at least {y1}×{x1} for the face crop"
+                    )
+                image = np.ascontiguousarray(image[y0:y1, x0:x1])
+            images.append(image)
+            subjects.append(subject)
+            numbers.append(number)
+            paths.append(file)
+    if not images:
+        raise ValueError(
+            f"no person in {str(root)!r} has at least {min_images_per_subject} images"
+        )
+    return Bunch(images=images, subjects=np.asarray(subjects), image_numbers=np.asarray(numbers), paths=paths)
+
+
+def _severity_settings(severity):
+    if isinstance(severity, str):
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity={severity!r}; expected one of {sorted(SEVERITIES)} or a dict")
+        return SEVERITIES[severity]
+    if isinstance(severity, dict):
+        missing = set(SEVERITIES["moderate"]) - set(severity)
+        if missing:
+            raise ValueError(f"severity dict lacks {sorted(missing)}")
+        return severity
+    raise TypeError(f"severity={severity!r}; expected a name in {sorted(SEVERITIES)} or a dict")
+
+
+def degrade_probe(image, *, size=24, severity="moderate", rng=None):
+    """Turn a high-resolution face into a synthetic low-resolution probe.
+
+    Gaussian blur (sigma drawn uniformly), area downsampling to ``size``,
+    additive Gaussian noise (standard deviation drawn uniformly, 0–255 scale),
+    then JPEG compression (quality drawn uniformly, integer).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3), dtype uint8
+        The high-resolution RGB face.
+    size : int or tuple of int, default=24
+        Probe height and width in pixels (an int means a square probe).
+    severity : {"moderate", "harsh"} or dict, default="moderate"
+        Parameter ranges, see :data:`SEVERITIES`.
+    rng : numpy.random.Generator or int, default=None
+        Source of the random parameters and noise.
+
+    Returns
+    -------
+    probe : ndarray of shape (size, size, 3), dtype uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm.datasets import degrade_probe
+    >>> face = np.full((126, 126, 3), 128, np.uint8)
+    >>> degrade_probe(face, size=24, rng=0).shape
+    (24, 24, 3)
+    """
+    settings = _severity_settings(severity)
+    rng = np.random.default_rng(rng)
+    height, width = (size, size) if is_integer(size) else tuple(size)
+    sigma = rng.uniform(*settings["blur_sigma"])
+    noise_std = rng.uniform(*settings["noise_std"])
+    lo, hi = settings["jpeg_quality"]
+    quality = int(rng.integers(lo, hi + 1))
+    blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+    small = cv2.resize(blurred, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small += rng.normal(0.0, noise_std, size=small.shape).astype(np.float32)
+    small = np.clip(np.rint(small), 0, 255).astype(np.uint8)
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("OpenCV failed to JPEG-encode a probe")
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def make_cross_resolution_benchmark(
+    lfw=None,
+    *,
+    probe_size=24,
+    severity="moderate",
+    n_probes_per_subject=4,
+    random_state=0,
+):
+    """Build the public LFW cross-resolution benchmark of SPEC §5.
+
+    Subjects are the people with at least ``1 + n_probes_per_subject`` images.
+    Each subject's first image is its gallery photo (the 126×126 crop, high
+    resolution); its next ``n_probes_per_subject`` images become probes
+    through :func:`degrade_probe`, seeded per probe from ``random_state`` and
+    the probe's index, so any probe can be rebuilt alone.
+
+    Parameters
+    ----------
+    lfw : str, os.PathLike, Bunch or None, default=None
+        An LFW-style folder, the result of :func:`load_lfw_folder`, or None for
+        scikit-learn's cached LFW.
+    probe_size : int or tuple of int, default=24
+        Probe height and width in pixels.
+    severity : {"moderate", "harsh"} or dict, default="moderate"
+        Probe degradation ranges, see :data:`SEVERITIES`.
+    n_probes_per_subject : int, default=4
+        Number of probe images per subject.
+    random_state : int, default=0
+        Seed of the probe synthesis.
+
+    Returns
+    -------
+    benchmark : :class:`~sklearn.utils.Bunch`
+        ``gallery_images``, ``gallery_subjects``, ``probe_images``,
+        ``probe_subjects``, ``hr_probe_images`` (the undegraded probe crops,
+        for the high-resolution ceiling), ``probe_size`` and ``severity``.
+    """
+    if not is_integer(n_probes_per_subject) or n_probes_per_subject < 1:
+        raise ValueError(f"n_probes_per_subject={n_probes_per_subject!r}; expected an integer >= 1")
+    if not is_integer(random_state):
+        raise ValueError(f"random_state={random_state!r}; expected an integer seed, so the benchmark is reproducible")
+    _severity_settings(severity)
+    need = 1 + n_probes_per_subject
+    if lfw is None or isinstance(lfw, (str, os.PathLike)):
+        lfw = load_lfw_folder(lfw, min_images_per_subject=need, max_images_per_subject=need)
+    gallery_images, gallery_subjects, hr_probes, probe_subjects = [], [], [], []
+    subjects = np.asarray(lfw.subjects)
+    for subject in np.unique(subjects):
+        index = np.flatnonzero(subjects == subject)
+        if len(index) < need:
+            continue
+        gallery_images.append(lfw.images[index[0]])
+        gallery_subjects.append(subject)
+        for i in index[1:need]:
+            hr_probes.append(lfw.images[i])
+            probe_subjects.append(subject)
+    if not gallery_images:
+        raise ValueError(f"no subject has at least {need} images; cannot build the benchmark")
+    probes = [
+        degrade_probe(face, size=probe_size, severity=severity, rng=np.random.default_rng([random_state, i]))
+        for i, face in enumerate(hr_probes)
+    ]
+    return Bunch(
+        gallery_images=gallery_images,
+        gallery_subjects=np.asarray(gallery_subjects),
+        probe_images=probes,
+        probe_subjects=np.asarray(probe_subjects),
+        hr_probe_images=hr_probes,
+        probe_size=probe_size,
+        severity=severity,
+    )
