@@ -1,0 +1,222 @@
+"""A small multi-scale EDSR for faces: one shared body, one pixel-shuffle tail per scale.
+
+The network follows EDSR (Lim et al., CVPRW 2017): residual blocks without
+batch normalisation, a global skip around the body and sub-pixel
+(pixel-shuffle) upsampling. Like EDSR's multi-scale sibling MDSR, the body is
+shared by all scales and each scale has its own tail, so one pass of the body
+over a low-resolution probe serves ×2, ×4 and ×8 at once. The reasons for
+that choice (training budget, inference cost) are in
+``docs/super_resolution.md``.
+
+Shipped weights live in ``skmitm/weights/`` as a ``state_dict`` (``.pt``) and
+a ``.json`` card holding the architecture, the training record and the
+file's sha256; :func:`load_edsr` checks the hash before ``torch.load``
+(``weights_only=True``) reads a byte of it.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["FaceEDSR", "load_edsr", "save_edsr", "DEFAULT_WEIGHTS"]
+
+#: The weights ``MultiHypothesisUpsampler`` uses when given ``weights=None``:
+#: trained on realistic degradations (blur kernels, noise, JPEG, several
+#: downsampling kernels); see ``docs/super_resolution.md``.
+DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "face_edsr_realistic.json"
+
+# Mean RGB of LFW face crops in [0, 1]; centring the input keeps the head's
+# bias from having to learn it.
+_RGB_MEAN = (0.52, 0.42, 0.37)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, n_feats, res_scale):
+        super().__init__()
+        self.conv1 = nn.Conv2d(n_feats, n_feats, 3, padding=1)
+        self.conv2 = nn.Conv2d(n_feats, n_feats, 3, padding=1)
+        self.res_scale = res_scale
+
+    def forward(self, x):
+        return x + self.res_scale * self.conv2(F.relu(self.conv1(x), inplace=True))
+
+
+class _Tail(nn.Module):
+    """Pixel-shuffle ×2 stages up to ``scale``, halving the width at each stage after the first.
+
+    High-resolution feature maps dominate the cost of a ×8 tail; halving the
+    channels as the maps grow keeps every stage at roughly the cost of the
+    first.
+    """
+
+    def __init__(self, n_feats, scale, min_feats):
+        super().__init__()
+        stages = []
+        width = n_feats
+        for i in range(scale.bit_length() - 1):
+            out = width if i == 0 else max(width // 2, min_feats)
+            stages += [nn.Conv2d(width, 4 * out, 3, padding=1), nn.PixelShuffle(2)]
+            width = out
+        self.upsample = nn.Sequential(*stages)
+        self.out = nn.Conv2d(width, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.out(self.upsample(x))
+
+
+class FaceEDSR(nn.Module):
+    """EDSR body shared by several scales, with one pixel-shuffle tail per scale.
+
+    Parameters
+    ----------
+    scales : tuple of int, default=(2, 4, 8)
+        Magnifications, each a power of two.
+    n_feats : int, default=32
+        Width of the body.
+    n_blocks : int, default=8
+        Number of residual blocks in the body.
+    res_scale : float, default=1.0
+        Factor on each block's residual branch (EDSR uses 0.1 for wide nets).
+    min_tail_feats : int, default=8
+        Narrowest tail stage.
+
+    Notes
+    -----
+    Input and output are RGB tensors in [0, 1] of shape (N, 3, H, W) and
+    (N, 3, s·H, s·W). Besides EDSR's feature-level global skip, every tail's
+    output is added to the bicubic upsampling of the input, so the network
+    starts as bicubic and only learns the residual detail; with a training
+    budget of minutes on a CPU, that start matters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmitm._edsr import FaceEDSR
+    >>> net = FaceEDSR(scales=(2, 4), n_feats=8, n_blocks=1)
+    >>> {s: tuple(y.shape) for s, y in net(torch.rand(1, 3, 12, 12)).items()}
+    {2: (1, 3, 24, 24), 4: (1, 3, 48, 48)}
+    """
+
+    def __init__(self, scales=(2, 4, 8), *, n_feats=32, n_blocks=8, res_scale=1.0, min_tail_feats=8):
+        super().__init__()
+        scales = tuple(int(s) for s in scales)
+        for s in scales:
+            if s < 2 or s & (s - 1):
+                raise ValueError(f"scale {s} is not a power of two >= 2; FaceEDSR upsamples by ×2 stages")
+        self.config = {
+            "scales": list(scales),
+            "n_feats": int(n_feats),
+            "n_blocks": int(n_blocks),
+            "res_scale": float(res_scale),
+            "min_tail_feats": int(min_tail_feats),
+        }
+        self.scales = scales
+        self.register_buffer("mean", torch.tensor(_RGB_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.head = nn.Conv2d(3, n_feats, 3, padding=1)
+        self.body = nn.Sequential(
+            *[_ResBlock(n_feats, res_scale) for _ in range(n_blocks)],
+            nn.Conv2d(n_feats, n_feats, 3, padding=1),
+        )
+        self.tails = nn.ModuleDict({f"x{s}": _Tail(n_feats, s, min_tail_feats) for s in scales})
+
+    def features(self, x):
+        """Body features of a batch of LR images in [0, 1]; shared by every scale."""
+        h = self.head(x - self.mean)
+        return h + self.body(h)
+
+    def upsample(self, x, features, scale):
+        """Output of the ``scale`` tail, given the input batch and its :meth:`features`."""
+        base = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+        return base + self.tails[f"x{scale}"](features)
+
+    def forward(self, x, scales=None):
+        """Super-resolve ``x`` at each of ``scales`` (default: all); returns ``{scale: tensor}``."""
+        feats = self.features(x)
+        return {s: self.upsample(x, feats, s) for s in (self.scales if scales is None else scales)}
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_edsr(net, path, *, card=None):
+    """Write ``net``'s state_dict to ``path`` (``.pt``) and its card beside it (``.json``).
+
+    Parameters
+    ----------
+    net : FaceEDSR
+    path : str or Path
+        Where the ``.pt`` file goes; the card takes the same name with ``.json``.
+    card : dict, default=None
+        Extra facts for the card (training data, steps, metrics).
+
+    Returns
+    -------
+    card_path : Path
+    """
+    path = Path(path).with_suffix(".pt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    torch.save(state, path)
+    card = {
+        "weights": path.name,
+        "sha256": _sha256(path),
+        "architecture": "FaceEDSR",
+        "config": net.config,
+        **(card or {}),
+    }
+    card_path = path.with_suffix(".json")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return card_path
+
+
+def load_edsr(card_path=None, *, device="cpu"):
+    """Build a :class:`FaceEDSR` from a weights card, verifying the weights' sha256.
+
+    Parameters
+    ----------
+    card_path : str or Path, default=None
+        The ``.json`` card (or its ``.pt`` file); ``None`` loads the shipped
+        default, :data:`DEFAULT_WEIGHTS`.
+    device : str, default="cpu"
+
+    Returns
+    -------
+    net : FaceEDSR
+        In evaluation mode, on ``device``.
+    card : dict
+
+    Examples
+    --------
+    >>> from skmitm._edsr import load_edsr
+    >>> net, card = load_edsr()
+    >>> net.scales, len(card["sha256"])
+    ((2, 4, 8), 64)
+    """
+    card_path = Path(DEFAULT_WEIGHTS if card_path is None else card_path).with_suffix(".json")
+    if not card_path.is_file():
+        raise FileNotFoundError(f"weights card {card_path} does not exist; expected a .json written by save_edsr")
+    card = json.loads(card_path.read_text())
+    for key in ("weights", "sha256", "config"):
+        if key not in card:
+            raise ValueError(f"weights card {card_path} lacks {key!r}; expected a card written by save_edsr")
+    weights_path = card_path.with_name(card["weights"])
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"weights file {weights_path} named by {card_path} does not exist")
+    actual = _sha256(weights_path)
+    if actual != card["sha256"]:
+        raise ValueError(
+            f"weights file {weights_path} has sha256 {actual}; its card {card_path.name} expects {card['sha256']}"
+        )
+    config = dict(card["config"])
+    net = FaceEDSR(config.pop("scales"), **config)
+    net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    return net.to(device).eval(), card

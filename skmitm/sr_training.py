@@ -1,0 +1,496 @@
+"""Train the face super-resolution network (FaceEDSR) on LFW people outside the benchmark.
+
+Run ``python -m skmitm.sr_training --help``. The network learns from LFW
+people with fewer than five images (SPEC §5): the 423 people with five or more
+are the public benchmark's evaluation subjects and are never read. Faces are
+the benchmark's 126×126 crop, loaded once into memory; every step draws a
+batch of faces, makes its low-resolution inputs on the fly with a seeded
+degradation pipeline and trains all scales at once through the shared body.
+
+Degradations (``--degradation``):
+
+- ``realistic`` (default, shipped): random horizontal flip; the face is
+  area-resized to twice the low-resolution size, blurred there (isotropic or
+  anisotropic Gaussian, or disk; p = 0.9), resized to the low-resolution size
+  with a random kernel (area, bilinear, bicubic or Lanczos), given Gaussian
+  noise (colour or grey; p = 0.8) and JPEG-compressed (p = 0.8).
+- ``plain``: bicubic downsampling only, as in the paper.
+
+Training is seeded and resumable: the data of step ``t`` come from
+``numpy.random.default_rng([seed, t])`` and the learning rate is a function
+of ``t``, so a run resumed from a checkpoint continues exactly where it left.
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ._edsr import FaceEDSR, save_edsr
+from ._validation import is_integer, load_image
+from .datasets import LFW_CROP
+
+__all__ = [
+    "DEGRADATIONS",
+    "degrade_face",
+    "load_training_faces",
+    "make_batch",
+    "psnr",
+    "train",
+]
+
+#: Low-resolution input pipelines the trainer knows.
+DEGRADATIONS = ("realistic", "plain")
+
+#: People with this many images or more are the benchmark's evaluation subjects.
+EVALUATION_MIN_IMAGES = 5
+
+_DOWNSAMPLING = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)
+
+
+def load_training_faces(lfw_dir, *, max_images_per_subject=EVALUATION_MIN_IMAGES - 1, max_faces=None):
+    """Load the face crops of the LFW people who are *not* benchmark subjects.
+
+    Parameters
+    ----------
+    lfw_dir : str or os.PathLike
+        An LFW-style folder ``NAME/NAME_NNNN.jpg`` of 250×250 images.
+    max_images_per_subject : int, default=4
+        People with more images than this are skipped entirely; the default
+        skips the benchmark's evaluation people (five images or more).
+    max_faces : int, default=None
+        Stop after this many faces (people in name order), for quick runs.
+
+    Returns
+    -------
+    faces : ndarray of shape (n_faces, 126, 126, 3), dtype uint8
+    subjects : ndarray of str, shape (n_faces,)
+    """
+    root = Path(lfw_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"LFW folder {str(root)!r} does not exist")
+    x0, y0, x1, y1 = LFW_CROP
+    faces, subjects = [], []
+    for person in sorted(os.listdir(root)):
+        folder = root / person
+        if not folder.is_dir():
+            continue
+        files = sorted(f for f in os.listdir(folder) if f.lower().endswith((".jpg", ".jpeg")))
+        if not files or len(files) > max_images_per_subject:
+            continue
+        for file in files:
+            image = load_image(folder / file, name=f"LFW image {folder / file}")
+            if image.shape[0] < y1 or image.shape[1] < x1:
+                raise ValueError(
+                    f"LFW image {folder / file} has shape {image.shape}; expected at least {y1}×{x1} for the crop"
+                )
+            faces.append(image[y0:y1, x0:x1])
+            subjects.append(person)
+            if max_faces is not None and len(faces) >= max_faces:
+                return np.stack(faces), np.asarray(subjects)
+    if not faces:
+        raise ValueError(f"no person in {str(root)!r} has between 1 and {max_images_per_subject} images")
+    return np.stack(faces), np.asarray(subjects)
+
+
+def _blur_kernel(rng, sigma_scale):
+    """A random blur kernel (isotropic/anisotropic Gaussian or disk), normalised to sum 1."""
+    kind = rng.choice(3, p=[0.5, 0.35, 0.15])
+    if kind == 2:
+        radius = rng.uniform(0.6, 1.6) * sigma_scale
+        r = int(math.ceil(radius))
+        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+        kernel = (xx**2 + yy**2 <= radius**2).astype(np.float32)
+    else:
+        sx = rng.uniform(0.2, 1.4) * sigma_scale
+        sy = sx if kind == 0 else rng.uniform(0.2, 1.4) * sigma_scale
+        theta = rng.uniform(0, np.pi)
+        r = int(math.ceil(3 * max(sx, sy)))
+        yy, xx = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float32)
+        c, s = np.cos(theta), np.sin(theta)
+        u, v = c * xx + s * yy, -s * xx + c * yy
+        kernel = np.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2))
+    return kernel / kernel.sum()
+
+
+def degrade_face(face, lr_size, rng, *, degradation="realistic"):
+    """Make a low-resolution ``lr_size``×``lr_size`` input from a high-resolution face.
+
+    Parameters
+    ----------
+    face : ndarray of shape (H, W, 3), dtype uint8
+    lr_size : int
+    rng : numpy.random.Generator
+    degradation : {"realistic", "plain"}, default="realistic"
+        See the module docstring.
+
+    Returns
+    -------
+    lr : ndarray of shape (lr_size, lr_size, 3), dtype uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm.sr_training import degrade_face
+    >>> face = np.random.default_rng(0).integers(0, 256, (126, 126, 3), dtype=np.uint8)
+    >>> degrade_face(face, 24, np.random.default_rng(0)).shape
+    (24, 24, 3)
+    """
+    if degradation == "plain":
+        return cv2.resize(face, (lr_size, lr_size), interpolation=cv2.INTER_CUBIC)
+    if degradation != "realistic":
+        raise ValueError(f"degradation={degradation!r}; expected one of {DEGRADATIONS}")
+    # Blurring at twice the target size puts the kernel before the last
+    # downsampling, as in a camera, while keeping kernels a few pixels wide.
+    mid = 2 * lr_size
+    image = cv2.resize(face, (mid, mid), interpolation=cv2.INTER_AREA).astype(np.float32)
+    if rng.random() < 0.9:
+        image = cv2.filter2D(image, -1, _blur_kernel(rng, 2.0), borderType=cv2.BORDER_REFLECT_101)
+    image = cv2.resize(image, (lr_size, lr_size), interpolation=int(rng.choice(_DOWNSAMPLING)))
+    if rng.random() < 0.8:
+        std = rng.uniform(0.0, 10.0)
+        shape = image.shape if rng.random() < 0.7 else image.shape[:2] + (1,)
+        image = image + rng.normal(0.0, std, size=shape).astype(np.float32)
+    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    if rng.random() < 0.8:
+        quality = int(rng.integers(30, 96))
+        ok, encoded = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        image = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return np.ascontiguousarray(image)
+
+
+def _target(face, size):
+    interpolation = cv2.INTER_AREA if size <= face.shape[0] else cv2.INTER_CUBIC
+    return cv2.resize(face, (size, size), interpolation=interpolation)
+
+
+def make_batch(faces, rng, *, batch_size, scales, patch, lr_sizes, degradation="realistic"):
+    """Draw a training batch: LR patches and the matching HR patches at each scale.
+
+    Each face is shown at a random low-resolution size in ``lr_sizes``
+    (inclusive range); the HR target at scale ``s`` is the face resized to
+    ``s`` times that size, so LR pixel ``k`` covers HR pixels ``s·k … s·k+s-1``.
+
+    Returns
+    -------
+    lr : Tensor of shape (batch_size, 3, patch, patch), float in [0, 1]
+    hr : dict of {scale: Tensor of shape (batch_size, 3, s·patch, s·patch)}
+    """
+    lrs, hrs = [], {s: [] for s in scales}
+    for index in rng.integers(0, len(faces), size=batch_size):
+        face = faces[index]
+        if rng.random() < 0.5:
+            face = face[:, ::-1]
+        size = int(rng.integers(lr_sizes[0], lr_sizes[1] + 1))
+        lr = degrade_face(face, size, rng, degradation=degradation)
+        i, j = (int(v) for v in rng.integers(0, size - patch + 1, size=2))
+        lrs.append(lr[i : i + patch, j : j + patch])
+        for s in scales:
+            hrs[s].append(_target(face, s * size)[s * i : s * (i + patch), s * j : s * (j + patch)])
+
+    def to_tensor(images):
+        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
+
+    return to_tensor(lrs), {s: to_tensor(v) for s, v in hrs.items()}
+
+
+def psnr(a, b):
+    """PSNR in dB between two uint8 images (or float arrays on the 0–255 scale)."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def _to_uint8(tensor):
+    return tensor.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def _validate(net, faces, scales, *, lr_size, degradation, seed):
+    """Mean PSNR of the network and of bicubic at each scale on fixed degraded faces."""
+    rng = np.random.default_rng([seed, 2**31])
+    lr = np.stack([degrade_face(f, lr_size, rng, degradation=degradation) for f in faces])
+    x = torch.from_numpy(lr).permute(0, 3, 1, 2).float().div_(255.0)
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        out = {s: _to_uint8(y) for s, y in net(x).items()}
+    net.train(was_training)
+    result = {}
+    for s in scales:
+        size = s * lr_size
+        hr = [_target(f, size) for f in faces]
+        bicubic = [cv2.resize(im, (size, size), interpolation=cv2.INTER_CUBIC) for im in lr]
+        result[s] = {
+            "net": float(np.mean([psnr(o, h) for o, h in zip(out[s], hr)])),
+            "bicubic": float(np.mean([psnr(b, h) for b, h in zip(bicubic, hr)])),
+        }
+    return result
+
+
+def _learning_rate(step, steps, lr):
+    """Cosine decay from ``lr`` to 2% of it; a function of the step alone, so resuming needs no state."""
+    return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
+
+
+def train(
+    faces,
+    *,
+    val_faces=None,
+    scales=(2, 4, 8),
+    n_feats=32,
+    n_blocks=8,
+    steps=8000,
+    batch_size=16,
+    patch=16,
+    lr_sizes=(16, 32),
+    lr=5e-4,
+    degradation="realistic",
+    seed=0,
+    device="cpu",
+    checkpoint=None,
+    checkpoint_every=250,
+    progress=True,
+    log=None,
+):
+    """Train a :class:`~skmitm._edsr.FaceEDSR` on in-memory faces, resuming from ``checkpoint`` if it exists.
+
+    Parameters
+    ----------
+    faces : ndarray of shape (n, H, W, 3), dtype uint8
+        High-resolution training faces (square).
+    val_faces : ndarray of shape (m, H, W, 3), default=None
+        Held-out faces; validation PSNR (at LR size 24) is logged at every
+        checkpoint and returned.
+    scales, n_feats, n_blocks :
+        Architecture, see :class:`~skmitm._edsr.FaceEDSR`.
+    steps : int, default=8000
+    batch_size : int, default=16
+    patch : int, default=16
+        Side of the LR training patches.
+    lr_sizes : (int, int), default=(16, 32)
+        Inclusive range of LR face sizes.
+    lr : float, default=5e-4
+        Peak Adam learning rate (cosine decay).
+    degradation : {"realistic", "plain"}, default="realistic"
+    seed : int, default=0
+    device : str, default="cpu"
+    checkpoint : str or Path, default=None
+        File holding the resumable state; written every ``checkpoint_every``
+        steps and at the end.
+    checkpoint_every : int, default=250
+    progress : bool, default=True
+        Show a tqdm progress bar.
+    log : callable, default=None
+        Receives one line of text per checkpoint.
+
+    Returns
+    -------
+    net : FaceEDSR
+        In evaluation mode, on the CPU.
+    history : dict
+        ``steps``, ``seconds`` (training time across resumes), ``loss`` (mean
+        L1 per checkpoint interval) and ``val`` (validation PSNR, if any).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm.sr_training import train
+    >>> faces = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    >>> net, history = train(faces, scales=(2,), n_feats=8, n_blocks=1, steps=2,
+    ...                      batch_size=2, patch=8, lr_sizes=(12, 16), progress=False)
+    >>> history["steps"]
+    2
+    """
+    faces = np.asarray(faces)
+    if faces.ndim != 4 or faces.shape[3] != 3 or faces.dtype != np.uint8 or faces.shape[1] != faces.shape[2]:
+        raise ValueError(f"faces has shape {faces.shape} and dtype {faces.dtype}; expected (n, S, S, 3) uint8")
+    if len(faces) == 0:
+        raise ValueError("faces is empty; expected at least one training face")
+    if degradation not in DEGRADATIONS:
+        raise ValueError(f"degradation={degradation!r}; expected one of {DEGRADATIONS}")
+    if not (is_integer(patch) and 1 <= patch <= lr_sizes[0] <= lr_sizes[1]):
+        raise ValueError(f"patch={patch!r} and lr_sizes={lr_sizes!r}; expected 1 <= patch <= min <= max")
+    torch.manual_seed(seed)
+    net = FaceEDSR(scales, n_feats=n_feats, n_blocks=n_blocks).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    history = {"steps": 0, "seconds": 0.0, "loss": [], "val": []}
+    checkpoint = None if checkpoint is None else Path(checkpoint)
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state["config"] != net.config:
+            raise ValueError(f"checkpoint {checkpoint} holds a network {state['config']}; this run builds {net.config}")
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+
+    def save():
+        if checkpoint is None:
+            return
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save(
+            {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "config": net.config, "history": history},
+            tmp,
+        )
+        os.replace(tmp, checkpoint)
+
+    net.train()
+    bar = tqdm(total=steps, initial=history["steps"], disable=not progress, mininterval=5, desc="FaceEDSR")
+    losses = []
+    start = time.perf_counter() - history["seconds"]
+    while history["steps"] < steps:
+        step = history["steps"]
+        rng = np.random.default_rng([seed, step])
+        x, targets = make_batch(
+            faces, rng, batch_size=batch_size, scales=scales, patch=patch, lr_sizes=lr_sizes, degradation=degradation
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(step, steps, lr)
+        out = net(x.to(device))
+        loss = sum(torch.nn.functional.l1_loss(out[s], targets[s].to(device)) for s in scales) / len(scales)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        history["steps"] = step + 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        if history["steps"] % checkpoint_every == 0 or history["steps"] == steps:
+            history["seconds"] = time.perf_counter() - start
+            history["loss"].append([history["steps"], float(np.mean(losses))])
+            losses = []
+            line = f"step {history['steps']}/{steps}  loss {history['loss'][-1][1]:.4f}  {history['seconds']:.0f} s"
+            if val_faces is not None:
+                val = _validate(net, val_faces, scales, lr_size=24, degradation=degradation, seed=seed)
+                history["val"].append([history["steps"], {str(s): v for s, v in val.items()}])
+                line += "  val PSNR " + "  ".join(
+                    f"×{s} {v['net']:.2f} (bicubic {v['bicubic']:.2f})" for s, v in val.items()
+                )
+            save()
+            if log is not None:
+                log(line)
+    bar.close()
+    history["seconds"] = time.perf_counter() - start
+    return net.cpu().eval(), history
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m skmitm.sr_training",
+        description=(
+            "Train FaceEDSR (shared EDSR body, ×2/×4/×8 tails) on LFW people with fewer than five "
+            "images (never the benchmark's evaluation people) and export a weights file with its card. "
+            "Defaults are the settings of the shipped weights."
+        ),
+    )
+    p.add_argument("--lfw", required=True, help="LFW deep-funneled folder (NAME/NAME_NNNN.jpg)")
+    p.add_argument("--out", default="sr-training", help="folder for the checkpoint and log (default: %(default)s)")
+    p.add_argument(
+        "--export",
+        default=None,
+        help="weights file to write at the end (.pt; a .json card goes beside it); "
+        "default: OUT/face_edsr_DEGRADATION.pt",
+    )
+    p.add_argument("--degradation", choices=DEGRADATIONS, default="realistic")
+    p.add_argument("--scales", type=int, nargs="+", default=[2, 4, 8])
+    p.add_argument("--n-feats", type=int, default=32)
+    p.add_argument("--n-blocks", type=int, default=8)
+    p.add_argument("--steps", type=int, default=8000)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--patch", type=int, default=16, help="LR patch side")
+    p.add_argument("--lr-sizes", type=int, nargs=2, default=[16, 32], help="inclusive range of LR face sizes")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    p.add_argument("--val-people", type=int, default=100, help="training people held out for validation")
+    p.add_argument("--max-faces", type=int, default=None, help="use only the first N faces (quick runs)")
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    logfile = open(out / "train.log", "a")
+
+    def log(line):
+        tqdm.write(line)
+        logfile.write(line + "\n")
+        logfile.flush()
+
+    t0 = time.perf_counter()
+    faces, subjects = load_training_faces(args.lfw, max_faces=args.max_faces)
+    people = np.unique(subjects)
+    held_out = np.random.default_rng(args.seed).choice(people, size=min(args.val_people, len(people) // 2), replace=False)
+    is_val = np.isin(subjects, held_out)
+    # One face per held-out person, so no person dominates validation.
+    _, first = np.unique(subjects[is_val], return_index=True)
+    val_faces = faces[is_val][first]
+    train_faces = faces[~is_val]
+    log(
+        f"loaded {len(faces)} faces of {len(people)} people with < {EVALUATION_MIN_IMAGES} images in "
+        f"{time.perf_counter() - t0:.0f} s; training on {len(train_faces)} faces, validating on {len(val_faces)}"
+    )
+    net, history = train(
+        train_faces,
+        val_faces=val_faces,
+        scales=tuple(args.scales),
+        n_feats=args.n_feats,
+        n_blocks=args.n_blocks,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        patch=args.patch,
+        lr_sizes=tuple(args.lr_sizes),
+        lr=args.lr,
+        degradation=args.degradation,
+        seed=args.seed,
+        device=args.device,
+        checkpoint=out / f"checkpoint_{args.degradation}.pt",
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.no_progress,
+        log=log,
+    )
+    export = Path(args.export) if args.export else out / f"face_edsr_{args.degradation}.pt"
+    card = {
+        "degradation": args.degradation,
+        "data": {
+            "source": "LFW deep-funneled, people with fewer than 5 images (never the benchmark's 423)",
+            "crop": "x 62..188, y 55..181 (126x126)",
+            "train_faces": int(len(train_faces)),
+            "train_people": int(len(people) - len(held_out)),
+            "val_faces": int(len(val_faces)),
+        },
+        "training": {
+            "steps": history["steps"],
+            "batch_size": args.batch_size,
+            "patch": args.patch,
+            "lr_sizes": list(args.lr_sizes),
+            "lr": args.lr,
+            "seed": args.seed,
+            "threads": args.threads,
+            "device": args.device,
+            "seconds": round(history["seconds"], 1),
+            "torch": torch.__version__,
+        },
+        "validation_psnr_lr24": history["val"][-1][1] if history["val"] else None,
+        "command": "python -m skmitm.sr_training " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    card_path = save_edsr(net, export, card=card)
+    log(f"wrote {export.with_suffix('.pt')} and {card_path} after {history['seconds']:.0f} s of training")
+    logfile.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
