@@ -6,6 +6,24 @@ probes are super-resolved, gallery images are degraded and resolution-matched,
 and the two meet in the middle at several scales.
 """
 
+from ._degradation import (
+    DEGRADATIONS,
+    GalleryDegrader,
+    apply_chain,
+    brightness_jitter,
+    color_jitter,
+    degradation_chains,
+    disk_blur,
+    down_up_rescale,
+    gaussian_blur,
+    gaussian_noise,
+    match_resolution,
+    motion_blur,
+    patch_shuffle,
+    random_perspective,
+    random_shear,
+    speckle_noise,
+)
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
 from ._validation import check_images, load_image
@@ -23,4 +41,20 @@ __all__ = [
     "check_images",
     "load_image",
     "make_meta",
+    "DEGRADATIONS",
+    "GalleryDegrader",
+    "apply_chain",
+    "brightness_jitter",
+    "color_jitter",
+    "degradation_chains",
+    "disk_blur",
+    "down_up_rescale",
+    "gaussian_blur",
+    "gaussian_noise",
+    "match_resolution",
+    "motion_blur",
+    "patch_shuffle",
+    "random_perspective",
+    "random_shear",
+    "speckle_noise",
 ]
