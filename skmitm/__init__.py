@@ -26,6 +26,7 @@ from ._degradation import (
 )
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
+from ._model_selection import RepeatedSubjectSubsampling
 from ._validation import check_images, load_image
 
 __version__ = "0.1.0.dev0"
@@ -37,6 +38,7 @@ __all__ = [
     "KINDS",
     "META_DTYPE",
     "HypothesisSet",
+    "RepeatedSubjectSubsampling",
     "as_hypothesis_sets",
     "check_images",
     "load_image",

@@ -75,7 +75,7 @@ def make_meta(n, *, scale=1.0, kind="original", sigma=np.nan, chain="", size=0):
     meta["size"] = size
     bad = ~np.isin(meta["kind"], KINDS)
     if bad.any():
-        raise ValueError(f"unknown hypothesis kind {meta['kind'][bad][0]!r}; expected one of {KINDS}")
+        raise ValueError(f"unknown hypothesis kind {str(meta['kind'][bad][0])!r}; expected one of {KINDS}")
     if not (meta["scale"] > 0).all():
         raise ValueError(f"hypothesis scales must be positive; got {meta['scale'][~(meta['scale'] > 0)][0]}")
     return meta

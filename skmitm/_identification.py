@@ -320,7 +320,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         missing = np.setdiff1d(np.arange(len(self.classes_)), owner)
         if missing.size:
             raise ValueError(
-                f"subject {self.classes_[missing[0]]!r} has no gallery hypothesis left after selection "
+                f"subject {self.classes_[missing[0]].item()!r} has no gallery hypothesis left after selection "
                 f"(gallery_kinds={self.gallery_kinds!r}, scales={self.scales!r}, n_degraded={self.n_degraded!r})"
             )
         self.n_features_in_ = templates.shape[1]

@@ -1,0 +1,237 @@
+"""FusedNearestNeighborIdentifier: every fusion rule against a plain pair-by-pair reference."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import top_k_accuracy_score
+
+from skmitm import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier, HypothesisSet, make_meta
+
+D = 12
+
+
+def _set(rng, specs, center):
+    """A template set: specs are (kind, scale, sigma, chain, size) tuples around a subject centre."""
+    kinds, scales, sigmas, chains, sizes = zip(*specs)
+    data = (center + 0.8 * rng.normal(size=(len(specs), D))).astype(np.float32)
+    return HypothesisSet(data, make_meta(len(specs), kind=kinds, scale=scales, sigma=sigmas, chain=chains, size=sizes))
+
+
+def _gallery_specs(chains=("noise", "blur>noise", "shear")):
+    specs = [("original", 1, np.nan, "", 0)]
+    for scale in (2, 4):
+        specs.append(("matched", scale, np.nan, "", 24))
+        specs += [("degraded", scale, np.nan, c, 24) for c in chains]
+    return specs
+
+
+def _probe_specs():
+    specs = [("original", 1, np.nan, "", 24)]
+    for scale in (2, 4):
+        specs += [("super-resolved", scale, s, "", 24) for s in (0.0, 0.5, 1.0)]
+    return specs
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(5, D))
+    subjects = ["a", "b", "c", "d", "e", "a", "c"]
+    gallery = [_set(rng, _gallery_specs(), centers["abcde".index(s)]) for s in subjects]
+    truth = ["b", "a", "e", "c", "d", "a"]
+    probes = [_set(rng, _probe_specs(), centers["abcde".index(s)]) for s in truth]
+    return gallery, np.array(subjects), probes, np.array(truth)
+
+
+def _prep(t, similarity, mean):
+    t = np.asarray(t, dtype=np.float64)
+    if similarity == "pearson":
+        t = t - t.mean()
+    elif similarity == "mean-centred":
+        t = t - mean
+    return t / np.linalg.norm(t)
+
+
+def _sim(a, b, similarity, pmean, gmean):
+    return float(_prep(a, similarity, pmean) @ _prep(b, similarity, gmean))
+
+
+def _reference(gallery, y, probes, fusion, similarity):
+    """Pair-by-pair fusion written straight from the paper's description."""
+    gallery_rule, probe_rule = FUSION_STRATEGIES[fusion]
+    gmean = np.concatenate([g.data for g in gallery]).mean(0)
+    pmean = np.concatenate([p.data for p in probes]).mean(0)
+    classes = np.unique(y)
+    out = np.zeros((len(probes), len(classes)))
+    for i, p in enumerate(probes):
+        for j, c in enumerate(classes):
+            rows = [(t, m) for g, s in zip(gallery, y) if s == c for t, m in zip(g.data, g.meta)]
+
+            def valid(pm, gm):
+                return gm["kind"] == "original" or (gm["scale"] == pm["scale"] and gm["size"] == pm["size"])
+
+            if gallery_rule == "T_concat":
+                p_parts, g_parts = [], []
+                for scale in sorted(set(p.meta["scale"])):
+                    pm0 = p.meta[p.meta["scale"] == scale][0]
+                    p_block = p.data[p.meta["scale"] == scale].mean(0)
+                    g_block = np.mean([t for t, m in rows if valid(pm0, m)], axis=0)
+                    if similarity == "mean-centred":
+                        p_block, g_block = p_block - pmean, g_block - gmean
+                    p_parts.append(p_block)
+                    g_parts.append(g_block)
+                sim = "cosine" if similarity == "mean-centred" else similarity
+                out[i, j] = _sim(np.concatenate(p_parts), np.concatenate(g_parts), sim, None, None)
+                continue
+            if probe_rule == "T_add":
+                pt = p.data.mean(0)
+                if gallery_rule == "T_add":
+                    out[i, j] = _sim(pt, np.mean([t for t, _ in rows], 0), similarity, pmean, gmean)
+                else:
+                    sims = [_sim(pt, t, similarity, pmean, gmean) for t, _ in rows]
+                    out[i, j] = max(sims) if gallery_rule == "S_max" else np.mean(sims)
+                continue
+            per_hyp = []
+            for pt, pm in zip(p.data, p.meta):
+                partners = [t for t, m in rows if valid(pm, m)]
+                if not partners:
+                    continue
+                if gallery_rule == "T_add":
+                    per_hyp.append(_sim(pt, np.mean(partners, 0), similarity, pmean, gmean))
+                else:
+                    sims = [_sim(pt, t, similarity, pmean, gmean) for t in partners]
+                    per_hyp.append(max(sims) if gallery_rule == "S_max" else np.mean(sims))
+            out[i, j] = max(per_hyp) if probe_rule == "S_max" else np.mean(per_hyp)
+    return out
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+@pytest.mark.parametrize("fusion", sorted(FUSION_STRATEGIES))
+def test_every_fusion_matches_pairwise_reference(problem, fusion, similarity):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(fusion, similarity=similarity).fit(gallery, y)
+    expected = _reference(gallery, y, probes, fusion, similarity)
+    np.testing.assert_allclose(clf.decision_function(probes), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_strategy_table_covers_paper():
+    # Figure 4 / Table 3: single rules, template concatenation, all two-level orders.
+    assert {"S_max", "S_add", "T_add", "T_concat", "S_max/S_add", "S_max/T_add", "T_add/S_max"} <= set(
+        FUSION_STRATEGIES
+    )
+    assert len(FUSION_STRATEGIES) == 10
+
+
+def test_identifies_and_ranks(problem):
+    gallery, y, probes, truth = problem
+    clf = FusedNearestNeighborIdentifier().fit(gallery, y)
+    assert clf.score(probes, truth) == 1.0
+    scores = clf.decision_function(probes)
+    assert top_k_accuracy_score(truth, scores, k=1, labels=clf.classes_) == 1.0
+    assert list(clf.classes_) == ["a", "b", "c", "d", "e"]
+
+
+def test_chunking_does_not_change_scores(problem):
+    gallery, y, probes, _ = problem
+    whole = FusedNearestNeighborIdentifier("S_max/S_add").fit(gallery, y).decision_function(probes)
+    one = FusedNearestNeighborIdentifier("S_max/S_add", chunk_size=1).fit(gallery, y).decision_function(probes)
+    np.testing.assert_allclose(whole, one, rtol=1e-6)
+
+
+def test_plain_arrays_are_one_nearest_neighbour():
+    rng = np.random.default_rng(0)
+    gallery = rng.normal(size=(6, 8))
+    probes = rng.normal(size=(9, 8))
+    clf = FusedNearestNeighborIdentifier(similarity="cosine").fit(gallery, np.arange(6))
+    g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    p = probes / np.linalg.norm(probes, axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.decision_function(probes), p @ g.T, rtol=1e-5)
+    np.testing.assert_array_equal(clf.predict(probes), np.argmax(p @ g.T, axis=1))
+
+
+def test_selection_equals_filtering_the_sets_by_hand(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(
+        "S_max", scales=[2], probe_kinds=["super-resolved"], probe_sigmas=[0.0], gallery_kinds=["matched"]
+    ).fit(gallery, y)
+    g_hand = [g.select((g.meta["kind"] == "matched") & (g.meta["scale"] == 2)) for g in gallery]
+    p_hand = [p.select((p.meta["sigma"] == 0) & (p.meta["scale"] == 2)) for p in probes]
+    hand = FusedNearestNeighborIdentifier("S_max").fit(g_hand, y)
+    np.testing.assert_allclose(clf.decision_function(probes), hand.decision_function(p_hand), rtol=1e-6)
+    assert clf.n_gallery_hypotheses_ == len(gallery)
+
+
+def test_n_degraded_keeps_first_chains(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier("S_max", n_degraded=1, gallery_kinds=["degraded"]).fit(gallery, y)
+    # one chain ("noise") at two scales per gallery image
+    assert clf.n_gallery_hypotheses_ == 2 * len(gallery)
+    hand = [g.select(g.meta["chain"] == "noise") for g in gallery]
+    ref = FusedNearestNeighborIdentifier("S_max").fit(hand, y)
+    np.testing.assert_allclose(clf.decision_function(probes), ref.decision_function(probes), rtol=1e-6)
+
+
+def test_size_buckets_pick_the_nearest():
+    rng = np.random.default_rng(3)
+    center = rng.normal(size=D)
+    other = rng.normal(size=D)
+    # Subject "x" looks like the probe only in the 16 px bucket; "y" only in the 32 px bucket.
+    def gallery_set(near16, near32):
+        data = np.stack([near16, near32]).astype(np.float32)
+        return HypothesisSet(data, make_meta(2, kind="matched", scale=2, size=[16, 32]))
+
+    gallery = [gallery_set(center, other), gallery_set(other, center)]
+    clf = FusedNearestNeighborIdentifier("S_max").fit(gallery, ["x", "y"])
+    probe16 = HypothesisSet(center[None].astype(np.float32), make_meta(1, kind="super-resolved", scale=2, size=18))
+    probe32 = HypothesisSet(center[None].astype(np.float32), make_meta(1, kind="super-resolved", scale=2, size=30))
+    assert clf.predict([probe16, probe32]).tolist() == ["x", "y"]
+
+
+def test_clone_pickle_and_params(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier("T_concat", similarity="cosine", scales=(2, 4))
+    assert clone(clf).get_params() == clf.get_params()
+    clf.fit(gallery, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.decision_function(probes), clf.decision_function(probes))
+    assert clf.set_params(fusion="S_add").fusion == "S_add"
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"fusion": "S_min"}, "fusion='S_min'"),
+        ({"similarity": "euclid"}, "similarity='euclid'"),
+        ({"probe_kinds": ["blurry"]}, "probe_kinds"),
+        ({"scales": 2}, "scales=2"),
+        ({"n_degraded": -1}, "n_degraded=-1"),
+        ({"chunk_size": 0}, "chunk_size=0"),
+    ],
+)
+def test_bad_parameters_raise_in_fit(problem, params, message):
+    gallery, y, _, _ = problem
+    clf = FusedNearestNeighborIdentifier(**params)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
+        clf.fit(gallery, y)
+
+
+def test_bad_input_errors_name_the_sample(problem):
+    gallery, y, probes, _ = problem
+    with pytest.raises(ValueError, match="7 samples"):
+        FusedNearestNeighborIdentifier().fit(gallery, y[:-1])
+    images = [HypothesisSet.from_image(np.zeros((8, 8, 3), np.uint8))]
+    with pytest.raises(TypeError, match=r"X\[0\] holds images"):
+        FusedNearestNeighborIdentifier().fit(images, ["a"])
+    with pytest.raises(ValueError, match="NaN"):
+        FusedNearestNeighborIdentifier().fit(np.array([[0.0, np.nan]]), ["a"])
+    with pytest.raises(ValueError, match="empty"):
+        FusedNearestNeighborIdentifier().fit([], [])
+    clf = FusedNearestNeighborIdentifier().fit(gallery, y)
+    with pytest.raises(ValueError, match=r"X\[0\] has templates of 3 features"):
+        clf.decision_function(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="no gallery hypothesis left"):
+        FusedNearestNeighborIdentifier(gallery_kinds=["degraded"], scales=[8]).fit(gallery, y)
+    with pytest.raises(ValueError, match=r"X\[0\] has no hypothesis left"):
+        FusedNearestNeighborIdentifier(probe_kinds=["matched"]).fit(gallery, y).predict(probes)

@@ -1,0 +1,53 @@
+"""Rank-k identification rate, CMC and the CMC picture."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import top_k_accuracy_score
+
+from skmitm.metrics import cmc_curve, plot_cmc, rank_k_identification_rate, true_subject_ranks
+
+
+def test_ranks_and_rates_by_hand():
+    classes = ["a", "b", "c"]
+    scores = [[0.9, 0.5, 0.1], [0.9, 0.5, 0.1], [0.2, 0.3, 0.1], [0.2, 0.2, 0.1]]
+    y = ["a", "b", "c", "b"]
+    # the last probe ties "a" with its true "b": ties count against it (rank 2)
+    np.testing.assert_array_equal(true_subject_ranks(y, scores, classes), [1, 2, 3, 2])
+    ranks, rates = cmc_curve(y, scores, classes)
+    np.testing.assert_allclose(rates, [0.25, 0.75, 1.0])
+    assert ranks.tolist() == [1, 2, 3]
+    assert rank_k_identification_rate(y, scores, classes, k=2) == 0.75
+
+
+def test_agrees_with_sklearn_top_k():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(200, 10))
+    y = rng.integers(0, 10, size=200)
+    for k in (1, 3, 5):
+        ours = rank_k_identification_rate(y, scores, np.arange(10), k=k)
+        assert ours == pytest.approx(top_k_accuracy_score(y, scores, k=k, labels=np.arange(10)))
+
+
+def test_unenrolled_subject_never_matches():
+    ranks = true_subject_ranks(["zed"], [[0.1, 0.2]], ["a", "b"])
+    assert ranks.tolist() == [3]
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="scores has shape"):
+        cmc_curve(["a"], [0.1, 0.2], ["a", "b"])
+    with pytest.raises(ValueError, match="classes has 1 subjects for 2"):
+        cmc_curve(["a"], [[0.1, 0.2]], ["a"])
+    with pytest.raises(ValueError, match="y_true has 2 labels for 1"):
+        cmc_curve(["a", "b"], [[0.1, 0.2]], ["a", "b"])
+    with pytest.raises(ValueError, match="k=0"):
+        rank_k_identification_rate(["a"], [[0.1, 0.2]], ["a", "b"], k=0)
+
+
+def test_plot_cmc_writes_a_png(tmp_path):
+    curve = cmc_curve(["a", "b"], [[0.9, 0.1], [0.8, 0.3]], ["a", "b"])
+    path = plot_cmc({"toy": curve}, tmp_path / "cmc.png", max_rank=2)
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="curves is empty"):
+        plot_cmc({}, tmp_path / "none.png")
