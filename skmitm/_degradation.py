@@ -617,6 +617,17 @@ def _bind(params, names):
     return {n: functools.partial(DEGRADATIONS[n], **params[n]) if params.get(n) else DEGRADATIONS[n] for n in names}
 
 
+def _try_params(funcs):
+    # A wrong keyword or value surfaces in fit, not deep inside a chain.
+    probe = np.full((8, 8, 3), 128, np.uint8)
+    for name, func in funcs.items():
+        if isinstance(func, functools.partial):
+            try:
+                func(probe, np.random.default_rng(0))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"degradation_params[{name!r}] is invalid: {exc}") from None
+
+
 def degradation_chains(degradations=None, *, lengths=(1, 2, 3), allow_repeats=True):
     """Every degradation chain: the paths of length ``lengths`` through the graph of Figure 2.
 
@@ -1000,25 +1011,29 @@ class GalleryDegrader(TransformerMixin, BaseEstimator):
         return images
 
     def _fit(self, images):
-        self.probe_sizes_ = self._check_probe_sizes()
-        self.scales_ = self._check_scales()
+        # Everything is checked before any fitted attribute is set.
+        probe_sizes = self._check_probe_sizes()
+        scales = self._check_scales()
         names = _check_names(self.degradations)
-        self._funcs = _bind(self.degradation_params, names)
-        self._check_degradation_params()
-        if not isinstance(self.allow_repeats, (bool, np.bool_)):
-            raise TypeError(f"allow_repeats={self.allow_repeats!r}; expected a bool")
-        if not isinstance(self.include_matched, (bool, np.bool_)):
-            raise TypeError(f"include_matched={self.include_matched!r}; expected a bool")
-        chains = degradation_chains(names, lengths=_check_lengths(self.chain_lengths, "chain_lengths"),
-                                    allow_repeats=bool(self.allow_repeats))
+        lengths = _check_lengths(self.chain_lengths, "chain_lengths")
+        for flag in ("allow_repeats", "include_matched"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise TypeError(f"{flag}={getattr(self, flag)!r}; expected a bool")
         if self.n_chains is not None:
             _check_int(self.n_chains, "n_chains", low=0)
+        funcs = _bind(self.degradation_params, names)
+        _try_params(funcs)
         if isinstance(self.random_state, np.random.Generator):
-            self._entropy = int(self.random_state.integers(2**63))
+            entropy = int(self.random_state.integers(2**63))
         else:
-            self._entropy = int(check_random_state(self.random_state).randint(2**63 - 1))
-        order = np.random.default_rng(np.random.SeedSequence(self._entropy)).permutation(len(chains))
+            entropy = int(check_random_state(self.random_state).randint(2**63 - 1))
+        chains = degradation_chains(names, lengths=lengths, allow_repeats=bool(self.allow_repeats))
+        order = np.random.default_rng(np.random.SeedSequence(entropy)).permutation(len(chains))
+        self.probe_sizes_ = probe_sizes
+        self.scales_ = scales
         self.chains_ = [chains[i] for i in order[: self.n_chains]]
+        self._funcs = funcs
+        self._entropy = entropy
         return self
 
     def _check_probe_sizes(self):
@@ -1039,16 +1054,6 @@ class GalleryDegrader(TransformerMixin, BaseEstimator):
         if len(set(scales)) != len(scales):
             raise ValueError(f"scales={self.scales!r} repeats a scale; expected distinct scales")
         return scales
-
-    def _check_degradation_params(self):
-        # A wrong keyword or value surfaces here, in fit, not deep inside a chain.
-        probe = np.full((8, 8, 3), 128, np.uint8)
-        for name, func in self._funcs.items():
-            if isinstance(func, functools.partial):
-                try:
-                    func(probe, np.random.default_rng(0))
-                except (TypeError, ValueError) as exc:
-                    raise type(exc)(f"degradation_params[{name!r}] is invalid: {exc}") from None
 
     def _targets(self, image):
         """(height, width, scale, bucket height) of every matched size, bucket-major."""

@@ -1,0 +1,448 @@
+"""Tests of the gallery degradations (Table 1), chains (Eq. 1), resolution matching and GalleryDegrader."""
+
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_set_params,
+)
+
+from skmitm import (
+    DEGRADATIONS,
+    GalleryDegrader,
+    HypothesisSet,
+    apply_chain,
+    brightness_jitter,
+    color_jitter,
+    degradation_chains,
+    disk_blur,
+    down_up_rescale,
+    gaussian_blur,
+    gaussian_noise,
+    match_resolution,
+    motion_blur,
+    patch_shuffle,
+    random_perspective,
+    random_shear,
+    speckle_noise,
+)
+from skmitm._degradation import _disk_kernel, _gaussian_kernel, _halve, _motion_kernel
+
+RANDOM = ["gaussian_noise", "speckle_noise", "color_jitter", "brightness_jitter",
+          "random_perspective", "random_shear", "down_up_rescale", "patch_shuffle"]
+DETERMINISTIC = ["motion_blur", "gaussian_blur", "disk_blur"]
+
+
+def _face(h=126, w=126, seed=0):
+    """A smooth, colourful stand-in for a face: random noise blurred into blobs."""
+    noise = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    blobs = cv2.GaussianBlur(noise, (0, 0), 2.0).astype(float)
+    stretched = (blobs - blobs.min()) / max(np.ptp(blobs), 1) * 255
+    return stretched.round().astype(np.uint8)
+
+
+def _same_meta(a, b):
+    # Byte equality, because the NaN sigmas of gallery hypotheses never compare equal.
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _materialise(hs):
+    return [np.array(im) for im in hs.data]
+
+
+# --------------------------------------------------------------- the eleven functions
+
+
+def test_registry_holds_table_1_in_order():
+    assert list(DEGRADATIONS) == [
+        "gaussian_noise", "speckle_noise", "color_jitter", "brightness_jitter", "motion_blur",
+        "gaussian_blur", "disk_blur", "random_perspective", "random_shear", "down_up_rescale", "patch_shuffle",
+    ]
+    assert sorted(RANDOM + DETERMINISTIC) == sorted(DEGRADATIONS)
+
+
+@pytest.mark.parametrize("name", list(DEGRADATIONS))
+@pytest.mark.parametrize("shape", [(126, 126, 3), (63, 40, 3), (5, 3, 3), (1, 1, 3)])
+def test_uint8_in_uint8_out_shape_kept(name, shape):
+    image = _face(*shape[:2])
+    out = DEGRADATIONS[name](image, np.random.default_rng(1))
+    assert out.dtype == np.uint8 and out.shape == shape
+    assert out is not image
+
+
+@pytest.mark.parametrize("name", RANDOM)
+def test_random_degradations_follow_the_generator(name):
+    image = _face(40, 40)
+    first = DEGRADATIONS[name](image, np.random.default_rng(7))
+    again = DEGRADATIONS[name](image, np.random.default_rng(7))
+    other = DEGRADATIONS[name](image, np.random.default_rng(8))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_blurs_ignore_the_generator_and_keep_flat_images(name):
+    image = _face(40, 40)
+    assert np.array_equal(DEGRADATIONS[name](image, np.random.default_rng(1)), DEGRADATIONS[name](image, 2))
+    flat = np.full((30, 30, 3), 91, np.uint8)
+    assert (DEGRADATIONS[name](flat) == 91).all()
+
+
+def test_gaussian_noise_has_the_table_variance():
+    grey = np.full((256, 256, 3), 128, np.uint8)
+    diff = (gaussian_noise(grey, np.random.default_rng(0)).astype(float) - 128) / 255
+    assert diff.var() == pytest.approx(0.02, abs=0.0008)
+    assert abs(diff.mean()) < 0.002
+    shifted = (gaussian_noise(grey, np.random.default_rng(0), mean=0.1, var=0.001).astype(float) - 128) / 255
+    assert shifted.mean() == pytest.approx(0.1, abs=0.002)
+    assert shifted.var() == pytest.approx(0.001, abs=0.0002)
+
+
+def test_speckle_noise_is_multiplicative_with_the_table_variance():
+    image = np.full((256, 256, 3), 100, np.uint8)
+    image[:128] = 0
+    out = speckle_noise(image, np.random.default_rng(0)).astype(float)
+    assert (out[:128] == 0).all()
+    ratio = out[128:] / 100 - 1
+    assert ratio.var() == pytest.approx(0.02, abs=0.0008)
+    assert abs(ratio.mean()) < 0.003
+
+
+def test_blur_kernels_sum_to_one():
+    assert _motion_kernel(20).shape == (1, 20)
+    assert _gaussian_kernel(1.1, 5).shape == (5, 5)
+    disk = _disk_kernel(5)
+    assert disk.shape == (11, 11)
+    for kernel in (_motion_kernel(20), _gaussian_kernel(1.1, 5), disk):
+        assert kernel.sum() == pytest.approx(1, abs=1e-5)
+        assert (kernel >= 0).all()
+    # Centre cells lie fully inside the disk, corners fully outside.
+    assert disk[5, 5] == disk[5, 1] > 0 and disk[0, 0] == 0
+    assert np.allclose(disk, disk.T) and np.allclose(disk, disk[::-1])
+
+
+def test_motion_blur_changes_rows_only_over_its_window():
+    image = _face(20, 60)
+    out = motion_blur(image)
+    for r in (0, 7, 19):
+        assert np.array_equal(out[r : r + 1], motion_blur(image[r : r + 1]))
+    rows_constant = np.repeat(image[:, :1], 60, axis=1)
+    assert np.array_equal(motion_blur(rows_constant), rows_constant)
+    dot = np.zeros((3, 60, 3), np.uint8)
+    dot[1, 30] = 200
+    spread = motion_blur(dot)[1, :, 0]
+    assert np.count_nonzero(spread) == 20 and set(spread[spread > 0]) == {10}
+    assert np.count_nonzero(motion_blur(dot, window=5)[1, :, 0]) == 5
+
+
+def test_gaussian_and_disk_blur_spread_an_impulse_over_their_support():
+    dot = np.zeros((21, 21, 3), np.uint8)
+    dot[10, 10] = 250
+    gauss = gaussian_blur(dot)[..., 0]
+    assert np.count_nonzero(gauss) == 25 and np.count_nonzero(gauss[8:13, 8:13]) == 25
+    assert abs(int(gauss.sum()) - 250) <= 12
+    dot[10, 10] = 255
+    disk = disk_blur(dot)[..., 0].astype(int)
+    rows, cols = np.nonzero(disk)
+    assert ((rows - 10) ** 2 + (cols - 10) ** 2).max() <= 5.5**2
+    assert disk[10, 10] == disk[10, 6] > 0 and disk[10, 15] < disk[10, 10]
+
+
+def test_patch_shuffle_keeps_each_patch_pixels_and_the_remainder():
+    image = _face(9, 11)
+    out = patch_shuffle(image, np.random.default_rng(0), patch_size=2)
+    assert not np.array_equal(out, image)
+    for r in range(0, 8, 2):
+        for c in range(0, 10, 2):
+            before = sorted(map(tuple, image[r : r + 2, c : c + 2].reshape(-1, 3)))
+            after = sorted(map(tuple, out[r : r + 2, c : c + 2].reshape(-1, 3)))
+            assert before == after
+    assert np.array_equal(out[8], image[8]) and np.array_equal(out[:, 10], image[:, 10])
+    assert np.array_equal(patch_shuffle(image, 0, patch_size=1), image)
+    big = patch_shuffle(image, 0, patch_size=4)
+    assert sorted(map(tuple, big[:8, :8].reshape(-1, 3))) == sorted(map(tuple, image[:8, :8].reshape(-1, 3)))
+
+
+def test_geometric_degradations_keep_shape_and_are_identity_at_zero_strength():
+    image = _face(50, 40)
+    assert np.array_equal(random_perspective(image, 0, distortion=0), image)
+    assert np.array_equal(random_shear(image, 0, max_angle=0), image)
+    assert np.array_equal(down_up_rescale(image, 0, factor=1), image)
+    for out in (random_perspective(image, 0), random_shear(image, 0)):
+        assert out.shape == image.shape and not np.array_equal(out, image)
+    # Warps move pixels but keep the overall colour content.
+    assert abs(random_shear(image, 0).mean() - image.mean()) < 10
+
+
+def test_down_up_rescale_removes_detail():
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    out = down_up_rescale(image, 0, factor=(3, 3))
+    assert np.abs(np.diff(out.astype(int), axis=1)).mean() < 0.5 * np.abs(np.diff(image.astype(int), axis=1)).mean()
+
+
+def test_colour_and_brightness_jitter():
+    grey = np.full((16, 16, 3), 120, np.uint8)
+    assert np.array_equal(color_jitter(grey, 3), grey)
+    image = _face(32, 32)
+    assert np.abs(color_jitter(image, 0, hue=0, saturation=0).astype(int) - image).max() <= 8
+    shifted = color_jitter(image, 0, hue=0.5, saturation=0)
+    assert np.abs(shifted.astype(int) - image).mean() > 5
+    out = brightness_jitter(image, np.random.default_rng(4))
+    # Brightness and contrast act through one increasing map of grey levels.
+    flat_in, flat_out = image.ravel(), out.ravel()
+    order = np.argsort(flat_in, kind="stable")
+    assert (np.diff(flat_out[order].astype(int)) >= 0).all()
+    assert not np.array_equal(out, image)
+
+
+@pytest.mark.parametrize("name", list(DEGRADATIONS))
+def test_bad_images_raise_clear_errors(name):
+    func = DEGRADATIONS[name]
+    with pytest.raises(TypeError, match=r"image has dtype float64; expected H×W×3 RGB uint8"):
+        func(np.zeros((8, 8, 3)))
+    with pytest.raises(ValueError, match=r"image has shape \(8, 8\); expected H×W×3 RGB uint8"):
+        func(np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"shape \(8, 8, 4\)"):
+        func(np.zeros((8, 8, 4), np.uint8))
+    with pytest.raises(ValueError, match="non-empty"):
+        func(np.zeros((0, 8, 3), np.uint8))
+
+
+def test_bad_parameters_raise_clear_errors():
+    image = _face(8, 8)
+    with pytest.raises(ValueError, match="var=-1"):
+        gaussian_noise(image, var=-1)
+    with pytest.raises(ValueError, match="window=4; expected an odd"):
+        gaussian_blur(image, window=4)
+    with pytest.raises(ValueError, match="window=0"):
+        motion_blur(image, window=0)
+    with pytest.raises(TypeError, match="window=2.5"):
+        motion_blur(image, window=2.5)
+    with pytest.raises(ValueError, match="radius=0"):
+        disk_blur(image, radius=0)
+    with pytest.raises(ValueError, match="hue=0.7"):
+        color_jitter(image, hue=0.7)
+    with pytest.raises(ValueError, match="max_angle=90"):
+        random_shear(image, max_angle=90)
+    with pytest.raises(ValueError, match="factor=0.5"):
+        down_up_rescale(image, factor=0.5)
+    with pytest.raises(TypeError, match="factor='x'"):
+        down_up_rescale(image, factor="x")
+
+
+# --------------------------------------------------------------- chains
+
+
+def test_chain_sets_count_every_path():
+    assert len(degradation_chains()) == 11 + 11**2 + 11**3 == 1463
+    assert len(degradation_chains(allow_repeats=False)) == 11 + 11 * 10 + 11 * 10 * 9
+    chains = degradation_chains(["motion_blur", "patch_shuffle", "disk_blur"], lengths=(3, 1))
+    assert len(chains) == 3 + 27 and len(set(chains)) == 30
+    assert [len(c) for c in chains] == [1] * 3 + [3] * 27
+    assert all(len(set(c)) == len(c) for c in degradation_chains(allow_repeats=False))
+
+
+def test_chain_parameters_are_checked():
+    with pytest.raises(ValueError, match="unknown degradation 'jpeg'"):
+        degradation_chains(["motion_blur", "jpeg"])
+    with pytest.raises(ValueError, match="chain length 0"):
+        degradation_chains(lengths=(0, 1))
+    with pytest.raises(TypeError, match="expected a sequence of chain lengths"):
+        degradation_chains(lengths=3)
+    with pytest.raises(TypeError, match="single|sequence of degradation names"):
+        degradation_chains("motion_blur")
+    with pytest.raises(ValueError, match="empty"):
+        degradation_chains([])
+    with pytest.raises(ValueError, match="unknown degradation 'blur'"):
+        apply_chain(_face(8, 8), "motion_blur>blur")
+    with pytest.raises(ValueError, match="non-empty"):
+        apply_chain(_face(8, 8), ())
+
+
+def test_apply_chain_downsamples_bicubically_between_links():
+    face = _face()
+    assert [apply_chain(face, ["gaussian_noise"] * k, 0).shape for k in (1, 2, 3)] == [
+        (126, 126, 3), (63, 63, 3), (32, 32, 3)
+    ]
+    expected = disk_blur(_halve(motion_blur(_halve(gaussian_blur(face)))))
+    assert np.array_equal(apply_chain(face, ("gaussian_blur", "motion_blur", "disk_blur")), expected)
+    assert np.array_equal(_halve(face), cv2.resize(face, (63, 63), interpolation=cv2.INTER_CUBIC))
+    assert np.array_equal(apply_chain(face, "gaussian_noise>random_shear", 5),
+                          apply_chain(face, ("gaussian_noise", "random_shear"), 5))
+    assert np.array_equal(apply_chain(face, ["motion_blur"], params={"motion_blur": {"window": 3}}),
+                          motion_blur(face, window=3))
+
+
+def test_match_resolution():
+    image = _face(126, 100)
+    assert match_resolution(image, 48).shape == (48, 38, 3)
+    assert match_resolution(image, (24, 24)).shape == (24, 24, 3)
+    assert np.array_equal(match_resolution(image, 48), cv2.resize(image, (38, 48), interpolation=cv2.INTER_AREA))
+    assert np.array_equal(match_resolution(image, 192), cv2.resize(image, (152, 192), interpolation=cv2.INTER_CUBIC))
+    with pytest.raises(TypeError, match="size="):
+        match_resolution(image, 2.5)
+    with pytest.raises(ValueError, match="size=0"):
+        match_resolution(image, 0)
+
+
+# --------------------------------------------------------------- GalleryDegrader
+
+
+def test_fit_transform_layout_and_metadata():
+    gallery = [_face(seed=0), _face(seed=1)]
+    degrader = GalleryDegrader(24, n_chains=10, random_state=0)
+    sets = degrader.fit_transform(gallery)
+    assert len(sets) == 2 and len(degrader.chains_) == 10
+    for hs, image in zip(sets, gallery):
+        assert len(hs) == 1 + 3 + 10 * 3 and not hs.has_templates
+        meta = hs.meta
+        assert meta[0]["kind"] == "original" and meta[0]["scale"] == 1 and meta[0]["size"] == 0
+        assert np.array_equal(hs.data[0], image)
+        assert meta["kind"][1:4].tolist() == ["matched"] * 3 and (meta["kind"][4:] == "degraded").all()
+        assert meta["scale"][1:].tolist() == [2.0, 4.0, 8.0] * 11
+        assert (meta["size"][1:] == 24).all()
+        assert meta["chain"][4::3].tolist() == [">".join(c) for c in degrader.chains_]
+        assert [im.shape for im in hs.data[1:7]] == [(48, 48, 3), (96, 96, 3), (192, 192, 3)] * 2
+    assert np.array_equal(sets[0].data[2], match_resolution(gallery[0], 96))
+    # Each image gets its own random degradations.
+    assert not np.array_equal(sets[0].data[4], match_resolution(sets[1].data[4], 48))
+
+
+def test_degraded_hypotheses_are_eq_1_then_resolution_matched():
+    face = _face()
+    names = ["gaussian_blur", "motion_blur", "disk_blur"]
+    degrader = GalleryDegrader(24, degradations=names, n_chains=None, random_state=0)
+    hs = degrader.fit_transform([face])[0]
+    assert sorted(degrader.chains_) == sorted(degradation_chains(names)) and len(degrader.chains_) == 39
+    for i, chain in enumerate(degrader.chains_):
+        chained = apply_chain(face, chain)
+        for j, scale in enumerate((2, 4, 8)):
+            k = 4 + 3 * i + j
+            assert hs.meta["chain"][k] == ">".join(chain) and hs.meta["scale"][k] == scale
+            assert np.array_equal(hs.data[k], match_resolution(chained, 24 * scale))
+
+
+def test_fit_then_transform_passes_probes_through_unlike_fit_transform():
+    gallery = np.stack([_face(seed=s) for s in range(3)])
+    degrader = GalleryDegrader(n_chains=4, random_state=0)
+    passed = degrader.fit(gallery).transform(gallery)
+    assert [len(hs) for hs in passed] == [1, 1, 1]
+    assert all(np.array_equal(hs.data[0], im) for hs, im in zip(passed, gallery))
+    assert [hs.meta["kind"][0] for hs in passed] == ["original"] * 3
+    assert [len(hs) for hs in clone(degrader).fit_transform(gallery)] == [1 + 3 + 4 * 3] * 3
+    sets = [HypothesisSet.from_image(im) for im in gallery]
+    assert all(a is b for a, b in zip(degrader.transform(sets), sets))
+    with pytest.raises(Exception, match="not fitted"):
+        GalleryDegrader().transform(gallery)
+
+
+def test_same_random_state_same_output_and_subsets_nest():
+    gallery = [_face(seed=0), _face(60, 50, seed=1)]
+    a = GalleryDegrader(n_chains=64, random_state=3).fit_transform(gallery)
+    b = GalleryDegrader(n_chains=64, random_state=3).fit_transform(gallery)
+    small = GalleryDegrader(n_chains=16, random_state=3).fit_transform(gallery)
+    for x, y, s in zip(a, b, small):
+        assert _same_meta(x.meta, y.meta)
+        assert all(np.array_equal(p, q) for p, q in zip(_materialise(x), _materialise(y)))
+        n = len(s)
+        assert _same_meta(s.meta, x.meta[:n])
+        assert all(np.array_equal(p, q) for p, q in zip(_materialise(s), _materialise(x.select(np.arange(n)))))
+    other = GalleryDegrader(n_chains=64, random_state=4)
+    other.fit(gallery)
+    assert other.chains_ != GalleryDegrader(n_chains=64, random_state=3).fit(gallery).chains_
+    generator = GalleryDegrader(n_chains=8, random_state=np.random.default_rng(1)).fit(gallery).chains_
+    assert generator == GalleryDegrader(n_chains=8, random_state=np.random.default_rng(1)).fit(gallery).chains_
+
+
+def test_size_buckets_non_square_sizes_and_options():
+    face = _face(126, 100)
+    hs = GalleryDegrader([16, (24, 20)], scales=(2, 4), n_chains=2, random_state=0).fit_transform([face])[0]
+    assert len(hs) == 1 + 2 * 2 * 3
+    assert hs.meta["size"][1:5].tolist() == [16, 16, 24, 24]
+    assert [im.shape[:2] for im in hs.data[1:5]] == [(32, 25), (64, 51), (48, 40), (96, 80)]
+    only_matched = GalleryDegrader(n_chains=0, random_state=0).fit_transform([face])[0]
+    assert only_matched.meta["kind"].tolist() == ["original"] + ["matched"] * 3
+    no_matched = GalleryDegrader(n_chains=3, include_matched=False, random_state=0).fit_transform([face])[0]
+    assert no_matched.meta["kind"].tolist() == ["original"] + ["degraded"] * 9
+    everything = GalleryDegrader(degradations=["motion_blur", "patch_shuffle"], chain_lengths=(2,), n_chains=100,
+                                 allow_repeats=False, random_state=0).fit([face])
+    assert sorted(everything.chains_) == [("motion_blur", "patch_shuffle"), ("patch_shuffle", "motion_blur")]
+    windows = GalleryDegrader(degradations=["motion_blur"], chain_lengths=(1,), include_matched=False, scales=(1,),
+                              probe_size=126, degradation_params={"motion_blur": {"window": 3}}, random_state=0)
+    assert np.array_equal(windows.fit_transform([face])[0].data[1], motion_blur(face, window=3))
+
+
+def test_lazy_images_bound_memory_and_behave_as_a_sequence():
+    hs = GalleryDegrader(n_chains=64, random_state=0).fit_transform([_face()])[0]
+    images = _materialise(hs)
+    assert hs.data.nbytes * 20 < sum(im.nbytes for im in images)
+    assert len(hs.data) == len(images) == 1 + 3 + 64 * 3
+    assert np.array_equal(hs.data[-1], images[-1]) and np.array_equal(hs.data[5:7][1], images[6])
+    picked = hs.select(hs.meta["scale"] == 4)
+    assert len(picked) == 65 and all(im.shape == (96, 96, 3) for im in picked.data)
+    restored = pickle.loads(pickle.dumps(hs))
+    assert all(np.array_equal(p, q) for p, q in zip(_materialise(restored), images))
+
+
+def test_gallery_input_forms():
+    face = _face(40, 40)
+    from_sets = GalleryDegrader(n_chains=2, random_state=0).fit_transform([HypothesisSet.from_image(face)])
+    from_arrays = GalleryDegrader(n_chains=2, random_state=0).fit_transform([face])
+    assert _same_meta(from_sets[0].meta, from_arrays[0].meta)
+    grey = GalleryDegrader(n_chains=2, random_state=0).fit_transform([face[..., 0]])
+    assert grey[0].data[0].shape == (40, 40, 3)
+    with pytest.raises(ValueError, match=r"X has shape \(40, 40\)"):
+        GalleryDegrader().fit_transform(face[..., 0])
+    with pytest.raises(TypeError, match=r"X\[0\] has dtype float64"):
+        GalleryDegrader().fit_transform([face.astype(float)])
+    with pytest.raises(ValueError, match="X is empty"):
+        GalleryDegrader().fit([])
+    with pytest.raises(ValueError, match="2-D array of templates"):
+        GalleryDegrader().fit(np.zeros((3, 128), np.float32))
+    two = HypothesisSet.concatenate([HypothesisSet.from_image(face)] * 2)
+    with pytest.raises(ValueError, match=r"X\[0\] has 2 'original' hypotheses"):
+        GalleryDegrader().fit([two])
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"degradations": ["motion_blur", "jpeg"]}, ValueError, "unknown degradation 'jpeg'"),
+        ({"chain_lengths": (1, 0)}, ValueError, "chain_lengths holds chain length 0"),
+        ({"chain_lengths": ()}, ValueError, "chain_lengths is empty"),
+        ({"n_chains": -1}, ValueError, "n_chains=-1"),
+        ({"n_chains": 2.5}, TypeError, "n_chains=2.5"),
+        ({"probe_size": 0}, ValueError, "probe_size=0"),
+        ({"probe_size": (24, 24, 3)}, TypeError, "probe_size="),
+        ({"probe_size": [24, (24, 30)]}, ValueError, "same height"),
+        ({"probe_size": []}, ValueError, "empty list"),
+        ({"scales": (2, -1)}, ValueError, "scales=-1"),
+        ({"scales": 2}, TypeError, "scales=2"),
+        ({"scales": (2, 2)}, ValueError, "repeats a scale"),
+        ({"allow_repeats": "no"}, TypeError, "allow_repeats"),
+        ({"degradation_params": {"disk_blur": {"radius": 3}}, "degradations": ["motion_blur"]},
+         ValueError, "not among the degradations"),
+        ({"degradation_params": {"motion_blur": {"size": 3}}}, TypeError, r"degradation_params\['motion_blur'\]"),
+        ({"degradation_params": {"motion_blur": {"window": 0}}}, ValueError, "window=0"),
+    ],
+)
+def test_bad_parameters_raise_in_fit(params, error, match):
+    degrader = GalleryDegrader(**params)
+    with pytest.raises(error, match=match):
+        degrader.fit([_face(16, 16)])
+    assert not hasattr(degrader, "chains_")
+
+
+def test_sklearn_parameter_conventions():
+    degrader = GalleryDegrader(16, n_chains=3, degradation_params={"motion_blur": {"window": 5}}, random_state=0)
+    for check in (check_get_params_invariance, check_set_params, check_no_attributes_set_in_init):
+        check("GalleryDegrader", degrader)
+    assert clone(degrader).get_params() == degrader.get_params()
+    assert degrader.__sklearn_tags__().input_tags.two_d_array is False
+    with pytest.raises(TypeError):
+        GalleryDegrader(24, (2, 4))
