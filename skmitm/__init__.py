@@ -27,6 +27,7 @@ from ._degradation import (
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
 from ._model_selection import RepeatedSubjectSubsampling
+from ._templates import TemplateExtractor
 from ._validation import check_images, load_image
 
 __version__ = "0.1.0.dev0"
@@ -59,4 +60,5 @@ __all__ = [
     "random_perspective",
     "random_shear",
     "speckle_noise",
+    "TemplateExtractor",
 ]

@@ -16,10 +16,11 @@ from numbers import Integral
 from pathlib import Path
 
 import cv2
+import joblib
 import numpy as np
 from joblib import Parallel, cpu_count, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, check_memory
+from sklearn.utils.validation import check_is_fitted
 
 from ._backends import (
     KNOWN_MODELS,
@@ -248,7 +249,7 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
             raise TypeError(f"device={self.device!r}; expected a string such as 'cpu' or 'cuda'")
         if self.n_jobs is not None and (not isinstance(self.n_jobs, Integral) or self.n_jobs == 0):
             raise ValueError(f"n_jobs={self.n_jobs!r}; expected None or a non-zero integer")
-        check_memory(self.memory)
+        _cache_location(self.memory)
 
     def _load_runner(self):
         """The backend name, its runner and the model file (None for an in-memory module)."""
@@ -391,7 +392,7 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
 
     def _cache(self):
-        location = check_memory(self.memory).location
+        location = _cache_location(self.memory)
         if location is None:
             return None
         config = repr(
@@ -427,8 +428,8 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
                 )
                 for s in starts
             )
-        for start, batch in zip(starts, _progress(batches, len(starts), self.progress)):
-            out[start : start + len(batch)] = batch
+        for i, batch in enumerate(_progress(batches, len(starts), self.progress)):
+            out[i * self.batch_size : i * self.batch_size + len(batch)] = batch
         return out
 
     def _preprocessing(self):
@@ -558,6 +559,15 @@ class _TemplateCache:
         finally:
             connection.close()
 
+
+
+def _cache_location(memory):
+    """The cache folder named by ``memory`` (None: no cache)."""
+    if memory is None or isinstance(memory, (str, os.PathLike)):
+        return None if memory is None else os.fspath(memory)
+    if isinstance(memory, joblib.Memory):
+        return memory.location
+    raise TypeError(f"memory of type {type(memory).__name__}; expected None, a folder path or a joblib.Memory")
 
 
 def _is_torch_module(model):

@@ -1,0 +1,496 @@
+"""TemplateExtractor: backends, input conventions, batching, caching, workers.
+
+Most tests use tiny networks built here (an ONNX graph made with the ``onnx``
+package, small torch modules) whose templates can be computed by hand, so the
+loaders and the preprocessing are checked without ../shared; the real
+MobileFaceNet and LFW are used where present.
+"""
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import cv2
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from skmitm import HypothesisSet, make_meta
+from skmitm._templates import TemplateExtractor
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+torch = pytest.importorskip("torch")
+
+# Projection of the tiny ONNX network: channel means (3) -> 4-D template.
+W = np.array([[1.0, 0.0, 2.0, -1.0], [0.0, 1.0, -1.0, 3.0], [0.5, -2.0, 0.0, 1.0]], dtype=np.float32)
+
+
+def make_tiny_onnx(path, *, size=16, dynamic=False, mxnet_style=False, rank3_output=False):
+    """N×3×H×W → global average pool → matmul by W: template = W.T @ channel means."""
+    hw = ["h", "w"] if dynamic else [size, size]
+    nodes, inits = [], [numpy_helper.from_array(W, "W")]
+    first = "input"
+    if mxnet_style:
+        # MXNet exports start by subtracting and scaling inside the graph.
+        inits += [numpy_helper.from_array(np.float32(127.5), "m"), numpy_helper.from_array(np.float32(1 / 128), "s")]
+        nodes += [
+            helper.make_node("Sub", ["input", "m"], ["centred"], name="_minus0"),
+            helper.make_node("Mul", ["centred", "s"], ["scaled"], name="_mul0"),
+        ]
+        first = "scaled"
+    nodes += [
+        helper.make_node("GlobalAveragePool", [first], ["pooled"], name="pool"),
+        helper.make_node("Flatten", ["pooled"], ["flat"], name="flatten"),
+        helper.make_node("MatMul", ["flat", "W"], ["emb"], name="project"),
+    ]
+    out_shape = ["batch", 4]
+    if rank3_output:
+        inits.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "axis"))
+        nodes.append(helper.make_node("Unsqueeze", ["emb", "axis"], ["emb3"], name="unsqueeze"))
+        out_shape = ["batch", 1, 4]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, *hw])],
+        [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, out_shape)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def tiny_expected(images, *, size=16, mean=127.5, std=127.5, bgr=False, interpolation=cv2.INTER_CUBIC):
+    """Templates of the tiny ONNX network computed by hand (not L2-normalised)."""
+    out = []
+    for image in images:
+        chip = image if image.shape[:2] == (size, size) else cv2.resize(image, (size, size), interpolation=interpolation)
+        chip = chip[..., ::-1] if bgr else chip
+        means = ((chip.astype(np.float64) - mean) / std).mean(axis=(0, 1))
+        out.append(means @ W)
+    return np.array(out)
+
+
+@pytest.fixture
+def tiny_onnx(tmp_path):
+    return make_tiny_onnx(tmp_path / "tiny.onnx")
+
+
+@pytest.fixture
+def faces():
+    rng = np.random.default_rng(1)
+    return [rng.integers(0, 256, (h, h + 3, 3), dtype=np.uint8) for h in (10, 16, 24, 40, 9)]
+
+
+def multi_hypothesis_sets(faces):
+    """Two samples with several hypotheses of different sizes and kinds."""
+    first = HypothesisSet(
+        faces[:3], make_meta(3, scale=[1, 2, 4], kind=["original", "super-resolved", "super-resolved"], sigma=0.5)
+    )
+    second = HypothesisSet(faces[3:], make_meta(2, kind=["original", "degraded"], chain=["", "gaussian_blur"], size=24))
+    return [first, second]
+
+
+class TinyNet(torch.nn.Module):
+    """Conv 3→2 (1×1) → global average → linear 2→5."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 1)
+        self.fc = torch.nn.Linear(2, 5)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+
+
+class Rank3Net(torch.nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))[:, :, None]
+
+
+# ---------------------------------------------------------------- ONNX
+
+
+def test_onnx_fit_resolves_convention_from_graph(tiny_onnx):
+    ext = TemplateExtractor(tiny_onnx).fit()
+    assert ext.backend_ == "onnx"
+    assert ext.input_size_ == (16, 16)
+    assert ext.channel_order_ == "RGB"
+    np.testing.assert_array_equal(ext.mean_, [127.5] * 3)
+    np.testing.assert_array_equal(ext.std_, [127.5] * 3)
+    assert ext.template_dim_ == 4
+    assert ext.model_sha256_ == hashlib.sha256(Path(tiny_onnx).read_bytes()).hexdigest()
+
+
+def test_onnx_templates_match_hand_computation(tiny_onnx, faces):
+    ext = TemplateExtractor(tiny_onnx, normalize=False).fit()
+    got = np.concatenate([s.data for s in ext.transform(faces)])
+    np.testing.assert_allclose(got, tiny_expected(faces), rtol=1e-4, atol=1e-5)
+
+
+def test_channel_order_mean_std_and_interpolation_are_applied(tiny_onnx, faces):
+    ext = TemplateExtractor(
+        tiny_onnx, channel_order="BGR", mean=(10, 20, 30), std=50, interpolation="area", normalize=False
+    ).fit()
+    got = np.concatenate([s.data for s in ext.transform(faces)])
+    # Only the 24×27 and 40×43 faces shrink (area); the others grow (bicubic).
+    expected = []
+    for face in faces:
+        flag = cv2.INTER_AREA if min(face.shape[:2]) >= 16 else cv2.INTER_CUBIC
+        expected.append(
+            tiny_expected([face], mean=np.array([10, 20, 30]), std=50, bgr=True, interpolation=flag)[0]
+        )
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    plain = np.concatenate([s.data for s in TemplateExtractor(tiny_onnx, normalize=False).fit().transform(faces)])
+    assert not np.allclose(got, plain)
+
+
+def test_mxnet_style_graph_gets_identity_normalisation(tmp_path):
+    ext = TemplateExtractor(make_tiny_onnx(tmp_path / "mx.onnx", mxnet_style=True)).fit()
+    np.testing.assert_array_equal(ext.mean_, [0.0] * 3)
+    np.testing.assert_array_equal(ext.std_, [1.0] * 3)
+
+
+def test_templates_are_float32_unit_norm_with_metadata_kept(tiny_onnx, faces):
+    sets = multi_hypothesis_sets(faces)
+    out = TemplateExtractor(tiny_onnx).fit().transform(sets)
+    assert [len(s) for s in out] == [3, 2]
+    for before, after in zip(sets, out):
+        assert after.has_templates and after.data.dtype == np.float32 and after.data.shape[1] == 4
+        np.testing.assert_allclose(np.linalg.norm(after.data, axis=1), 1.0, rtol=1e-5)
+        assert after.meta.tobytes() == before.meta.tobytes()
+
+
+def test_batches_mix_samples_without_changing_results(tiny_onnx, faces):
+    sets = multi_hypothesis_sets(faces)
+    whole = TemplateExtractor(tiny_onnx, batch_size=128).fit().transform(sets)
+    split = TemplateExtractor(tiny_onnx, batch_size=2).fit().transform(sets)
+    for a, b in zip(whole, split):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
+
+
+def test_paths_and_4d_arrays_are_accepted(tiny_onnx, faces, tmp_path):
+    paths = []
+    for i, face in enumerate(faces[:2]):
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), face[..., ::-1])
+    ext = TemplateExtractor(tiny_onnx).fit()
+    from_paths = ext.transform(paths)
+    from_arrays = ext.transform(faces[:2])
+    for a, b in zip(from_paths, from_arrays):
+        np.testing.assert_array_equal(a.data, b.data)
+    batch = np.stack([faces[1], faces[1]])
+    assert len(ext.transform(batch)) == 2
+
+
+def test_input_size_that_contradicts_the_graph_is_an_error(tiny_onnx):
+    with pytest.raises(ValueError, match=r"input_size=\(20, 20\) does not match the model, which takes 16×16"):
+        TemplateExtractor(tiny_onnx, input_size=20).fit()
+
+
+def test_dynamic_graph_needs_an_input_size(tmp_path):
+    path = make_tiny_onnx(tmp_path / "dyn.onnx", dynamic=True)
+    with pytest.raises(ValueError, match="does not fix its input size; pass input_size"):
+        TemplateExtractor(path).fit()
+    assert TemplateExtractor(path, input_size=(20, 18)).fit().input_size_ == (20, 18)
+
+
+def test_non_2d_output_is_an_error(tmp_path):
+    path = make_tiny_onnx(tmp_path / "rank3.onnx", rank3_output=True)
+    with pytest.raises(ValueError, match=r"output has shape \(2, 1, 4\) for a batch of 2; expected \(2, D\)"):
+        TemplateExtractor(path).fit()
+
+
+def test_missing_model_file_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.onnx"):
+        TemplateExtractor(tmp_path / "nothing.onnx").fit()
+
+
+# ------------------------------------------------------- insightface packs
+
+
+@pytest.mark.parametrize(
+    "pack, layout",
+    [("buffalo_l", "buffalo_l/w600k_r50.onnx"), ("antelopev2", "antelopev2/antelopev2/glintr100.onnx")],
+)
+def test_insightface_pack_by_name(tmp_path, pack, layout, faces):
+    target = tmp_path / "models" / layout
+    target.parent.mkdir(parents=True)
+    make_tiny_onnx(target, dynamic=True)
+    ext = TemplateExtractor(pack, model_root=tmp_path / "models").fit()
+    assert ext.backend_ == "insightface"
+    assert ext.model_path_ == str(target)
+    # The pack's known convention: 112×112 RGB, (pixel - 127.5) / 127.5.
+    assert ext.input_size_ == (112, 112) and ext.channel_order_ == "RGB"
+    np.testing.assert_array_equal(ext.mean_, [127.5] * 3)
+    got = np.concatenate([s.data for s in clone(ext).set_params(normalize=False).fit().transform(faces)])
+    np.testing.assert_allclose(got, tiny_expected(faces, size=112), rtol=1e-4, atol=1e-5)
+
+
+def test_insightface_pack_folder_path(tmp_path):
+    (tmp_path / "buffalo_s").mkdir()
+    make_tiny_onnx(tmp_path / "buffalo_s" / "w600k_mbf.onnx", dynamic=True)
+    ext = TemplateExtractor(tmp_path / "buffalo_s").fit()
+    assert ext.backend_ == "insightface" and ext.model_path_.endswith("w600k_mbf.onnx")
+
+
+def test_absent_pack_says_how_to_get_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"(?s)pack 'antelopev2' not found.*never downloads.*FaceAnalysis"):
+        TemplateExtractor("antelopev2", model_root=tmp_path).fit()
+
+
+def test_unknown_pack_name_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match=r"'buffalo_xl' is not a known insightface pack"):
+        TemplateExtractor("buffalo_xl", model_root=tmp_path).fit()
+
+
+# ---------------------------------------------------------------- dlib
+
+
+def test_dlib_is_the_offline_default(faces):
+    pytest.importorskip("dlib")
+    ext = TemplateExtractor().fit()
+    assert ext.backend_ == "dlib"
+    assert ext.input_size_ == (150, 150) and ext.mean_ is None and ext.template_dim_ == 128
+    assert ext.model_path_.endswith("dlib_face_recognition_resnet_model_v1.dat")
+    first = ext.transform(faces[:2])
+    np.testing.assert_allclose(np.linalg.norm(first[0].data, axis=1), 1.0, rtol=1e-5)
+    second = ext.transform(faces[:2])
+    np.testing.assert_array_equal(first[1].data, second[1].data)
+
+
+def test_dlib_refuses_a_normalisation():
+    pytest.importorskip("dlib")
+    with pytest.raises(ValueError, match="dlib backend normalises inside its network"):
+        TemplateExtractor(mean=127.5).fit()
+    with pytest.raises(ValueError, match=r"input_size=\(112, 112\) does not match the model, which takes 150×150"):
+        TemplateExtractor(input_size=112).fit()
+
+
+# ---------------------------------------------------------------- torch
+
+
+def torch_expected(net, images, size, mean=127.5, std=127.5):
+    chips = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_CUBIC) for im in images])
+    x = torch.from_numpy(((chips.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2).copy())
+    with torch.no_grad():
+        return net(x).numpy()
+
+
+def test_torch_module_instance(faces):
+    net = TinyNet()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ext = TemplateExtractor(net, input_size=20, normalize=False).fit()
+    assert ext.backend_ == "torch" and ext.model_path_ is None and ext.template_dim_ == 5
+    got = np.concatenate([s.data for s in ext.transform(faces)])
+    np.testing.assert_allclose(got, torch_expected(net, faces, 20), rtol=1e-4, atol=1e-5)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    # The cache key of a module is its parameters: other weights, other key.
+    other = TemplateExtractor(TinyNet(), input_size=20).fit()
+    assert other.model_sha256_ != ext.model_sha256_
+
+
+def test_torch_state_dict_is_loaded_with_weights_only(tmp_path, faces):
+    trained = TinyNet()
+    torch.save(trained.state_dict(), tmp_path / "w.pt")
+    fresh = TinyNet()
+    ext = TemplateExtractor(fresh, weights=tmp_path / "w.pt", input_size=20, normalize=False).fit()
+    got = np.concatenate([s.data for s in ext.transform(faces)])
+    np.testing.assert_allclose(got, torch_expected(trained, faces, 20), rtol=1e-4, atol=1e-5)
+    assert not torch.equal(fresh.fc.weight, trained.fc.weight)
+    with pytest.raises(ValueError, match="not a TorchScript archive"):
+        TemplateExtractor(tmp_path / "w.pt").fit()
+
+
+def test_torchscript_file_and_pickling(tmp_path, faces):
+    net = TinyNet()
+    with pytest.warns(DeprecationWarning):
+        torch.jit.save(torch.jit.script(net), tmp_path / "net.pt")
+    ext = TemplateExtractor(tmp_path / "net.pt", normalize=False).fit()
+    assert ext.backend_ == "torch" and ext.input_size_ == (112, 112)
+    got = np.concatenate([s.data for s in ext.transform(faces)])
+    np.testing.assert_allclose(got, torch_expected(net, faces, 112), rtol=1e-4, atol=1e-5)
+    (tmp_path / "net.pt").unlink()
+    again = pickle.loads(pickle.dumps(ext))
+    np.testing.assert_allclose(np.concatenate([s.data for s in again.transform(faces)]), got, rtol=1e-6)
+
+
+def test_torch_non_2d_output_is_an_error():
+    with pytest.raises(ValueError, match=r"output has shape \(2, 3, 1\) for a batch of 2; expected \(2, D\)"):
+        TemplateExtractor(Rank3Net()).fit()
+
+
+# ---------------------------------------------------------------- cache
+
+
+def test_cache_returns_same_templates_without_running_the_network(tiny_onnx, faces, tmp_path):
+    ext = TemplateExtractor(tiny_onnx, memory=tmp_path / "cache").fit()
+    sets = multi_hypothesis_sets(faces)
+    first = ext.transform(sets)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the network ran although every template is cached")
+
+    ext.model_.run = fail
+    # Reordered samples, a subset, plain images: all content seen before.
+    second = ext.transform(sets[::-1])
+    for a, b in zip(first, second[::-1]):
+        np.testing.assert_array_equal(a.data, b.data)
+        assert a.meta.tobytes() == b.meta.tobytes()
+    subset = ext.transform([faces[3]])
+    np.testing.assert_array_equal(subset[0].data, first[1].data[:1])
+    # A fresh extractor with the same model and preprocessing shares the cache.
+    shared = TemplateExtractor(tiny_onnx, memory=joblib.Memory(tmp_path / "cache", verbose=0)).fit()
+    shared.model_.run = fail
+    np.testing.assert_array_equal(shared.transform(sets)[0].data, first[0].data)
+
+
+def test_cache_key_includes_preprocessing_and_model(tiny_onnx, faces, tmp_path):
+    cache = tmp_path / "cache"
+    plain = TemplateExtractor(tiny_onnx, memory=cache, normalize=False).fit().transform(faces)
+    shifted = TemplateExtractor(tiny_onnx, memory=cache, mean=0.0, normalize=False).fit().transform(faces)
+    np.testing.assert_allclose(
+        np.concatenate([s.data for s in shifted]), tiny_expected(faces, mean=0.0), rtol=1e-4, atol=1e-5
+    )
+    assert not np.allclose(plain[0].data, shifted[0].data)
+    other_model = make_tiny_onnx(tmp_path / "other.onnx", mxnet_style=True)
+    mx = TemplateExtractor(other_model, memory=cache, normalize=False).fit().transform(faces)
+    assert not np.allclose(plain[0].data, mx[0].data)
+
+
+def test_normalize_is_applied_after_the_cache(tiny_onnx, faces, tmp_path):
+    raw = TemplateExtractor(tiny_onnx, memory=tmp_path, normalize=False).fit().transform(faces)
+    unit = TemplateExtractor(tiny_onnx, memory=tmp_path, normalize=True).fit().transform(faces)
+    for r, u in zip(raw, unit):
+        np.testing.assert_allclose(u.data, r.data / np.linalg.norm(r.data, axis=1, keepdims=True), rtol=1e-6)
+
+
+# ------------------------------------------------------ workers, progress
+
+
+def test_n_jobs_gives_the_same_templates(tiny_onnx, faces):
+    many = faces * 4
+    serial = TemplateExtractor(tiny_onnx, batch_size=3).fit().transform(many)
+    parallel = TemplateExtractor(tiny_onnx, batch_size=3, n_jobs=2).fit().transform(many)
+    for a, b in zip(serial, parallel):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-6)
+
+
+def test_progress_bar_goes_to_stderr(tiny_onnx, faces, capsys):
+    TemplateExtractor(tiny_onnx, batch_size=2, progress=True).fit().transform(faces)
+    assert "3/3" in capsys.readouterr().err
+    TemplateExtractor(tiny_onnx, batch_size=2).fit().transform(faces)
+    assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------- errors, sklearn contract
+
+
+def test_transform_before_fit(tiny_onnx, faces):
+    with pytest.raises(NotFittedError):
+        TemplateExtractor(tiny_onnx).transform(faces)
+
+
+def test_bad_input_names_the_sample(tiny_onnx, faces):
+    ext = TemplateExtractor(tiny_onnx).fit()
+    with pytest.raises(ValueError, match=r"X\[0\] already holds templates"):
+        ext.transform([HypothesisSet.from_template(np.ones(4))])
+    bad = HypothesisSet([faces[0], faces[1].astype(np.float32)], make_meta(2))
+    with pytest.raises(ValueError, match=r"X\[1\] hypothesis 1 has shape \(16, 19, 3\) and dtype float32"):
+        ext.transform([HypothesisSet([faces[0]], make_meta(1)), bad])
+    with pytest.raises(ValueError, match=r"X\[2\] has shape \(8, 8, 4\)"):
+        ext.transform([faces[0], faces[1], np.zeros((8, 8, 4), np.uint8)])
+    with pytest.raises(ValueError, match="expected images, not a 2-D array of templates"):
+        ext.transform(np.ones((3, 4)))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"backend": "caffe"}, "backend='caffe'"),
+        ({"interpolation": "lanczos"}, "interpolation='lanczos'"),
+        ({"channel_order": "GRB"}, "channel_order='GRB'"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"n_jobs": 0}, "n_jobs=0"),
+        ({"std": (1, 0, 1)}, "expected positive values"),
+        ({"mean": (1, 2)}, r"mean=\(1, 2\); expected a finite number or 3 numbers"),
+        ({"input_size": (16, -1)}, "expected positive integers"),
+        ({"weights": "w.pt"}, "weights= is for the torch backend only"),
+        ({"backend": "onnx", "model": "buffalo_l"}, "not an .onnx file"),
+    ],
+)
+def test_bad_parameters_raise_in_fit(tiny_onnx, params, match):
+    params = {"model": tiny_onnx, **params}
+    ext = TemplateExtractor(**params)
+    with pytest.raises(ValueError, match=match):
+        ext.fit()
+
+
+def test_sklearn_contract(tiny_onnx):
+    ext = TemplateExtractor(tiny_onnx, batch_size=7, mean=(1, 2, 3))
+    assert clone(ext).get_params() == ext.get_params()
+    assert not hasattr(TemplateExtractor(), "model_")
+    tags = ext.__sklearn_tags__()
+    assert not tags.input_tags.two_d_array
+
+
+def test_fitted_extractor_pickles(tiny_onnx, faces):
+    ext = TemplateExtractor(tiny_onnx).fit()
+    again = pickle.loads(pickle.dumps(ext))
+    np.testing.assert_array_equal(again.transform(faces)[2].data, ext.transform(faces)[2].data)
+
+
+# ------------------------------------------------- real models (../shared)
+
+
+@pytest.mark.shared
+def test_mobilefacenet_reproduces_the_spec_preprocessing(mobilefacenet_path, lfw_dir):
+    import onnxruntime as ort
+
+    names = ["George_W_Bush", "Colin_Powell"]
+    crops = []
+    for name in names:
+        for k in (1, 2, 3):
+            image = cv2.imread(str(lfw_dir / name / f"{name}_{k:04d}.jpg"))[..., ::-1]
+            crops.append(np.ascontiguousarray(image[55:181, 62:188]))
+    crops.append(cv2.resize(crops[0], (24, 24), interpolation=cv2.INTER_AREA))
+    ext = TemplateExtractor(mobilefacenet_path).fit()
+    assert ext.input_size_ == (112, 112) and ext.template_dim_ == 128
+    assert ext.model_sha256_ == "0c9ad2a83969fc82155706f7020e6926b4a1a90a5476fff4a5588dfe207f64a4"
+    got = np.concatenate([s.data for s in ext.transform(crops)])
+    # The SPEC §5 script: bicubic to 112, ImageNet normalisation on [0, 1], onnxruntime.
+    chips = np.stack([cv2.resize(c, (112, 112), interpolation=cv2.INTER_CUBIC) for c in crops]) / 255.0
+    x = ((chips - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).transpose(0, 3, 1, 2).astype(np.float32)
+    ref = ort.InferenceSession(str(mobilefacenet_path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    sim = got[:6] @ got[:6].T
+    same = [sim[i, j] for i in range(6) for j in range(6) if i < j and i // 3 == j // 3]
+    different = [sim[i, j] for i in range(3) for j in range(3, 6)]
+    assert min(same) > max(different)
+
+
+@pytest.mark.shared
+def test_dlib_same_person_is_closer(lfw_dir):
+    pytest.importorskip("dlib")
+    names = ["George_W_Bush", "Colin_Powell", "Tony_Blair"]
+    crops = [
+        np.ascontiguousarray(cv2.imread(str(lfw_dir / n / f"{n}_{k:04d}.jpg"))[55:181, 62:188, ::-1])
+        for n in names
+        for k in (1, 2)
+    ]
+    t = np.concatenate([s.data for s in TemplateExtractor().fit().transform(crops)])
+    dist = np.linalg.norm(t[:, None] - t[None], axis=2)
+    for i in range(0, 6, 2):
+        others = [dist[i, j] for j in range(6) if j // 2 != i // 2]
+        assert dist[i, i + 1] < min(others)
+
+
+def test_memory_of_the_wrong_type_is_an_error(tiny_onnx):
+    with pytest.raises(TypeError, match="memory of type int; expected None, a folder path or a joblib.Memory"):
+        TemplateExtractor(tiny_onnx, memory=3).fit()
