@@ -45,6 +45,7 @@ def _fusion_table():
 FUSION_STRATEGIES = _fusion_table()
 
 _MAX_SCORE_FLOATS = 1 << 24  # bounds one score block to 64 MiB of float32
+_CACHE_FLOATS = 1 << 18  # one 1 MiB block of scores, reduced while still in cache
 
 
 def _prepare(templates, similarity, side_mean):
@@ -427,10 +428,26 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
 
     def _compare(self, group, prepared_probes, gallery_rule):
         """(n_rows, n_classes) similarities of prepared probe rows to one gallery group."""
-        sims = prepared_probes @ group.prepared.T
         if gallery_rule == "T_add":
+            sims = prepared_probes @ group.prepared.T
             return np.where(group.counts > 0, sims, np.nan).astype(np.float32)
-        return _segment_reduce(sims, group.starts, group.counts, gallery_rule, len(self.classes_))
+        # Score blocks of whole subjects small enough to stay in cache, so the
+        # reduction reads what the product has just written.
+        n_classes = len(self.classes_)
+        out = np.empty((prepared_probes.shape[0], n_classes), dtype=np.float32)
+        ends = group.starts + group.counts
+        block_rows = max(1, _CACHE_FLOATS // max(1, prepared_probes.shape[0]))
+        first = 0
+        while first < n_classes:
+            last = int(np.searchsorted(ends, group.starts[first] + block_rows, side="right"))
+            last = max(last, first + 1)
+            r0, r1 = group.starts[first], ends[last - 1]
+            sims = prepared_probes @ group.prepared[r0:r1].T
+            out[:, first:last] = _segment_reduce(
+                sims, group.starts[first:last] - r0, group.counts[first:last], gallery_rule, last - first
+            )
+            first = last
+        return out
 
     def _score_fusion(self, rows, codes, owner, n, keys, gallery_rule, probe_rule, probe_mean):
         per_row = np.empty((rows.shape[0], len(self.classes_)), dtype=np.float32)

@@ -235,3 +235,14 @@ def test_bad_input_errors_name_the_sample(problem):
         FusedNearestNeighborIdentifier(gallery_kinds=["degraded"], scales=[8]).fit(gallery, y)
     with pytest.raises(ValueError, match=r"X\[0\] has no hypothesis left"):
         FusedNearestNeighborIdentifier(probe_kinds=["matched"]).fit(gallery, y).predict(probes)
+
+
+def test_cache_blocks_do_not_change_scores(problem, monkeypatch):
+    import skmitm._identification as module
+
+    gallery, y, probes, _ = problem
+    expected = FusedNearestNeighborIdentifier("S_add/S_max").fit(gallery, y).decision_function(probes)
+    # Blocks of a few rows split the uneven subjects ("a" and "c" have two images) at subject boundaries.
+    monkeypatch.setattr(module, "_CACHE_FLOATS", 20)
+    blocked = FusedNearestNeighborIdentifier("S_add/S_max").fit(gallery, y).decision_function(probes)
+    np.testing.assert_allclose(blocked, expected, rtol=1e-6)
