@@ -88,9 +88,9 @@ class FaceEDSR(nn.Module):
     -----
     Input and output are RGB tensors in [0, 1] of shape (N, 3, H, W) and
     (N, 3, s·H, s·W). Besides EDSR's feature-level global skip, every tail's
-    output is added to the bicubic upsampling of the input, so the network
-    starts as bicubic and only learns the residual detail; with a training
-    budget of minutes on a CPU, that start matters.
+    output is added to the bicubic upsampling of the input, so the tails only
+    learn the residual detail that bicubic misses; with a training budget of
+    minutes on a CPU, not having to learn the identity mapping matters.
 
     Examples
     --------
