@@ -8,7 +8,6 @@ templates on disk by content and can spread the work over joblib workers
 """
 
 import hashlib
-import multiprocessing
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -225,10 +224,11 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
         channel_order = self.channel_order or (known["channel_order"] if known else "RGB")
         mean, std = self._resolve_normalisation(backend, path, known)
 
+        sha256 = _file_sha256(path) if path is not None else runner.content_sha256()
         self.backend_ = backend
-        self.model_ = runner
+        self.model_ = _shared_runner(runner, sha256, self.device)
         self.model_path_ = path
-        self.model_sha256_ = file_sha256(path) if path is not None else runner.content_sha256()
+        self.model_sha256_ = sha256
         self.input_size_ = input_size
         self.channel_order_ = channel_order
         self.mean_ = mean
@@ -421,10 +421,15 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
             )
         else:
             threads = max(1, cpu_count() // n_jobs)
-            key = (type(self.model_).__name__, self.model_sha256_, self.device)
             batches = Parallel(n_jobs=n_jobs, return_as="generator")(
                 delayed(_run_batch_in_worker)(
-                    self.model_, key, preprocessing, images[s : s + self.batch_size], self.template_dim_, threads
+                    self.model_,
+                    self.model_sha256_,
+                    self.device,
+                    preprocessing,
+                    images[s : s + self.batch_size],
+                    self.template_dim_,
+                    threads,
                 )
                 for s in starts
             )
@@ -491,15 +496,29 @@ def _run_batch(runner, preprocessing, images, dim, threads=None):
     return out
 
 
-def _run_batch_in_worker(runner, key, preprocessing, images, dim, threads):
-    # A worker process gets a fresh, unloaded copy of the runner with every
-    # task; the network loaded by the first task of a process serves the rest.
-    if multiprocessing.parent_process() is not None:
-        runner = _WORKER_RUNNERS.setdefault(key, runner)
-    return _run_batch(runner, preprocessing, images, dim, threads)
+def _run_batch_in_worker(runner, sha256, device, preprocessing, images, dim, threads):
+    # A worker gets a fresh, unloaded copy of the runner with every task; the
+    # network loaded by the first task of a process serves the rest.
+    return _run_batch(_shared_runner(runner, sha256, device), preprocessing, images, dim, threads)
 
 
-_WORKER_RUNNERS = {}
+# Loaded networks by content, per process: a GridSearchCV refits clones of the
+# extractor for every setting and fold, and workers receive a copy per task;
+# neither should reload the model.
+_LOADED_RUNNERS = {}
+_FILE_SHA256 = {}
+
+
+def _shared_runner(runner, sha256, device):
+    return _LOADED_RUNNERS.setdefault((type(runner).__name__, sha256, device), runner)
+
+
+def _file_sha256(path):
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in _FILE_SHA256:
+        _FILE_SHA256[key] = file_sha256(path)
+    return _FILE_SHA256[key]
 
 
 def _progress(iterable, total, enabled):

@@ -328,7 +328,7 @@ def test_torch_non_2d_output_is_an_error():
 # ---------------------------------------------------------------- cache
 
 
-def test_cache_returns_same_templates_without_running_the_network(tiny_onnx, faces, tmp_path):
+def test_cache_returns_same_templates_without_running_the_network(tiny_onnx, faces, tmp_path, monkeypatch):
     ext = TemplateExtractor(tiny_onnx, memory=tmp_path / "cache").fit()
     sets = multi_hypothesis_sets(faces)
     first = ext.transform(sets)
@@ -336,7 +336,7 @@ def test_cache_returns_same_templates_without_running_the_network(tiny_onnx, fac
     def fail(*args, **kwargs):
         raise AssertionError("the network ran although every template is cached")
 
-    ext.model_.run = fail
+    monkeypatch.setattr(ext.model_, "run", fail)
     # Reordered samples, a subset, plain images: all content seen before.
     second = ext.transform(sets[::-1])
     for a, b in zip(first, second[::-1]):
@@ -345,8 +345,9 @@ def test_cache_returns_same_templates_without_running_the_network(tiny_onnx, fac
     subset = ext.transform([faces[3]])
     np.testing.assert_array_equal(subset[0].data, first[1].data[:1])
     # A fresh extractor with the same model and preprocessing shares the cache.
+    monkeypatch.undo()
     shared = TemplateExtractor(tiny_onnx, memory=joblib.Memory(tmp_path / "cache", verbose=0)).fit()
-    shared.model_.run = fail
+    monkeypatch.setattr(shared.model_, "run", fail)
     np.testing.assert_array_equal(shared.transform(sets)[0].data, first[0].data)
 
 
