@@ -1,0 +1,91 @@
+"""Templates per second with MobileFaceNet, against a raw onnxruntime run.
+
+``python -m skmitm.benchmarks.template_speed [--model PATH] [--lfw DIR]``
+
+The extractor's rate includes everything it does (input checks, resizing every
+hypothesis to 112×112, normalisation, batching, L2 normalisation); the
+baseline is ``InferenceSession.run`` alone on the same batches, already
+preprocessed, in the same process with onnxruntime's default threads. Inputs
+are LFW face crops (126×126) and 24×24 probes made from them, half each, so
+both downsizing and upsizing are exercised. Each side is timed ``--repeats``
+times, alternating, and the best run of each is reported. Target ratio ≥ 0.9.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def lfw_crops(lfw_dir, n):
+    """``n`` SPEC §5 face crops (126×126 RGB) from an LFW folder, in name order."""
+    import cv2
+
+    files = sorted(Path(lfw_dir).glob("*/*.jpg"))[:n]
+    if len(files) < n:
+        raise SystemExit(f"{lfw_dir} holds {len(files)} images; need {n}")
+    return [np.ascontiguousarray(cv2.imread(str(f))[55:181, 62:188, ::-1]) for f in files]
+
+
+def default_shared(relative):
+    return Path.cwd().parent / "shared" / relative
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=default_shared("models/mobilefacenet.onnx"))
+    parser.add_argument("--lfw", default=default_shared("data/lfw-deepfunneled"))
+    parser.add_argument("--n", type=int, default=1024, help="hypotheses per run")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import cv2
+    import onnxruntime as ort
+
+    from skmitm import TemplateExtractor
+
+    if not Path(args.model).is_file():
+        raise SystemExit(f"no model at {args.model}; pass --model PATH to mobilefacenet.onnx")
+    crops = lfw_crops(args.lfw, args.n // 2)
+    probes = [cv2.resize(c, (24, 24), interpolation=cv2.INTER_AREA) for c in crops]
+    images = [im for pair in zip(crops, probes) for im in pair]
+
+    extractor = TemplateExtractor(args.model, batch_size=args.batch_size).fit()
+    preprocessing = extractor._preprocessing()
+    batches = [
+        preprocessing.normalise(preprocessing.chips(images[s : s + args.batch_size]))
+        for s in range(0, len(images), args.batch_size)
+    ]
+    session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def raw():
+        for batch in batches:
+            session.run(None, {name: batch})
+
+    def full():
+        extractor.transform(images)
+
+    raw()  # first runs allocate; keep them out of the timings
+    full()
+    times = {"raw": [], "full": []}
+    for _ in range(args.repeats):
+        for key, run in (("raw", raw), ("full", full)):
+            start = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - start)
+    best_raw, best_full = min(times["raw"]), min(times["full"])
+    print(f"model: {args.model} ({extractor.template_dim_}-D, input {extractor.input_size_})")
+    print(f"hypotheses per run: {len(images)} (half 126x126 crops, half 24x24), batch size {args.batch_size}")
+    print(f"raw onnxruntime run on preprocessed batches: {len(images) / best_raw:8.1f} templates/s")
+    print(f"TemplateExtractor.transform (incl. preprocessing): {len(images) / best_full:8.1f} templates/s")
+    print(f"ratio extractor / raw: {best_raw / best_full:.3f} (target >= 0.9)")
+    print("all runs (s): raw " + " ".join(f"{t:.3f}" for t in times["raw"]) + "; extractor " + " ".join(
+        f"{t:.3f}" for t in times["full"]
+    ))
+
+
+if __name__ == "__main__":
+    main()
