@@ -24,10 +24,12 @@ from ._degradation import (
     random_shear,
     speckle_noise,
 )
+from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
 from ._model_selection import RepeatedSubjectSubsampling
 from ._templates import TemplateExtractor
+from ._upsampling import MultiHypothesisUpsampler
 from ._validation import check_images, load_image
 
 __version__ = "0.1.0.dev0"
@@ -61,4 +63,7 @@ __all__ = [
     "random_shear",
     "speckle_noise",
     "TemplateExtractor",
+    "MultiHypothesisUpsampler",
+    "FaceEDSR",
+    "load_edsr",
 ]

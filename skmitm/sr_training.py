@@ -245,7 +245,7 @@ def train(
     scales=(2, 4, 8),
     n_feats=32,
     n_blocks=8,
-    steps=8000,
+    steps=5000,
     batch_size=16,
     patch=16,
     lr_sizes=(16, 32),
@@ -269,7 +269,7 @@ def train(
         checkpoint and returned.
     scales, n_feats, n_blocks :
         Architecture, see :class:`~skmitm._edsr.FaceEDSR`.
-    steps : int, default=8000
+    steps : int, default=5000
     batch_size : int, default=16
     patch : int, default=16
         Side of the LR training patches.
@@ -401,7 +401,7 @@ def _parser():
     p.add_argument("--scales", type=int, nargs="+", default=[2, 4, 8])
     p.add_argument("--n-feats", type=int, default=32)
     p.add_argument("--n-blocks", type=int, default=8)
-    p.add_argument("--steps", type=int, default=8000)
+    p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--patch", type=int, default=16, help="LR patch side")
     p.add_argument("--lr-sizes", type=int, nargs=2, default=[16, 32], help="inclusive range of LR face sizes")

@@ -1,0 +1,280 @@
+"""Multi-hypothesis face super-resolution of probes (the probe half of meet-in-the-middle)."""
+
+import copy
+import numbers
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._edsr import FaceEDSR, load_edsr
+from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
+
+__all__ = ["MultiHypothesisUpsampler"]
+
+
+@contextmanager
+def _torch_threads(n_threads):
+    """Run a block with ``n_threads`` torch threads (None: leave as is), restoring the previous count."""
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class MultiHypothesisUpsampler(TransformerMixin, BaseEstimator):
+    """Super-resolve each **probe** into many hypotheses in ``transform``; pass the **gallery** through in ``fit_transform``.
+
+    This step acts only on probes: ``transform(X)`` turns every probe image
+    into a :class:`~skmitm.HypothesisSet` holding, for each scale and each
+    Gaussian blur sigma, the face super-resolution network's output for the
+    blurred probe (kind ``"super-resolved"``), plus the plain probe itself as
+    the ``"original"`` hypothesis. ``fit_transform(X)`` returns the gallery
+    unchanged (as hypothesis sets), so in a pipeline the gallery reaches the
+    face network untouched while probes arrive super-resolved. Hence
+    ``fit(X).transform(X)`` differs from ``fit_transform(X)`` on purpose.
+
+    Parameters
+    ----------
+    weights : str, Path, FaceEDSR or None, default=None
+        The network: a weights card (``.json``, or its ``.pt``) written by
+        :func:`skmitm.sr_training.train` / ``python -m skmitm.sr_training``,
+        a :class:`~skmitm.FaceEDSR` instance (copied in ``fit``), or None for the shipped
+        face-trained weights (realistic degradations; see
+        ``docs/super_resolution.md``).
+    scales : tuple of int, default=(2, 4, 8)
+        Magnifications; each must be one the network has a tail for.
+    sigmas : int or array-like of float, default=16
+        Gaussian blur standard deviations (LR pixels) applied to the probe
+        before super-resolution, one hypothesis each; an int ``n`` means
+        ``numpy.linspace(0, 1, n)`` (the paper's 16 values from 0 to 1).
+        Sigma 0 means no blur.
+    include_original : bool, default=True
+        Add the plain probe as an ``"original"`` hypothesis (scale 1), the
+        baseline's input.
+    batch_size : int, default=64
+        Low-resolution images sent through the network at once. All
+        hypotheses of a batch of probes (grouped by probe size) travel
+        together; the shared body runs once per blurred copy for all scales.
+    device : str, default="cpu"
+        Torch device of the network, e.g. ``"cuda"``.
+    n_threads : int, default=None
+        Torch CPU threads during ``transform``, restored afterwards; None
+        leaves torch's current setting.
+
+    Attributes
+    ----------
+    net_ : FaceEDSR
+        The network, in evaluation mode on ``device``.
+    card_ : dict
+        The weights card (architecture, training record, sha256); ``{}`` for
+        a network passed as an instance.
+    sigmas_ : ndarray of float
+        The blur levels used.
+    n_hypotheses_ : int
+        Hypotheses per probe: ``len(scales) * len(sigmas_)`` plus one original.
+
+    See Also
+    --------
+    skmitm.sr_training : trains the network.
+
+    Notes
+    -----
+    Hypotheses are ordered: the original first (if included), then scale by
+    scale (in the order of ``scales``), sigma by sigma. Each carries metadata
+    ``scale``, ``kind``, ``sigma`` (NaN for the original) and ``size``, the
+    probe's height in pixels. Blurring is done in floating point on the
+    probe, so sigma 0 feeds the probe unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm import MultiHypothesisUpsampler
+    >>> probe = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    >>> up = MultiHypothesisUpsampler(scales=(2, 4), sigmas=3, n_threads=1)
+    >>> gallery = up.fit_transform([np.zeros((126, 126, 3), np.uint8)])
+    >>> len(gallery[0])  # the gallery passes through untouched
+    1
+    >>> hs = up.transform([probe])[0]
+    >>> len(hs), hs.meta["kind"][:2].tolist(), [im.shape for im in hs.data[:2]]
+    (7, ['original', 'super-resolved'], [(24, 24, 3), (48, 48, 3)])
+    """
+
+    def __init__(
+        self,
+        weights=None,
+        *,
+        scales=(2, 4, 8),
+        sigmas=16,
+        include_original=True,
+        batch_size=64,
+        device="cpu",
+        n_threads=None,
+    ):
+        self.weights = weights
+        self.scales = scales
+        self.sigmas = sigmas
+        self.include_original = include_original
+        self.batch_size = batch_size
+        self.device = device
+        self.n_threads = n_threads
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def _check_params(self):
+        if isinstance(self.sigmas, numbers.Integral) and not isinstance(self.sigmas, bool):
+            if self.sigmas < 1:
+                raise ValueError(f"sigmas={self.sigmas}; expected a positive count or a list of blur sigmas")
+            sigmas = np.linspace(0.0, 1.0, self.sigmas)
+        else:
+            sigmas = np.asarray(self.sigmas, dtype=np.float64).ravel()
+            if sigmas.size == 0 or not np.isfinite(sigmas).all() or (sigmas < 0).any():
+                raise ValueError(f"sigmas={self.sigmas!r}; expected a count or non-negative finite blur sigmas")
+        scales = tuple(self.scales) if np.iterable(self.scales) else (self.scales,)
+        if not scales or not all(isinstance(s, numbers.Integral) and s >= 2 for s in scales):
+            raise ValueError(f"scales={self.scales!r}; expected a non-empty tuple of integers >= 2")
+        if len(set(scales)) != len(scales):
+            raise ValueError(f"scales={self.scales!r} repeats a scale")
+        if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer")
+        if self.n_threads is not None and (not isinstance(self.n_threads, numbers.Integral) or self.n_threads < 1):
+            raise ValueError(f"n_threads={self.n_threads!r}; expected None or a positive integer")
+        return scales, sigmas
+
+    def fit(self, X=None, y=None):
+        """Load and check the network; ``X`` and ``y`` are ignored.
+
+        Parameters
+        ----------
+        X : ignored
+        y : ignored
+
+        Returns
+        -------
+        self : MultiHypothesisUpsampler
+        """
+        scales, sigmas = self._check_params()
+        if isinstance(self.weights, FaceEDSR):
+            # A copy, so that fit leaves the caller's module (its device, its
+            # training mode) as it was.
+            net, card = copy.deepcopy(self.weights).to(self.device).eval(), {}
+        elif self.weights is None or isinstance(self.weights, (str, Path)):
+            net, card = load_edsr(self.weights, device=self.device)
+        else:
+            raise TypeError(
+                f"weights of type {type(self.weights).__name__}; expected None, a weights card path or a FaceEDSR"
+            )
+        missing = [s for s in scales if s not in net.scales]
+        if missing:
+            raise ValueError(f"scales={self.scales!r}: the network has no tail for {missing}; it has {net.scales}")
+        self.net_ = net
+        self.card_ = card
+        self.scales_ = scales
+        self.sigmas_ = sigmas
+        self.n_hypotheses_ = len(scales) * len(sigmas) + bool(self.include_original)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit, then return the **gallery unchanged** as hypothesis sets (no super-resolution).
+
+        Parameters
+        ----------
+        X : sequence of images or paths, 4-D uint8 array, or list of HypothesisSet
+            Gallery samples.
+        y : ignored
+
+        Returns
+        -------
+        sets : list of HypothesisSet
+            ``as_hypothesis_sets(X)``: the gallery as it came.
+        """
+        sets = as_hypothesis_sets(X, name="X")
+        self.fit(X, y)
+        return sets
+
+    def transform(self, X):
+        """Super-resolve every **probe** into its hypotheses.
+
+        Parameters
+        ----------
+        X : sequence of images or paths, 4-D uint8 array, or list of HypothesisSet
+            Probes; a HypothesisSet must hold exactly one image.
+
+        Returns
+        -------
+        sets : list of HypothesisSet
+            One per probe, with :attr:`n_hypotheses_` images each.
+        """
+        check_is_fitted(self, "net_")
+        sets = as_hypothesis_sets(X, name="X", allow_templates=False)
+        probes = []
+        for i, hs in enumerate(sets):
+            if hs.has_templates or len(hs) != 1:
+                raise ValueError(
+                    f"X[{i}] is a HypothesisSet of {len(hs)} "
+                    f"{'templates' if hs.has_templates else 'images'}; expected one probe image"
+                )
+            probes.append(hs.data[0])
+        by_size = {}
+        for i, probe in enumerate(probes):
+            by_size.setdefault(probe.shape[:2], []).append(i)
+        outputs = [None] * len(probes)
+        with _torch_threads(self.n_threads), torch.inference_mode():
+            for indices in by_size.values():
+                for i, images in zip(indices, self._super_resolve([probes[i] for i in indices])):
+                    outputs[i] = images
+        n_sigmas = len(self.sigmas_)
+        scale_meta = np.repeat(np.asarray(self.scales_, dtype=np.float32), n_sigmas)
+        sigma_meta = np.tile(self.sigmas_, len(self.scales_))
+        result = []
+        for probe, images in zip(probes, outputs):
+            meta = make_meta(len(images), scale=scale_meta, kind="super-resolved", sigma=sigma_meta, size=probe.shape[0])
+            if self.include_original:
+                images = [probe] + images
+                meta = np.concatenate([make_meta(1, size=probe.shape[0]), meta])
+            result.append(HypothesisSet(images, meta))
+        return result
+
+    def _blurred(self, probe):
+        """The probe's blurred copies, one per sigma, as an (n_sigmas, H, W, 3) float32 array in [0, 1]."""
+        image = probe.astype(np.float32) / 255.0
+        copies = []
+        for sigma in self.sigmas_:
+            if sigma == 0:
+                copies.append(image)
+            else:
+                copies.append(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101))
+        return np.stack(copies)
+
+    def _super_resolve(self, probes):
+        """Per probe (all of one size), its SR images ordered scale by scale, sigma by sigma."""
+        n_sigmas = len(self.sigmas_)
+        lr = np.concatenate([self._blurred(p) for p in probes])
+        device = torch.device(self.device)
+        per_scale = {s: [] for s in self.scales_}
+        for start in range(0, len(lr), self.batch_size):
+            x = torch.from_numpy(lr[start : start + self.batch_size]).permute(0, 3, 1, 2).to(device)
+            features = self.net_.features(x)
+            for s in self.scales_:
+                y = self.net_.upsample(x, features, s)
+                y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+                per_scale[s].append(y.permute(0, 2, 3, 1).contiguous().cpu())
+        per_scale = {s: torch.cat(v).numpy() for s, v in per_scale.items()}
+        return [
+            [per_scale[s][k * n_sigmas + j] for s in self.scales_ for j in range(n_sigmas)]
+            for k in range(len(probes))
+        ]

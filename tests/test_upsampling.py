@@ -1,0 +1,179 @@
+"""MultiHypothesisUpsampler: probes become SR hypotheses in transform; the gallery passes through."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_set_params,
+)
+
+from skmitm import HypothesisSet, MultiHypothesisUpsampler, make_meta
+from skmitm._edsr import FaceEDSR
+
+
+@pytest.fixture
+def net():
+    torch.manual_seed(0)
+    return FaceEDSR((2, 4, 8), n_feats=8, n_blocks=1).eval()
+
+
+def probes(n, size=(24, 24), seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_transform_gives_every_scale_and_sigma_plus_the_original(net):
+    up = MultiHypothesisUpsampler(net, scales=(2, 4, 8), sigmas=16).fit()
+    probe = probes(1)[0]
+    (hs,) = up.transform([probe])
+    assert len(hs) == up.n_hypotheses_ == 49
+    meta = hs.meta
+    assert meta["kind"][0] == "original" and meta["scale"][0] == 1 and np.isnan(meta["sigma"][0])
+    assert np.array_equal(hs.data[0], probe)
+    assert (meta["kind"][1:] == "super-resolved").all()
+    assert meta["scale"][1:].tolist() == [2.0] * 16 + [4.0] * 16 + [8.0] * 16
+    np.testing.assert_allclose(meta["sigma"][1:], np.tile(np.linspace(0, 1, 16), 3), atol=1e-6)
+    assert (meta["size"] == 24).all()
+    shapes = [im.shape for im in hs.data[1:]]
+    assert shapes == [(48, 48, 3)] * 16 + [(96, 96, 3)] * 16 + [(192, 192, 3)] * 16
+    assert all(im.dtype == np.uint8 and im.flags.c_contiguous for im in hs.data)
+
+
+def test_fit_transform_passes_the_gallery_through_unchanged(net):
+    gallery = probes(3, size=(126, 126))
+    up = MultiHypothesisUpsampler(net, sigmas=4)
+    sets = up.fit_transform(gallery)
+    assert len(sets) == 3
+    for image, hs in zip(gallery, sets):
+        assert len(hs) == 1 and hs.meta["kind"][0] == "original"
+        assert np.array_equal(hs.data[0], image)
+    already = [HypothesisSet([gallery[0]], make_meta(1, size=126))]
+    assert up.fit_transform(already)[0] is already[0]
+
+
+def test_fit_then_transform_differs_from_fit_transform(net):
+    X = probes(2)
+    up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=2)
+    assert [len(hs) for hs in up.fit_transform(X)] == [1, 1]
+    assert [len(hs) for hs in up.fit(X).transform(X)] == [3, 3]
+
+
+def test_sigma_zero_is_the_network_on_the_plain_probe(net):
+    probe = probes(1)[0]
+    hs = MultiHypothesisUpsampler(net, scales=(4,), sigmas=[0.0, 0.5], include_original=False).fit().transform([probe])[0]
+    x = torch.from_numpy(probe).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        y = net(x, scales=(4,))[4]
+    expected = (y[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(hs.data[0], expected)
+    assert not np.array_equal(hs.data[1], expected)
+
+
+def test_more_blur_gives_smoother_hypotheses(net):
+    hs = MultiHypothesisUpsampler(net, scales=(2,), sigmas=[0.0, 0.5, 1.0], include_original=False)
+    images = hs.fit().transform(probes(1))[0].data
+    detail = [cv2.Laplacian(im.astype(np.float32), cv2.CV_32F).std() for im in images]
+    assert detail[0] > detail[1] > detail[2]
+
+
+def test_batching_and_size_groups_do_not_change_results(net):
+    X = probes(3) + probes(2, size=(16, 20), seed=1) + probes(1, seed=2)
+    X = [X[0], X[3], X[1], X[4], X[2], X[5]]
+    one_by_one = MultiHypothesisUpsampler(net, scales=(2, 8), sigmas=3, batch_size=1).fit().transform(X)
+    together = MultiHypothesisUpsampler(net, scales=(2, 8), sigmas=3, batch_size=64).fit().transform(X)
+    for probe, a, b in zip(X, one_by_one, together):
+        assert np.array_equal(a.data[0], probe)
+        assert a.meta["size"][0] == probe.shape[0]
+        assert a.data[-1].shape == (8 * probe.shape[0], 8 * probe.shape[1], 3)
+        # Batch size changes the order of float sums, so a rounding may flip.
+        for p, q in zip(a.data, b.data):
+            assert np.abs(p.astype(int) - q).max() <= 1
+
+
+def test_each_probe_goes_through_the_network_with_the_rest_of_its_batch(net):
+    calls = []
+    up = MultiHypothesisUpsampler(net, sigmas=16, batch_size=64).fit()
+    up.net_.body.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    up.transform(probes(5))
+    assert calls == [64, 16]
+
+
+def test_n_threads_is_set_during_transform_and_restored(net):
+    seen = []
+    up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=1, n_threads=1).fit()
+    up.net_.body.register_forward_hook(lambda *args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    up.transform(probes(1))
+    assert seen == [1] and torch.get_num_threads() == before
+
+
+def test_shipped_weights_are_the_default():
+    up = MultiHypothesisUpsampler(sigmas=2, n_threads=1).fit()
+    assert up.net_.scales == (2, 4, 8)
+    assert up.card_["degradation"] == "realistic" and len(up.card_["sha256"]) == 64
+    (hs,) = up.transform(probes(1))
+    assert len(hs) == 7 and hs.data[-1].shape == (192, 192, 3)
+
+
+def test_weights_card_path_is_accepted(net, tmp_path):
+    from skmitm._edsr import save_edsr
+
+    card = save_edsr(net, tmp_path / "tiny.pt")
+    up = MultiHypothesisUpsampler(str(card), scales=(2,), sigmas=1).fit()
+    direct = MultiHypothesisUpsampler(net, scales=(2,), sigmas=1).fit()
+    X = probes(1)
+    assert np.array_equal(up.transform(X)[0].data[1], direct.transform(X)[0].data[1])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"scales": (2, 3)}, r"no tail for \[3\]"),
+        ({"scales": ()}, "expected a non-empty tuple"),
+        ({"scales": (2, 2)}, "repeats a scale"),
+        ({"sigmas": 0}, "expected a positive count"),
+        ({"sigmas": [0.0, -1.0]}, "non-negative finite"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"n_threads": 0}, "n_threads=0"),
+        ({"weights": 3}, "weights of type int"),
+    ],
+)
+def test_bad_parameters_are_refused_in_fit(net, params, message):
+    up = MultiHypothesisUpsampler(**{"weights": net, **params})
+    with pytest.raises((ValueError, TypeError), match=message):
+        up.fit()
+
+
+def test_transform_before_fit_is_refused():
+    with pytest.raises(NotFittedError):
+        MultiHypothesisUpsampler().transform(probes(1))
+
+
+def test_probes_must_be_single_images(net):
+    up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=1).fit()
+    two = HypothesisSet(probes(2), make_meta(2, size=24))
+    with pytest.raises(ValueError, match=r"X\[0\] is a HypothesisSet of 2 images; expected one probe image"):
+        up.transform([two])
+    with pytest.raises(ValueError, match="expected images, not a 2-D array of templates"):
+        up.transform(np.zeros((2, 128), np.float32))
+    with pytest.raises(ValueError, match=r"X\[0\] has shape \(24, 24, 4\)"):
+        up.transform([np.zeros((24, 24, 4), np.uint8)])
+
+
+def test_sklearn_parameter_conventions(net):
+    up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=[0.0, 1.0])
+    check_get_params_invariance("MultiHypothesisUpsampler", up)
+    check_set_params("MultiHypothesisUpsampler", up)
+    check_no_attributes_set_in_init("MultiHypothesisUpsampler", up)
+    cloned = clone(up)
+    assert cloned.get_params()["sigmas"] == [0.0, 1.0]
+    assert all(torch.equal(a, b) for a, b in zip(cloned.weights.state_dict().values(), net.state_dict().values()))
+    net.train()
+    up.fit()
+    assert net.training and up.net_ is not net and not up.net_.training
+    assert up.__sklearn_tags__().input_tags.two_d_array is False
