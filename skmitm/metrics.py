@@ -133,6 +133,7 @@ def plot_cmc(curves, path, *, max_rank=20, title="CMC"):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if not curves:
         raise ValueError("curves is empty; expected at least one (ranks, rates) pair")
@@ -145,6 +146,7 @@ def plot_cmc(curves, path, *, max_rank=20, title="CMC"):
         ax.set_ylabel("identification rate (%)")
         ax.set_ylim(0, 100)
         ax.set_xlim(1, max_rank)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.set_title(title)
         ax.legend(fontsize=7, loc="lower right")

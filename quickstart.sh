@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up skmitm in ./.venv, then run the main job or the tests.
+#
+#   bash quickstart.sh benchmark   # public LFW cross-resolution benchmark -> reports/public-benchmark/report.md
+#   bash quickstart.sh test        # the default test suite (long benchmarks excluded)
+#   bash quickstart.sh slow        # the long tests marked slow
+#
+# SKMITM_SHARED points at the folder with data/ and models/ (default: ../shared).
+set -euo pipefail
+cd "$(dirname "$0")"
+shared=${SKMITM_SHARED:-../shared}
+python=${PYTHON:-python3}
+
+setup() {
+    [[ -x .venv/bin/python ]] || "$python" -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+    .venv/bin/python -m pip install -q torch==2.13.0
+    .venv/bin/python -m pip install -q -e ".[test,dask]"
+}
+
+case "${1:-}" in
+    benchmark)
+        setup
+        .venv/bin/skmitm benchmark --lfw "$shared/data/lfw-deepfunneled" \
+            --model "$shared/models/mobilefacenet.onnx" --out reports/public-benchmark
+        ;;
+    test)
+        setup
+        SKMITM_SHARED="$shared" .venv/bin/python -m pytest -m "not slow" --doctest-modules skmitm tests
+        ;;
+    slow)
+        setup
+        SKMITM_SHARED="$shared" .venv/bin/python -m pytest -m slow tests
+        ;;
+    *)
+        echo "usage: bash quickstart.sh {benchmark|test|slow}" >&2
+        exit 2
+        ;;
+esac
