@@ -11,9 +11,10 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._hypotheses import KINDS, as_hypothesis_sets
+from ._hypotheses import KINDS, HypothesisSet, as_hypothesis_sets, make_meta
 from ._validation import check_subjects, is_integer
 
 __all__ = ["FUSION_STRATEGIES", "SIMILARITIES", "FusedNearestNeighborIdentifier"]
@@ -249,15 +250,23 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         if self.chunk_size is not None and (not is_integer(self.chunk_size) or self.chunk_size < 1):
             raise ValueError(f"chunk_size={self.chunk_size!r}; expected None or an integer >= 1")
 
-    @staticmethod
-    def _template_sets(X, name):
-        sets = as_hypothesis_sets(X, name=name)
-        for i, s in enumerate(sets):
-            if not s.has_templates:
-                raise TypeError(
-                    f"{name}[{i}] holds images; expected templates (put a TemplateExtractor before the identifier)"
-                )
-        return sets
+    def _template_sets(self, X, *, reset):
+        """Hypothesis sets of templates; a 2-D array is validated the scikit-learn way."""
+        if isinstance(X, (list, tuple)) and X and all(isinstance(x, HypothesisSet) for x in X):
+            sets = as_hypothesis_sets(X, name="X")
+            for i, s in enumerate(sets):
+                if not s.has_templates:
+                    raise TypeError(
+                        f"X[{i}] holds images; expected templates (put a TemplateExtractor before the identifier)"
+                    )
+            return sets
+        if (isinstance(X, np.ndarray) and X.ndim == 4) or (
+            isinstance(X, (list, tuple)) and X and all(getattr(x, "ndim", 0) == 3 or isinstance(x, str) for x in X)
+        ):
+            raise TypeError("X holds images; expected templates (put a TemplateExtractor before the identifier)")
+        X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+        X = X.astype(np.float32, copy=False)
+        return [HypothesisSet(X[i : i + 1], make_meta(1)) for i in range(X.shape[0])]
 
     # -------------------------------------------------------------- selection
     def _in_scales(self, scale):
@@ -303,8 +312,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         self : FusedNearestNeighborIdentifier
         """
         self._validate_params()
-        sets = self._template_sets(X, "X")
-        y = check_subjects(y, len(sets))
+        sets = self._template_sets(X, reset=True)
+        check_classification_targets(y)
+        y = check_subjects(column_or_1d(y, warn=True), len(sets))
         dims = {s.data.shape[1] for s in sets}
         if len(dims) != 1:
             raise ValueError(f"X holds templates of different dimensions {sorted(dims)}; expected one dimension")
@@ -357,7 +367,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         return "original"
 
     def _probe_rows(self, X):
-        sets = self._template_sets(X, "X")
+        sets = self._template_sets(X, reset=False)
         templates, keys, owner = [], [], []
         for i, s in enumerate(sets):
             if s.data.shape[1] != self.n_features_in_:
@@ -519,7 +529,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         -------
         subjects : ndarray of shape (n_probes,)
         """
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
