@@ -154,7 +154,7 @@ class HypothesisSet:
 
     def __repr__(self):
         what = f"templates of {self.data.shape[1]} features" if self.has_templates else "images"
-        kinds = {k: int(c) for k, c in zip(*np.unique(self.meta["kind"], return_counts=True))}
+        kinds = {str(k): int(c) for k, c in zip(*np.unique(self.meta["kind"], return_counts=True))}
         return f"HypothesisSet({len(self)} {what}, kinds={kinds})"
 
     def select(self, mask):
