@@ -252,6 +252,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
 
     def _template_sets(self, X, *, reset):
         """Hypothesis sets of templates; a 2-D array is validated the scikit-learn way."""
+        if isinstance(X, (list, tuple)) and not X:
+            raise ValueError("X is empty; expected at least one sample")
         if isinstance(X, (list, tuple)) and X and all(isinstance(x, HypothesisSet) for x in X):
             sets = as_hypothesis_sets(X, name="X")
             for i, s in enumerate(sets):

@@ -226,7 +226,7 @@ def test_bad_input_errors_name_the_sample(problem):
         FusedNearestNeighborIdentifier().fit(images, ["a"])
     with pytest.raises(ValueError, match="NaN"):
         FusedNearestNeighborIdentifier().fit(np.array([[0.0, np.nan]]), ["a"])
-    with pytest.raises(ValueError, match="0 sample"):
+    with pytest.raises(ValueError, match="X is empty"):
         FusedNearestNeighborIdentifier().fit([], [])
     clf = FusedNearestNeighborIdentifier().fit(gallery, y)
     with pytest.raises(ValueError, match=r"X\[0\] has templates of 3 features"):
