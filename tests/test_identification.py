@@ -229,8 +229,10 @@ def test_bad_input_errors_name_the_sample(problem):
     with pytest.raises(ValueError, match="X is empty"):
         FusedNearestNeighborIdentifier().fit([], [])
     clf = FusedNearestNeighborIdentifier().fit(gallery, y)
-    with pytest.raises(ValueError, match=r"X\[0\] has templates of 3 features"):
+    with pytest.raises(ValueError, match="X has 3 features"):
         clf.decision_function(np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"X\[0\] has templates of 3 features"):
+        clf.decision_function([HypothesisSet.from_template(np.ones(3))])
     with pytest.raises(ValueError, match="no gallery hypothesis left"):
         FusedNearestNeighborIdentifier(gallery_kinds=["degraded"], scales=[8]).fit(gallery, y)
     with pytest.raises(ValueError, match=r"X\[0\] has no hypothesis left"):
