@@ -1,0 +1,112 @@
+"""LFW-style folders, scikit-learn's fetcher as fallback, and the public benchmark builder."""
+
+import cv2
+import numpy as np
+import pytest
+
+from skmitm import datasets
+from skmitm.datasets import LFW_CROP, degrade_probe, load_lfw_folder, make_cross_resolution_benchmark
+
+
+def _folder(root, counts, seed=0):
+    rng = np.random.default_rng(seed)
+    for name, n in counts.items():
+        (root / name).mkdir(parents=True)
+        for k in range(1, n + 1):
+            img = rng.integers(0, 256, (250, 250, 3), dtype=np.uint8)
+            img[55:181, 62:188] = 30 * k  # the face box, so the crop is recognisable
+            cv2.imwrite(str(root / name / f"{name}_{k:04d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    (root / "README.txt").write_text("not a person")
+    return root
+
+
+def test_loader_filters_crops_and_orders(tmp_path):
+    root = _folder(tmp_path, {"Zoe_Z": 6, "Adam_A": 2, "Mia_M": 5})
+    lfw = load_lfw_folder(root, min_images_per_subject=5, max_images_per_subject=5)
+    assert sorted(set(lfw.subjects)) == ["Mia_M", "Zoe_Z"]
+    assert lfw.subjects.tolist() == ["Mia_M"] * 5 + ["Zoe_Z"] * 5
+    assert lfw.image_numbers.tolist() == [1, 2, 3, 4, 5] * 2
+    x0, y0, x1, y1 = LFW_CROP
+    assert lfw.images[0].shape == (y1 - y0, x1 - x0, 3) == (126, 126, 3)
+    # the face box was painted 30*k: the crop holds exactly it
+    assert abs(int(np.median(lfw.images[2])) - 90) <= 2
+    full = load_lfw_folder(root, crop=False)
+    assert full.images[0].shape == (250, 250, 3) and len(full.images) == 13
+
+
+def test_loader_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_lfw_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no NAME/NAME_NNNN.jpg"):
+        load_lfw_folder(tmp_path / "empty")
+    root = _folder(tmp_path / "few", {"Ann_A": 2})
+    with pytest.raises(ValueError, match="at least 5 images"):
+        load_lfw_folder(root, min_images_per_subject=5)
+    with pytest.raises(ValueError, match="min_images_per_subject=0"):
+        load_lfw_folder(root, min_images_per_subject=0)
+
+
+def test_without_a_folder_uses_sklearn_fetcher(tmp_path, monkeypatch):
+    """No folder given: scikit-learn's fetcher is asked once, then its cached folder is read."""
+    calls = []
+
+    def fake_fetch(data_home=None, download_if_missing=True, **kwargs):
+        calls.append(data_home)
+        _folder(tmp_path / "lfw_home" / "lfw_funneled", {"Bea_B": 3})
+
+    import sklearn.datasets
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_lfw_people", fake_fetch)
+    lfw = load_lfw_folder(data_home=tmp_path)
+    assert calls == [tmp_path] and lfw.subjects.tolist() == ["Bea_B"] * 3
+    load_lfw_folder(data_home=tmp_path)  # cached now: no second fetch
+    assert len(calls) == 1
+
+
+def test_degrade_probe_is_seeded_and_sized():
+    face = np.random.default_rng(0).integers(0, 256, (126, 126, 3), dtype=np.uint8)
+    a = degrade_probe(face, size=24, rng=np.random.default_rng(5))
+    b = degrade_probe(face, size=24, rng=np.random.default_rng(5))
+    c = degrade_probe(face, size=24, rng=np.random.default_rng(6))
+    assert a.shape == (24, 24, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert degrade_probe(face, size=(29, 22), severity="harsh", rng=0).shape == (29, 22, 3)
+    with pytest.raises(ValueError, match="severity='foggy'"):
+        degrade_probe(face, severity="foggy")
+
+
+def test_harsh_probes_are_further_from_the_truth():
+    """More blur, noise and compression: harsh probes differ more from a clean downsampling."""
+    rng = np.random.default_rng(0)
+    faces = [cv2.GaussianBlur(rng.integers(0, 256, (126, 126, 3), dtype=np.uint8), (0, 0), 3) for _ in range(20)]
+    clean = [cv2.resize(f, (24, 24), interpolation=cv2.INTER_AREA).astype(float) for f in faces]
+    err = {}
+    for severity in ("moderate", "harsh"):
+        probes = [degrade_probe(f, size=24, severity=severity, rng=i) for i, f in enumerate(faces)]
+        err[severity] = np.mean([np.abs(p - c).mean() for p, c in zip(probes, clean)])
+    assert err["harsh"] > err["moderate"] > 0
+
+
+def test_benchmark_builder(tmp_path):
+    root = _folder(tmp_path, {"Ann_A": 5, "Bob_B": 7, "Cy_C": 3})
+    bench = make_cross_resolution_benchmark(root, probe_size=16, severity="harsh", random_state=3)
+    assert bench.gallery_subjects.tolist() == ["Ann_A", "Bob_B"]
+    assert bench.probe_subjects.tolist() == ["Ann_A"] * 4 + ["Bob_B"] * 4
+    assert all(p.shape == (16, 16, 3) for p in bench.probe_images)
+    assert all(h.shape == (126, 126, 3) for h in bench.hr_probe_images)
+    again = make_cross_resolution_benchmark(root, probe_size=16, severity="harsh", random_state=3)
+    assert all(np.array_equal(a, b) for a, b in zip(bench.probe_images, again.probe_images))
+    # probe i is rebuilt alone from (seed, i)
+    alone = degrade_probe(bench.hr_probe_images[5], size=16, severity="harsh", rng=np.random.default_rng([3, 5]))
+    np.testing.assert_array_equal(alone, bench.probe_images[5])
+    with pytest.raises(ValueError, match="random_state=None"):
+        make_cross_resolution_benchmark(root, random_state=None)
+
+
+def test_real_lfw_benchmark_shape(lfw_dir):
+    lfw = load_lfw_folder(lfw_dir, min_images_per_subject=5, max_images_per_subject=5)
+    bench = make_cross_resolution_benchmark(lfw, probe_size=24)
+    assert len(bench.gallery_subjects) == 423 and len(bench.probe_subjects) == 1692
+    assert datasets.SEVERITIES["moderate"]["jpeg_quality"] == (60, 90)
