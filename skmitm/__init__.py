@@ -6,6 +6,7 @@ probes are super-resolved, gallery images are degraded and resolution-matched,
 and the two meet in the middle at several scales.
 """
 
+from ._cropping import FaceCropper
 from ._degradation import (
     DEGRADATIONS,
     GalleryDegrader,
@@ -27,7 +28,9 @@ from ._degradation import (
 from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
+from ._ablation import ablation_grid, run_ablation
 from ._model_selection import RepeatedSubjectSubsampling
+from ._pipeline import make_mitm_pipeline
 from ._templates import TemplateExtractor
 from ._upsampling import MultiHypothesisUpsampler
 from ._validation import check_images, load_image
@@ -42,6 +45,9 @@ __all__ = [
     "META_DTYPE",
     "HypothesisSet",
     "RepeatedSubjectSubsampling",
+    "ablation_grid",
+    "make_mitm_pipeline",
+    "run_ablation",
     "as_hypothesis_sets",
     "check_images",
     "load_image",
@@ -66,4 +72,5 @@ __all__ = [
     "MultiHypothesisUpsampler",
     "FaceEDSR",
     "load_edsr",
+    "FaceCropper",
 ]

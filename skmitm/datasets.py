@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._scface import SCFACE_DISTANCES, evaluate_scface, load_scface
 from ._validation import is_integer, load_image
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "degrade_probe",
     "load_lfw_folder",
     "make_cross_resolution_benchmark",
+    "SCFACE_DISTANCES",
+    "evaluate_scface",
+    "load_scface",
 ]
 
 #: The face box of a 250×250 (deep-)funneled LFW image: x 62…188, y 55…181
