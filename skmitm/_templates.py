@@ -40,7 +40,7 @@ _INTERPOLATIONS = ("bicubic", "area", "bilinear")
 _TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 _ARCFACE_SIZE = (112, 112)
 _ARCFACE_NORMALISATION = ((127.5,) * 3, (127.5,) * 3)
-_CACHE_FORMAT = "skmitm-templates-1"
+_CACHE_FORMAT = "skmitm-templates-2"
 
 
 class TemplateExtractor(TransformerMixin, BaseEstimator):
@@ -219,14 +219,15 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
         """
         self._check_params()
         backend, runner, path = self._load_runner()
+        sha256 = _file_sha256(path) if path is not None else runner.content_sha256()
+        runner = _shared_runner(runner, sha256, self.device)
         known = KNOWN_MODELS.get(Path(path).name) if path is not None else None
         input_size = self._resolve_input_size(backend, runner, known)
         channel_order = self.channel_order or (known["channel_order"] if known else "RGB")
         mean, std = self._resolve_normalisation(backend, path, known)
 
-        sha256 = _file_sha256(path) if path is not None else runner.content_sha256()
         self.backend_ = backend
-        self.model_ = _shared_runner(runner, sha256, self.device)
+        self.model_ = runner
         self.model_path_ = path
         self.model_sha256_ = sha256
         self.input_size_ = input_size
@@ -328,6 +329,12 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
 
     def _probe_output_dim(self):
         """Run two grey chips and check the network maps N inputs to an (N, D) array."""
+        key = (self.backend_, self.model_sha256_, self.device, self.input_size_)
+        if key not in _OUTPUT_DIMS:
+            _OUTPUT_DIMS[key] = self._run_probe()
+        return _OUTPUT_DIMS[key]
+
+    def _run_probe(self):
         chips = np.full((2, *self.input_size_, 3), 128, dtype=np.uint8)
         try:
             out = np.asarray(self.model_.run(self._preprocessing().normalise(chips)))
@@ -507,6 +514,7 @@ def _run_batch_in_worker(runner, sha256, device, preprocessing, images, dim, thr
 # neither should reload the model.
 _LOADED_RUNNERS = {}
 _FILE_SHA256 = {}
+_OUTPUT_DIMS = {}
 
 
 def _shared_runner(runner, sha256, device):
@@ -536,10 +544,11 @@ class _TemplateCache:
 
     def __init__(self, location, config):
         self.path = Path(location) / self.FILENAME
-        self.config = hashlib.blake2b(config.encode(), digest_size=16).digest()
+        self.config = hashlib.sha256(config.encode()).digest()
 
     def key(self, image):
-        digest = hashlib.blake2b(self.config, digest_size=20)
+        # SHA-256 runs on the CPU's SHA extensions: about twice blake2b's speed here.
+        digest = hashlib.sha256(self.config)
         digest.update(repr(image.shape).encode())
         digest.update(np.ascontiguousarray(image).data)
         return digest.digest()
