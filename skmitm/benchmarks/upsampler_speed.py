@@ -1,0 +1,83 @@
+"""Speed of MultiHypothesisUpsampler against a raw torch forward of the same batch.
+
+One 24×24 probe becomes 16 blurred copies × 3 scales = 48 super-resolved
+hypotheses (plus the original). The baseline is the bare network on the same
+16 blurred copies, already a float tensor: the shared body once, then the
+three tails, under ``torch.inference_mode``. The difference is what the
+upsampler adds: input validation, blurring, the uint8 conversion of 48 output
+images and the hypothesis metadata. Baseline and upsampler calls alternate,
+so load from other processes hits both alike; medians are reported.
+
+Run: ``python -m skmitm.benchmarks.upsampler_speed [--repeats 20] [--threads 1]
+[--probes 1] [--size 24]``. Target (issue 5, item 6): overhead ≤ 10%.
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from skmitm import MultiHypothesisUpsampler
+
+
+def measure(*, n_probes=1, size=24, repeats=20, threads=1, seed=0):
+    """Median seconds per call of the upsampler and of the raw forward; returns a dict."""
+    rng = np.random.default_rng(seed)
+    probes = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n_probes)]
+    up = MultiHypothesisUpsampler(n_threads=threads, batch_size=16 * n_probes).fit()
+    net = up.net_
+    # The same channels-last layout the upsampler feeds the network (an
+    # N×H×W×C array seen as N×C×H×W); torch's CPU convolutions run it faster
+    # than a contiguous N×C×H×W copy, so a contiguous baseline would flatter us.
+    x = torch.from_numpy(np.concatenate([up._blurred(p) for p in probes])).permute(0, 3, 1, 2)
+
+    def raw():
+        with torch.inference_mode():
+            features = net.features(x)
+            return [net.upsample(x, features, s) for s in up.scales_]
+
+    def ours():
+        return up.transform(probes)
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        raw(), ours()
+        times = {"raw": [], "upsampler": []}
+        for _ in range(repeats):
+            for name, fn in (("raw", raw), ("upsampler", ours)):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    raw_s, ours_s = np.median(times["raw"]), np.median(times["upsampler"])
+    return {
+        "n_probes": n_probes,
+        "hypotheses_per_probe": up.n_hypotheses_,
+        "raw_ms_per_probe": 1000 * raw_s / n_probes,
+        "upsampler_ms_per_probe": 1000 * ours_s / n_probes,
+        "overhead": ours_s / raw_s - 1,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both (default: %(default)s)")
+    parser.add_argument("--probes", type=int, nargs="+", default=[1], help="probes per call")
+    parser.add_argument("--size", type=int, default=24, help="probe side in pixels")
+    args = parser.parse_args(argv)
+    print(f"{args.size}×{args.size} probes, 16 sigmas × scales (2, 4, 8), shipped weights, "
+          f"{args.threads} torch thread(s), median of {args.repeats}")
+    print("| probes per call | hypotheses per probe | raw forward ms/probe | upsampler ms/probe | overhead |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for n in args.probes:
+        r = measure(n_probes=n, size=args.size, repeats=args.repeats, threads=args.threads)
+        print(f"| {n} | {r['hypotheses_per_probe']} | {r['raw_ms_per_probe']:.1f} | "
+              f"{r['upsampler_ms_per_probe']:.1f} | {100 * r['overhead']:+.1f}% |")
+
+
+if __name__ == "__main__":
+    main()
