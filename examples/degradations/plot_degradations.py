@@ -56,7 +56,7 @@ matched = [
 ]
 panels += matched + [("matched (undegraded)\nto 48 px", hypotheses.data[1])]
 
-fig, axes = plt.subplots(5, 4, figsize=(9, 13.5))
+fig, axes = plt.subplots(5, 4, figsize=(9, 14.5))
 for ax, (title, image) in zip(axes.flat, panels):
     ax.imshow(image, interpolation="nearest")
     ax.set_title(title.replace("_", " "), fontsize=8)
