@@ -382,6 +382,20 @@ def test_n_jobs_gives_the_same_templates(tiny_onnx, faces):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-6)
 
 
+class ThreadCountNet(torch.nn.Module):
+    """Returns the number of torch threads it runs with, as a 1-D template."""
+
+    def forward(self, x):
+        return torch.full((x.shape[0], 1), float(torch.get_num_threads()))
+
+
+def test_workers_run_the_network_with_a_share_of_the_cpus(faces):
+    threads = np.concatenate(
+        [s.data for s in TemplateExtractor(ThreadCountNet(), batch_size=2, n_jobs=2, normalize=False).fit().transform(faces)]
+    )
+    np.testing.assert_array_equal(threads, max(1, joblib.cpu_count() // 2))
+
+
 def test_progress_bar_goes_to_stderr(tiny_onnx, faces, capsys):
     TemplateExtractor(tiny_onnx, batch_size=2, progress=True).fit().transform(faces)
     assert "3/3" in capsys.readouterr().err
