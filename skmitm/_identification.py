@@ -155,7 +155,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         Enrolled subjects, sorted.
     n_features_in_ : int
         Template dimension.
-    gallery_mean_ : ndarray of shape (n_features_in_,)
+    gallery_mean_ : ndarray of shape (n_features,)
         Mean of the selected gallery templates (used by ``"mean-centred"``).
     gallery_scales_ : ndarray
         Scales of the selected non-original gallery hypotheses.
