@@ -162,11 +162,12 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     enlarge : float, default=1.3
         Factor by which the detected box grows about its centre before
         cropping (1.3 in the paper).
-    square : bool, default=True
-        True: the crop is a square whose side is ``enlarge`` times the longer
-        side of the detected box, so every face crop has the same shape.
+    square : bool, default=False
         False: width and height are each enlarged, keeping the detector's
-        aspect ratio (which differs between detectors).
+        aspect ratio, as the paper does (its MTCNN crops of SCFace probes
+        average 22×29 pixels at 4.2 m). SCRFD's and YuNet's boxes are about
+        three quarters as wide as tall; dlib's are square. True: the crop is
+        a square whose side is ``enlarge`` times the longer side of the box.
     score_threshold : float, default=None
         Detections scoring below it are discarded. None: the library's own
         default — 0.0 for dlib (its SVM margin), 0.5 for SCRFD
@@ -239,7 +240,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         model=None,
         model_sha256=None,
         enlarge=1.3,
-        square=True,
+        square=False,
         score_threshold=None,
         detection_size=None,
         select="score",

@@ -270,8 +270,12 @@ def evaluate_scface(
         fitted once: ``fit_transform`` on all gallery samples and
         ``transform`` on all probes, and every split reuses the result, so
         RRSSV costs no more feature computation than one split. Its output
-        for a sample must not depend on the other samples, which holds for
-        every skmitm transformer.
+        for a sample should not depend on the other samples: true of
+        :class:`~skmitm.FaceCropper`, :class:`~skmitm.MultiHypothesisUpsampler`
+        and :class:`~skmitm.TemplateExtractor`. :class:`~skmitm.GalleryDegrader`
+        seeds its random degradations by the image's position in the
+        gallery, so its draws for a split differ from those of a fit on that
+        split's gallery alone — different draws of the same distribution.
     n_subjects : int or float, default=80
         Subjects per RRSSV draw (a float in (0, 1) is a fraction).
     n_repeats : int, default=10

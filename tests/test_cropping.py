@@ -72,9 +72,9 @@ def test_pasted_face_is_found_and_cropped_enlarged(face, name):
 
     crops = cropper.transform(images)
     for image, crop, box, crop_box in zip(images, crops, found.boxes, found.crop_boxes):
-        side = 1.3 * max(box[2] - box[0], box[3] - box[1])
+        height, width = 1.3 * (box[3] - box[1]), 1.3 * (box[2] - box[0])
         assert crop.shape == (crop_box[3] - crop_box[1], crop_box[2] - crop_box[0], 3)
-        assert abs(crop.shape[0] - side) <= 1 and crop.shape[0] == crop.shape[1]
+        assert abs(crop.shape[0] - height) <= 1 and abs(crop.shape[1] - width) <= 1
         # Centred on the detection, holding the whole detected box with a margin.
         np.testing.assert_allclose((crop_box[:2] + crop_box[2:]) / 2, (box[:2] + box[2:]) / 2, atol=1)
         assert (crop_box[:2] <= box[:2]).all() and (crop_box[2:] >= box[2:]).all()
@@ -83,15 +83,15 @@ def test_pasted_face_is_found_and_cropped_enlarged(face, name):
     assert cropper.found_.tolist() == [True, True]
 
 
-def test_square_false_keeps_the_detector_aspect_and_output_size_resizes(face):
+def test_square_crops_on_the_longer_side_and_output_size_resizes(face):
     image, _ = _paste(face, 100, 300)
-    free = _detector("yunet").set_params(square=False).fit()
-    box = free.detect([image]).boxes[0]
-    crop = free.transform([image])[0]
-    height, width = 1.3 * (box[3] - box[1]), 1.3 * (box[2] - box[0])
-    assert abs(crop.shape[0] - height) <= 1 and abs(crop.shape[1] - width) <= 1
-    assert crop.shape[0] > crop.shape[1]  # YuNet's face boxes are taller than wide
-    assert free.set_params(output_size=(40, 30)).fit().transform([image])[0].shape == (40, 30, 3)
+    cropper = _detector("yunet").fit()
+    box = cropper.detect([image]).boxes[0]
+    assert cropper.transform([image])[0].shape[0] > cropper.transform([image])[0].shape[1]  # YuNet boxes are tall
+    square = cropper.set_params(square=True).fit().transform([image])[0]
+    side = 1.3 * max(box[2] - box[0], box[3] - box[1])
+    assert square.shape[0] == square.shape[1] and abs(square.shape[0] - side) <= 1
+    assert cropper.set_params(output_size=(40, 30)).fit().transform([image])[0].shape == (40, 30, 3)
     assert FaceCropper(output_size=64).fit().transform([image])[0].shape == (64, 64, 3)
 
 
