@@ -322,7 +322,8 @@ def evaluate_scface(
         raise ValueError(f"data has {n} samples but y has shape {y.shape} and roles {roles.shape}; expected ({n},)")
     bad = ~np.isin(roles, ("gallery", "probe"))
     if bad.any():
-        raise ValueError(f"data.roles[{np.flatnonzero(bad)[0]}] is {str(roles[bad][0])!r}; expected 'gallery' or 'probe'")
+        first = np.flatnonzero(bad)[0]
+        raise ValueError(f"data.roles[{first}] is {str(roles[first])!r}; expected 'gallery' or 'probe'")
     gallery, probe = np.flatnonzero(roles == "gallery"), np.flatnonzero(roles == "probe")
     if len(gallery) == 0 or len(probe) == 0:
         raise ValueError(f"data has {len(gallery)} gallery and {len(probe)} probe samples; expected both")

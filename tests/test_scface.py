@@ -251,18 +251,23 @@ def test_features_computed_once_give_the_same_scores_as_a_full_pipeline_per_spli
 def test_protocol_errors_are_named():
     data = Bunch(X=np.eye(4), y=np.array([0, 1, 0, 1]), roles=np.array(["gallery"] * 2 + ["probe"] * 2),
                  probe_distances=np.array([1, 1]))
+    identifier = FusedNearestNeighborIdentifier()
+
+    def changed(**fields):
+        return Bunch(**{**data, **fields})
+
     with pytest.raises(ValueError, match="protocol='half'; expected one of"):
-        evaluate_scface(FusedNearestNeighborIdentifier(), data, protocol="half")
+        evaluate_scface(identifier, data, protocol="half")
     with pytest.raises(ValueError, match=r"data lacks \['roles'\]; expected the Bunch returned by load_scface"):
-        evaluate_scface(FusedNearestNeighborIdentifier(), Bunch(X=data.X, y=data.y, probe_distances=[1, 1]))
-    with pytest.raises(ValueError, match="data.roles\\[1\\] is 'train'"):
-        evaluate_scface(FusedNearestNeighborIdentifier(), Bunch(**{**data, "roles": np.array(["gallery", "train", "probe", "probe"])}))
+        evaluate_scface(identifier, Bunch(X=data.X, y=data.y, probe_distances=[1, 1]))
+    with pytest.raises(ValueError, match=r"data.roles\[1\] is 'train'"):
+        evaluate_scface(identifier, changed(roles=np.array(["gallery", "train", "probe", "probe"])))
     with pytest.raises(ValueError, match="0 probe samples"):
-        evaluate_scface(FusedNearestNeighborIdentifier(), Bunch(**{**data, "roles": np.array(["gallery"] * 4), "probe_distances": []}))
+        evaluate_scface(identifier, changed(roles=np.array(["gallery"] * 4), probe_distances=[]))
     with pytest.raises(ValueError, match=r"probe_distances has shape \(3,\)"):
-        evaluate_scface(FusedNearestNeighborIdentifier(), Bunch(**{**data, "probe_distances": [1, 1, 1]}))
+        evaluate_scface(identifier, changed(probe_distances=[1, 1, 1]))
     with pytest.raises(ValueError, match="n_subjects=3 but 2 subjects"):
-        evaluate_scface(FusedNearestNeighborIdentifier(), data, protocol="rrssv", n_subjects=3)
+        evaluate_scface(identifier, data, protocol="rrssv", n_subjects=3)
 
 
 @pytest.mark.slow
