@@ -4,6 +4,7 @@
 #   bash quickstart.sh benchmark   # public LFW cross-resolution benchmark -> reports/public-benchmark/report.md
 #   bash quickstart.sh test        # the default test suite (long benchmarks excluded)
 #   bash quickstart.sh slow        # the long tests marked slow
+#   bash quickstart.sh docs        # build the documentation -> docs/_build/html (warnings are errors)
 #
 # SKMITM_SHARED points at the folder with data/ and models/ (default: ../shared).
 set -euo pipefail
@@ -33,8 +34,14 @@ case "${1:-}" in
         setup
         SKMITM_SHARED="$shared" .venv/bin/python -m pytest -m slow tests
         ;;
+    docs)
+        setup
+        .venv/bin/python -m pip install -q -e ".[docs]"
+        .venv/bin/python -m sphinx -W --keep-going -b html docs docs/_build/html
+        echo "docs/_build/html/index.html"
+        ;;
     *)
-        echo "usage: bash quickstart.sh {benchmark|test|slow}" >&2
+        echo "usage: bash quickstart.sh {benchmark|test|slow|docs}" >&2
         exit 2
         ;;
 esac
