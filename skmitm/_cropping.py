@@ -82,7 +82,9 @@ class _ScrfdDetector(_Detector):
         # SCRFD's strides need multiples of 32; insightface letterboxes the
         # image into this size, so detection runs at the image's own scale.
         size = (32 * math.ceil(width / 32), 32 * math.ceil(height / 32))
-        det, _ = self._live.detect(np.ascontiguousarray(rgb[:, :, ::-1]), input_size=size, det_thresh=threshold)
+        # insightface 0.7 reads the threshold from this attribute only (later versions also take det_thresh=).
+        self._live.det_thresh = threshold
+        det, _ = self._live.detect(np.ascontiguousarray(rgb[:, :, ::-1]), input_size=size)
         return det[:, :4].astype(np.float64), det[:, 4].astype(np.float64)
 
 

@@ -83,6 +83,16 @@ def test_pasted_face_is_found_and_cropped_enlarged(face, name):
     assert cropper.found_.tolist() == [True, True]
 
 
+@pytest.mark.parametrize("name", ["dlib", "scrfd", "yunet"])
+def test_score_threshold_drops_weaker_detections(face, name):
+    image, _ = _paste(face, 100, 300)
+    cropper = _detector(name).fit()
+    score = cropper.detect([image]).scores[0]
+    assert score >= cropper.score_threshold_
+    assert cropper.set_params(score_threshold=score - 0.05).fit().detect([image]).found[0]
+    assert not cropper.set_params(score_threshold=score + 0.05).fit().detect([image]).found[0]
+
+
 def test_square_crops_on_the_longer_side_and_output_size_resizes(face):
     image, _ = _paste(face, 100, 300)
     cropper = _detector("yunet").fit()
