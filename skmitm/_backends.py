@@ -143,9 +143,6 @@ class _Runner:
         state["_live"] = None
         return state
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-
 
 class OnnxRunner(_Runner):
     """An ONNX network run by onnxruntime; one session per thread count, built lazily."""
@@ -296,7 +293,9 @@ class TorchRunner(_Runner):
             if self.weights is not None:
                 state = torch.load(self.weights, map_location="cpu", weights_only=True)
                 if not isinstance(state, dict):
-                    raise ValueError(f"weights file {self.weights!r} holds a {type(state).__name__}; expected a state_dict")
+                    raise ValueError(
+                        f"weights file {self.weights!r} holds a {type(state).__name__}; expected a state_dict"
+                    )
                 net.load_state_dict(state)
             self._live = net.to(self.device).eval()
         return self._live

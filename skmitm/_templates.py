@@ -499,7 +499,9 @@ def _run_batch(runner, preprocessing, images, dim, threads=None):
     batch = preprocessing.normalise(preprocessing.chips(images))
     out = np.asarray(runner.run(batch, threads), dtype=np.float32)
     if out.shape != (len(images), dim):
-        raise ValueError(f"the model returned shape {out.shape} for {len(images)} inputs; expected ({len(images)}, {dim})")
+        raise ValueError(
+            f"the model returned shape {out.shape} for {len(images)} inputs; expected ({len(images)}, {dim})"
+        )
     return out
 
 

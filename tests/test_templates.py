@@ -69,7 +69,8 @@ def tiny_expected(images, *, size=16, mean=127.5, std=127.5, bgr=False, interpol
     """Templates of the tiny ONNX network computed by hand (not L2-normalised)."""
     out = []
     for image in images:
-        chip = image if image.shape[:2] == (size, size) else cv2.resize(image, (size, size), interpolation=interpolation)
+        same = image.shape[:2] == (size, size)
+        chip = image if same else cv2.resize(image, (size, size), interpolation=interpolation)
         chip = chip[..., ::-1] if bgr else chip
         means = ((chip.astype(np.float64) - mean) / std).mean(axis=(0, 1))
         out.append(means @ W)
@@ -390,9 +391,8 @@ class ThreadCountNet(torch.nn.Module):
 
 
 def test_workers_run_the_network_with_a_share_of_the_cpus(faces):
-    threads = np.concatenate(
-        [s.data for s in TemplateExtractor(ThreadCountNet(), batch_size=2, n_jobs=2, normalize=False).fit().transform(faces)]
-    )
+    extractor = TemplateExtractor(ThreadCountNet(), batch_size=2, n_jobs=2, normalize=False).fit()
+    threads = np.concatenate([s.data for s in extractor.transform(faces)])
     np.testing.assert_array_equal(threads, max(1, joblib.cpu_count() // 2))
 
 

@@ -37,7 +37,8 @@ def hypothesis_sets(n_subjects, rng):
         colour = rng.integers(0, 256, 3)
         face = (0.7 * colour + 0.3 * rng.integers(0, 256, (32, 32, 3))).astype(np.uint8)
         gallery = [face, face[::2, ::2].copy(), face[::4, ::4].copy()]
-        sets.append(HypothesisSet(gallery, make_meta(3, scale=[1, 2, 4], kind=["original", "matched", "matched"], size=8)))
+        meta = make_meta(3, scale=[1, 2, 4], kind=["original", "matched", "matched"], size=8)
+        sets.append(HypothesisSet(gallery, meta))
         subjects.append(s)
         roles.append("gallery")
         for _ in range(2):
@@ -61,7 +62,8 @@ def test_templates_and_grid_search_on_a_dask_cluster(client, tmp_path):
     for a, b in zip(local, remote):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-6)
 
-    pipe = Pipeline([("templates", TemplateExtractor(model, batch_size=8)), ("identify", FusedNearestNeighborIdentifier())])
+    templates = TemplateExtractor(model, batch_size=8)
+    pipe = Pipeline([("templates", templates), ("identify", FusedNearestNeighborIdentifier())])
     grid = {"identify__fusion": ["S_max", "S_add", "S_max/S_add"], "identify__scales": [None, (2,), (4,)]}
     cv = RepeatedSubjectSubsampling(6, n_repeats=2, random_state=0)
     search = GridSearchCV(pipe, grid, cv=cv)

@@ -104,9 +104,8 @@ def main(argv=None):
 
     def search(grid):
         with tempfile.TemporaryDirectory() as cache:
-            pipe = Pipeline(
-                [("templates", TemplateExtractor(args.model, memory=cache)), ("identify", FusedNearestNeighborIdentifier())]
-            )
+            templates = TemplateExtractor(args.model, memory=cache)
+            pipe = Pipeline([("templates", templates), ("identify", FusedNearestNeighborIdentifier())])
             start = time.perf_counter()
             result = GridSearchCV(pipe, grid, cv=cv).fit(X, y, groups=roles)
             elapsed = time.perf_counter() - start
