@@ -7,6 +7,7 @@ similarity, fuses hypotheses by template addition or concatenation and/or by
 score max/addition, and ranks gallery subjects by the fused similarity.
 """
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -49,16 +50,34 @@ _MAX_SCORE_FLOATS = 1 << 24  # bounds one score block to 64 MiB of float32
 _CACHE_FLOATS = 1 << 18  # one 1 MiB block of scores, reduced while still in cache
 
 
-def _prepare(templates, similarity, side_mean):
-    """Centre and L2-normalise rows so that a dot product is the similarity."""
+def _prepare(templates, similarity):
+    """Centre (Pearson) and L2-normalise rows so that a dot product is the similarity.
+
+    Templates under the "mean-centred" reading arrive already centred by
+    their side's group means, so only "pearson" centres here.
+    """
     t = np.array(templates, dtype=np.float32, copy=True)
     if similarity == "pearson":
         t -= t.mean(axis=1, keepdims=True)
-    elif similarity == "mean-centred":
-        t -= side_mean
     norms = np.linalg.norm(t, axis=1, keepdims=True)
     np.divide(t, norms, out=t, where=norms > 0)
     return t
+
+
+def _centring_groups(meta):
+    """Group label (kind and scale) of each hypothesis, for the mean-centred reading."""
+    return np.char.add(np.char.add(meta["kind"], "@"), meta["scale"].astype("U16"))
+
+
+def _centre_by_group(templates, groups):
+    """Subtract from each row the mean template of its group; return centred rows and the means."""
+    centred = np.array(templates, dtype=np.float32, copy=True)
+    means = {}
+    for group in np.unique(groups):
+        rows = groups == group
+        means[str(group)] = templates[rows].mean(axis=0)
+        centred[rows] -= means[str(group)]
+    return centred, means
 
 
 def _segment_reduce(scores, starts, counts, rule, n_segments):
@@ -126,8 +145,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     similarity : {"pearson", "mean-centred", "cosine"}, default="pearson"
         Template similarity (Eq. 3 of the paper). ``"pearson"`` centres each
         template on its own mean; ``"mean-centred"`` subtracts the mean
-        template of its side (the gallery's, from ``fit``; the probes', from
-        the batch passed to ``predict``); ``"cosine"`` centres nothing.
+        template of its side and hypothesis group (kind and scale): the
+        gallery's from ``fit``, the probes' from the probes passed to
+        ``decision_function`` together (see Notes); ``"cosine"`` centres
+        nothing.
     scales : sequence of float, default=None
         Scales that take part (probe hypotheses of these scales, gallery
         ``"matched"``/``"degraded"`` hypotheses of these scales). Gallery
@@ -155,8 +176,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         Enrolled subjects, sorted.
     n_features_in_ : int
         Template dimension.
-    gallery_mean_ : ndarray of shape (n_features,)
-        Mean of the selected gallery templates (used by ``"mean-centred"``).
+    gallery_means_ : dict of str to ndarray of shape (n_features,)
+        Mean gallery template of each hypothesis group (``"kind@scale"``),
+        subtracted under ``"mean-centred"``; empty otherwise.
     gallery_scales_ : ndarray
         Scales of the selected non-original gallery hypotheses.
     gallery_sizes_ : ndarray
@@ -181,6 +203,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     addition is likewise a mean (the similarity ignores length). A subject
     with no gallery hypothesis for any of a probe's hypotheses gets a score
     of ``-inf`` for that probe.
+
+    Under ``"mean-centred"`` the probe side's mean templates are taken over
+    the probes scored together, so a probe's scores depend on the batch it
+    comes with (the paper's "mean probe template" is such a mean). Score the
+    whole probe set at once; a group of fewer than 10 probes gives a
+    ``UserWarning``, since its mean is mostly the probes themselves.
 
     ``decision_function`` has one column per subject also for two subjects
     (scikit-learn's binary classifiers return one column), because rank-k
@@ -315,7 +343,11 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         sets = self._template_sets(X, reset=True)
-        check_classification_targets(y)
+        with warnings.catch_warnings():
+            # One gallery image per subject is the normal case in identification,
+            # so scikit-learn's "more than 50% unique classes" hint is noise here.
+            warnings.filterwarnings("ignore", message="The number of unique classes", category=UserWarning)
+            check_classification_targets(y)
         y = check_subjects(column_or_1d(y, warn=True), len(sets))
         dims = {s.data.shape[1] for s in sets}
         if len(dims) != 1:
@@ -338,7 +370,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
             )
         self.n_features_in_ = templates.shape[1]
         self.n_gallery_hypotheses_ = templates.shape[0]
-        self.gallery_mean_ = templates.mean(axis=0)
+        self.gallery_means_ = {}
+        if self.similarity == "mean-centred":
+            templates, self.gallery_means_ = _centre_by_group(templates, _centring_groups(meta))
         original = meta["kind"] == "original"
         self.gallery_scales_ = np.unique(meta["scale"][~original])
         self.gallery_sizes_ = np.unique(meta["size"][~original & (meta["size"] > 0)])
@@ -354,9 +388,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         gallery_rule, _ = FUSION_STRATEGIES[self.fusion]
         for group in self._groups.values():
             if gallery_rule == "T_add":
-                group.prepared = _prepare(group.mean_per_subject(), self.similarity, self.gallery_mean_)
+                group.prepared = _prepare(group.mean_per_subject(), self.similarity)
             elif gallery_rule != "T_concat":
-                group.prepared = _prepare(group.raw, self.similarity, self.gallery_mean_)
+                group.prepared = _prepare(group.raw, self.similarity)
         return self
 
     # ---------------------------------------------------------------- predict
@@ -370,7 +404,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
 
     def _probe_rows(self, X):
         sets = self._template_sets(X, reset=False)
-        templates, keys, owner = [], [], []
+        templates, keys, owner, metas = [], [], [], []
         for i, s in enumerate(sets):
             if s.data.shape[1] != self.n_features_in_:
                 raise ValueError(
@@ -384,10 +418,24 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
                 )
             templates.append(s.data[keep])
             meta = s.meta[keep]
+            metas.append(meta)
             keys.extend(self._group_key(sc, sz) for sc, sz in zip(meta["scale"], meta["size"]))
             owner.append(np.full(int(keep.sum()), i, dtype=np.intp))
         templates = np.concatenate(templates).astype(np.float32)
-        return len(sets), templates, keys, np.concatenate(owner)
+        owner = np.concatenate(owner)
+        if self.similarity == "mean-centred":
+            groups = _centring_groups(np.concatenate(metas))
+            templates, _ = _centre_by_group(templates, groups)
+            for group in np.unique(groups):
+                count = len(np.unique(owner[groups == group]))
+                if count < 10:
+                    warnings.warn(
+                        f"only {count} probe(s) in hypothesis group {str(group)!r}: under the mean-centred "
+                        "similarity its mean template is mostly the probes themselves; score more probes together",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+        return len(sets), templates, keys, owner
 
     def _chunks(self, n_probes, rows_per_probe, gallery_rows):
         if self.chunk_size is not None:
@@ -412,7 +460,6 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "classes_")
         n_probes, templates, keys, owner = self._probe_rows(X)
-        probe_mean = templates.mean(axis=0)
         gallery_rule, probe_rule = FUSION_STRATEGIES[self.fusion]
         n_classes = len(self.classes_)
         scores = np.empty((n_probes, n_classes), dtype=np.float32)
@@ -424,11 +471,11 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
             in_chunk = (owner >= start) & (owner < stop)
             args = (templates[in_chunk], codes[in_chunk], owner[in_chunk] - start, stop - start)
             if gallery_rule == "T_concat":
-                block = self._t_concat(*args, list(key_codes), probe_mean)
+                block = self._t_concat(*args, list(key_codes))
             elif probe_rule == "T_add":
-                block = self._probe_t_add(*args, gallery_rule, probe_mean)
+                block = self._probe_t_add(*args, gallery_rule)
             else:
-                block = self._score_fusion(*args, list(key_codes), gallery_rule, probe_rule, probe_mean)
+                block = self._score_fusion(*args, list(key_codes), gallery_rule, probe_rule)
             scores[start:stop] = block
         bad = np.flatnonzero(~np.isfinite(scores).any(axis=1))
         if bad.size:
@@ -461,9 +508,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
             first = last
         return out
 
-    def _score_fusion(self, rows, codes, owner, n, keys, gallery_rule, probe_rule, probe_mean):
+    def _score_fusion(self, rows, codes, owner, n, keys, gallery_rule, probe_rule):
         per_row = np.empty((rows.shape[0], len(self.classes_)), dtype=np.float32)
-        prepared = _prepare(rows, self.similarity, probe_mean)
+        prepared = _prepare(rows, self.similarity)
         for code, key in enumerate(keys):
             mine = codes == code
             if mine.any():
@@ -485,11 +532,11 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         np.add.at(sums, owner, rows)
         return (sums / np.bincount(owner, minlength=n)[:, None]).astype(np.float32)
 
-    def _probe_t_add(self, rows, codes, owner, n, gallery_rule, probe_mean):
-        fused = _prepare(self._mean_per_probe(rows, owner, n), self.similarity, probe_mean)
+    def _probe_t_add(self, rows, codes, owner, n, gallery_rule):
+        fused = _prepare(self._mean_per_probe(rows, owner, n), self.similarity)
         return self._compare(self._groups["all"], fused, gallery_rule)
 
-    def _t_concat(self, rows, codes, owner, n, keys, probe_mean):
+    def _t_concat(self, rows, codes, owner, n, keys):
         # One block per gallery group a probe touches (a scale at the probe's
         # size bucket), in a fixed key order; probes with the same set of
         # keys are compared together.
@@ -509,14 +556,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
                 group = self._groups[keys[code]]
                 gallery_block = group.mean_per_subject()
                 present &= group.counts > 0
-                if self.similarity == "mean-centred":
-                    block = block - probe_mean
-                    gallery_block = gallery_block - self.gallery_mean_
                 probe_blocks.append(block)
                 gallery_blocks.append(gallery_block)
-            similarity = "cosine" if self.similarity == "mean-centred" else self.similarity
-            p_vec = _prepare(np.concatenate(probe_blocks, axis=1), similarity, None)
-            g_vec = _prepare(np.concatenate(gallery_blocks, axis=1), similarity, None)
+            p_vec = _prepare(np.concatenate(probe_blocks, axis=1), self.similarity)
+            g_vec = _prepare(np.concatenate(gallery_blocks, axis=1), self.similarity)
             out[probes] = np.where(present, p_vec @ g_vec.T, np.nan)
         return out
 

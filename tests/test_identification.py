@@ -1,6 +1,7 @@
 """FusedNearestNeighborIdentifier: every fusion rule against a plain pair-by-pair reference."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -45,24 +46,32 @@ def problem():
     return gallery, np.array(subjects), probes, np.array(truth)
 
 
-def _prep(t, similarity, mean):
+def _prep(t, similarity):
     t = np.asarray(t, dtype=np.float64)
     if similarity == "pearson":
         t = t - t.mean()
-    elif similarity == "mean-centred":
-        t = t - mean
     return t / np.linalg.norm(t)
 
 
-def _sim(a, b, similarity, pmean, gmean):
-    return float(_prep(a, similarity, pmean) @ _prep(b, similarity, gmean))
+def _sim(a, b, similarity):
+    return float(_prep(a, similarity) @ _prep(b, similarity))
+
+
+def _centred_by_kind_and_scale(sets):
+    """The mean-centred reading: subtract each side's mean template of every (kind, scale) group."""
+    rows = [(t, (m["kind"], m["scale"])) for s in sets for t, m in zip(s.data, s.meta)]
+    means = {key: np.mean([t for t, k in rows if k == key], axis=0) for _, key in rows}
+    return [
+        HypothesisSet(np.stack([t - means[(m["kind"], m["scale"])] for t, m in zip(s.data, s.meta)]), s.meta)
+        for s in sets
+    ]
 
 
 def _reference(gallery, y, probes, fusion, similarity):
     """Pair-by-pair fusion written straight from the paper's description."""
     gallery_rule, probe_rule = FUSION_STRATEGIES[fusion]
-    gmean = np.concatenate([g.data for g in gallery]).mean(0)
-    pmean = np.concatenate([p.data for p in probes]).mean(0)
+    if similarity == "mean-centred":
+        gallery, probes, similarity = _centred_by_kind_and_scale(gallery), _centred_by_kind_and_scale(probes), "cosine"
     classes = np.unique(y)
     out = np.zeros((len(probes), len(classes)))
     for i, p in enumerate(probes):
@@ -78,19 +87,16 @@ def _reference(gallery, y, probes, fusion, similarity):
                     pm0 = p.meta[p.meta["scale"] == scale][0]
                     p_block = p.data[p.meta["scale"] == scale].mean(0)
                     g_block = np.mean([t for t, m in rows if valid(pm0, m)], axis=0)
-                    if similarity == "mean-centred":
-                        p_block, g_block = p_block - pmean, g_block - gmean
                     p_parts.append(p_block)
                     g_parts.append(g_block)
-                sim = "cosine" if similarity == "mean-centred" else similarity
-                out[i, j] = _sim(np.concatenate(p_parts), np.concatenate(g_parts), sim, None, None)
+                out[i, j] = _sim(np.concatenate(p_parts), np.concatenate(g_parts), similarity)
                 continue
             if probe_rule == "T_add":
                 pt = p.data.mean(0)
                 if gallery_rule == "T_add":
-                    out[i, j] = _sim(pt, np.mean([t for t, _ in rows], 0), similarity, pmean, gmean)
+                    out[i, j] = _sim(pt, np.mean([t for t, _ in rows], 0), similarity)
                 else:
-                    sims = [_sim(pt, t, similarity, pmean, gmean) for t, _ in rows]
+                    sims = [_sim(pt, t, similarity) for t, _ in rows]
                     out[i, j] = max(sims) if gallery_rule == "S_max" else np.mean(sims)
                 continue
             per_hyp = []
@@ -99,14 +105,15 @@ def _reference(gallery, y, probes, fusion, similarity):
                 if not partners:
                     continue
                 if gallery_rule == "T_add":
-                    per_hyp.append(_sim(pt, np.mean(partners, 0), similarity, pmean, gmean))
+                    per_hyp.append(_sim(pt, np.mean(partners, 0), similarity))
                 else:
-                    sims = [_sim(pt, t, similarity, pmean, gmean) for t in partners]
+                    sims = [_sim(pt, t, similarity) for t in partners]
                     per_hyp.append(max(sims) if gallery_rule == "S_max" else np.mean(sims))
             out[i, j] = max(per_hyp) if probe_rule == "S_max" else np.mean(per_hyp)
     return out
 
 
+@pytest.mark.filterwarnings("ignore:only 6 probe")
 @pytest.mark.parametrize("similarity", SIMILARITIES)
 @pytest.mark.parametrize("fusion", sorted(FUSION_STRATEGIES))
 def test_every_fusion_matches_pairwise_reference(problem, fusion, similarity):
@@ -248,3 +255,16 @@ def test_cache_blocks_do_not_change_scores(problem, monkeypatch):
     monkeypatch.setattr(module, "_CACHE_FLOATS", 20)
     blocked = FusedNearestNeighborIdentifier("S_add/S_max").fit(gallery, y).decision_function(probes)
     np.testing.assert_allclose(blocked, expected, rtol=1e-6)
+
+
+def test_mean_centred_warns_for_small_probe_batches(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(similarity="mean-centred").fit(gallery, y)
+    assert set(clf.gallery_means_) == {"original@1.0", "matched@2.0", "matched@4.0", "degraded@2.0", "degraded@4.0"}
+    with pytest.warns(UserWarning, match="only 6 probe"):
+        clf.decision_function(probes)
+    many = probes * 2  # 12 probes per group: no warning, and duplicated probes score as before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = clf.decision_function(many)
+    np.testing.assert_allclose(scores[:6], scores[6:], rtol=1e-6)
