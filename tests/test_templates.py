@@ -233,6 +233,17 @@ def test_insightface_pack_by_name(tmp_path, pack, layout, faces):
     np.testing.assert_allclose(got, tiny_expected(faces, size=112), rtol=1e-4, atol=1e-5)
 
 
+def test_pack_convention_matches_insightface_own_loader(tmp_path, faces):
+    model_zoo = pytest.importorskip("insightface.model_zoo")
+    (tmp_path / "buffalo_l").mkdir()
+    path = make_tiny_onnx(tmp_path / "buffalo_l" / "w600k_r50.onnx", size=112)
+    chips = [cv2.resize(face, (112, 112), interpolation=cv2.INTER_CUBIC) for face in faces]
+    ours = TemplateExtractor("buffalo_l", model_root=tmp_path, normalize=False).fit().transform(chips)
+    # insightface reads BGR images (OpenCV) and swaps them to RGB itself.
+    theirs = model_zoo.ArcFaceONNX(str(path)).get_feat([chip[..., ::-1] for chip in chips])
+    np.testing.assert_allclose(np.concatenate([s.data for s in ours]), theirs, rtol=1e-4, atol=1e-5)
+
+
 def test_insightface_pack_folder_path(tmp_path):
     (tmp_path / "buffalo_s").mkdir()
     make_tiny_onnx(tmp_path / "buffalo_s" / "w600k_mbf.onnx", dynamic=True)
