@@ -97,8 +97,8 @@ def insightface_pack_file(name, model_root):
     """
     if name not in INSIGHTFACE_PACKS:
         raise ValueError(
-            f"model={name!r} is not a known insightface pack; expected one of {sorted(INSIGHTFACE_PACKS)}, "
-            "a pack folder or the path of a recognition .onnx file"
+            f"model={name!r} is not a known insightface pack; expected one of {sorted(INSIGHTFACE_PACKS)} "
+            "(a name, or a folder so named) or the path of a recognition .onnx file"
         )
     root = Path(os.path.expanduser(os.fspath(model_root)))
     filename = INSIGHTFACE_PACKS[name]
