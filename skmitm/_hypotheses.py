@@ -212,7 +212,8 @@ def as_hypothesis_sets(X, *, name="X", allow_templates=True):
         if not np.isfinite(X).all():
             raise ValueError(f"{name} contains NaN or infinity; expected finite templates")
         X = X.astype(np.float32)
-        return [HypothesisSet(X[i : i + 1], make_meta(1)) for i in range(X.shape[0])]
+        meta = make_meta(X.shape[0])
+        return [HypothesisSet(X[i : i + 1], meta[i : i + 1]) for i in range(X.shape[0])]
     try:
         n = len(X)
     except TypeError:
@@ -229,4 +230,6 @@ def as_hypothesis_sets(X, *, name="X", allow_templates=True):
     if any(isinstance(x, HypothesisSet) for x in X):
         raise TypeError(f"{name} mixes HypothesisSet objects with other samples")
     images = check_images(X, name=name)
-    return [HypothesisSet([im], make_meta(1, size=im.shape[0])) for im in images]
+    # one metadata array for all, sliced per sample: make_meta per image dominates for small images
+    meta = make_meta(len(images), size=[im.shape[0] for im in images])
+    return [HypothesisSet([im], meta[i : i + 1]) for i, im in enumerate(images)]

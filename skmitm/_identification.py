@@ -296,7 +296,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
             raise TypeError("X holds images; expected templates (put a TemplateExtractor before the identifier)")
         X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
         X = X.astype(np.float32, copy=False)
-        return [HypothesisSet(X[i : i + 1], make_meta(1)) for i in range(X.shape[0])]
+        meta = make_meta(X.shape[0])
+        return [HypothesisSet(X[i : i + 1], meta[i : i + 1]) for i in range(X.shape[0])]
 
     # -------------------------------------------------------------- selection
     def _in_scales(self, scale):
