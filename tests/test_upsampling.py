@@ -177,3 +177,23 @@ def test_sklearn_parameter_conventions(net):
     up.fit()
     assert net.training and up.net_ is not net and not up.net_.training
     assert up.__sklearn_tags__().input_tags.two_d_array is False
+
+
+def test_speed_benchmark_compares_with_the_raw_forward():
+    from skmitm.benchmarks.upsampler_speed import measure
+
+    result = measure(n_probes=1, repeats=1, threads=1)
+    assert result["hypotheses_per_probe"] == 49
+    assert result["raw_ms_per_probe"] > 0 and result["upsampler_ms_per_probe"] > 0
+
+
+def test_sr_quality_metrics_are_ssim_and_psnr():
+    from skmitm.benchmarks.sr_quality import luma, psnr, ssim
+
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.uniform(0, 255, (48, 48, 3)), (0, 0), 2).astype(np.uint8)
+    noisy = np.clip(image + rng.normal(0, 10, image.shape), 0, 255).astype(np.uint8)
+    noisier = np.clip(image + rng.normal(0, 30, image.shape), 0, 255).astype(np.uint8)
+    assert ssim(luma(image), luma(image)) == pytest.approx(1.0)
+    assert 1 > ssim(luma(image), luma(noisy)) > ssim(luma(image), luma(noisier))
+    assert psnr(image, noisy) == pytest.approx(28.1, abs=0.5)
