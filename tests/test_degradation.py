@@ -446,3 +446,13 @@ def test_sklearn_parameter_conventions():
     assert degrader.__sklearn_tags__().input_tags.two_d_array is False
     with pytest.raises(TypeError):
         GalleryDegrader(24, (2, 4))
+
+
+def test_speed_benchmark_reports_consistent_memory_figures():
+    from skmitm.benchmarks.degrader_speed import gallery
+
+    figures = gallery(n_faces=3, n_chains=4)
+    assert figures["hypotheses"] == 3 * (1 + 3 + 4 * 3) and figures["chains"] == 4
+    assert 0 < figures["retained_traced_bytes"] <= figures["peak_traced_bytes"]
+    # The lazy sets keep less than their hypotheses would take as plain arrays.
+    assert figures["retained_traced_bytes"] < figures["plain_array_bytes"]
