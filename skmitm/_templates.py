@@ -41,6 +41,8 @@ _TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 _ARCFACE_SIZE = (112, 112)
 _ARCFACE_NORMALISATION = ((127.5,) * 3, (127.5,) * 3)
 _CACHE_FORMAT = "skmitm-templates-2"
+# Hypothesis images materialised at once by transform (~200 MB at 192x192).
+_STREAM_IMAGES = 2048
 
 
 class TemplateExtractor(TransformerMixin, BaseEstimator):
@@ -368,24 +370,40 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         sets = as_hypothesis_sets(X, name="X", allow_templates=False)
-        images = []
         for i, hs in enumerate(sets):
             if hs.has_templates:
                 raise ValueError(f"X[{i}] already holds templates; expected a HypothesisSet of images")
-            for j, image in enumerate(hs.data):
-                images.append(_check_hypothesis_image(image, i, j))
-        templates = self._templates(images)
+        bar = _progress_bar(sum(len(hs) for hs in sets), self.progress)
+        out, group, count = [], [], 0
+        try:
+            # Sets are processed a few thousand images at a time: a degraded
+            # gallery's images exist only lazily, and materialising all of
+            # them at once would undo that memory bound.
+            for i, hs in enumerate(sets):
+                group.append((i, hs))
+                count += len(hs)
+                if count >= _STREAM_IMAGES or i == len(sets) - 1:
+                    out += self._transform_group(group, bar)
+                    group, count = [], 0
+        finally:
+            if bar is not None:
+                bar.close()
+        return out
+
+    def _transform_group(self, group, bar):
+        images = [_check_hypothesis_image(image, i, j) for i, hs in group for j, image in enumerate(hs.data)]
+        templates = self._templates(images, bar)
         if self.normalize:
             norms = np.linalg.norm(templates, axis=1, keepdims=True)
             np.divide(templates, norms, out=templates, where=norms > 0)
-        bounds = np.cumsum([len(hs) for hs in sets])[:-1]
-        return [hs.with_data(t) for hs, t in zip(sets, np.split(templates, bounds))]
+        bounds = np.cumsum([len(hs) for _, hs in group])[:-1]
+        return [hs.with_data(t) for (_, hs), t in zip(group, np.split(templates, bounds))]
 
-    def _templates(self, images):
+    def _templates(self, images, bar=None):
         """Raw (un-normalised) templates of ``images``, read from the cache where present."""
         cache = self._cache()
         if cache is None:
-            return self._compute(images)
+            return self._compute(images, bar)
         keys = [cache.key(image) for image in images]
         found = cache.get(set(keys))
         todo = {}
@@ -393,9 +411,11 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
             if key not in found and key not in todo:
                 todo[key] = index
         if todo:
-            computed = self._compute([images[i] for i in todo.values()])
+            computed = self._compute([images[i] for i in todo.values()], bar)
             cache.put(list(todo), computed)
             found.update(zip(todo, computed))
+        if bar is not None:
+            bar.update(len(images) - len(todo))
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
 
     def _cache(self):
@@ -416,7 +436,7 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
         )
         return _TemplateCache(location, config)
 
-    def _compute(self, images):
+    def _compute(self, images, bar=None):
         out = np.empty((len(images), self.template_dim_), dtype=np.float32)
         starts = range(0, len(images), self.batch_size)
         n_jobs = effective_n_jobs(self.n_jobs)
@@ -440,8 +460,10 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
                 )
                 for s in starts
             )
-        for i, batch in enumerate(_progress(batches, len(starts), self.progress)):
+        for i, batch in enumerate(batches):
             out[i * self.batch_size : i * self.batch_size + len(batch)] = batch
+            if bar is not None:
+                bar.update(len(batch))
         return out
 
     def _preprocessing(self):
@@ -531,12 +553,12 @@ def _file_sha256(path):
     return _FILE_SHA256[key]
 
 
-def _progress(iterable, total, enabled):
+def _progress_bar(total, enabled):
     if not enabled:
-        return iterable
+        return None
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc="templates", unit="batch")
+    return tqdm(total=total, desc="templates", unit="image")
 
 
 class _TemplateCache:

@@ -409,7 +409,7 @@ def test_workers_run_the_network_with_a_share_of_the_cpus(faces):
 
 def test_progress_bar_goes_to_stderr(tiny_onnx, faces, capsys):
     TemplateExtractor(tiny_onnx, batch_size=2, progress=True).fit().transform(faces)
-    assert "3/3" in capsys.readouterr().err
+    assert f"{len(faces)}/{len(faces)}" in capsys.readouterr().err  # counted in hypothesis images
     TemplateExtractor(tiny_onnx, batch_size=2).fit().transform(faces)
     assert capsys.readouterr().err == ""
 
@@ -520,3 +520,27 @@ def test_dlib_same_person_is_closer(lfw_dir):
 def test_memory_of_the_wrong_type_is_an_error(tiny_onnx):
     with pytest.raises(TypeError, match="memory of type int; expected None, a folder path or a joblib.Memory"):
         TemplateExtractor(tiny_onnx, memory=3).fit()
+
+
+def test_transform_streams_sets_in_groups(monkeypatch):
+    """Large inputs are processed group by group, with the same templates as in one go."""
+    import skmitm._templates as module
+
+    rng = np.random.default_rng(7)
+    faces = [rng.integers(0, 256, (20, 20, 3), dtype=np.uint8) for _ in range(7)]
+    sets = [HypothesisSet(faces[i : i + 3], make_meta(len(faces[i : i + 3]))) for i in range(0, 7, 3)]
+    extractor = TemplateExtractor().fit()
+    whole = extractor.transform(sets)
+    seen = []
+    original = module.TemplateExtractor._transform_group
+
+    def spy(self, group, bar):
+        seen.append(len(group))
+        return original(self, group, bar)
+
+    monkeypatch.setattr(module, "_STREAM_IMAGES", 2)
+    monkeypatch.setattr(module.TemplateExtractor, "_transform_group", spy)
+    streamed = extractor.transform(sets)
+    assert seen == [1, 1, 1]
+    for a, b in zip(whole, streamed):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
