@@ -90,6 +90,8 @@ def _parser():
     abl.add_argument("--sigmas", type=_positive, default=16, help="blur hypotheses per probe and scale "
                      "(default: %(default)s)")
     abl.add_argument("--subjects", type=_positive, help="use only the first N subjects (quick runs)")
+    abl.add_argument("--templates", help="file keeping the computed templates: reused by a rerun with the same "
+                     "settings, written otherwise")
     abl.add_argument("--seed", type=int, default=0, help="seed of probes and degradations (default: %(default)s)")
     abl.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -196,9 +198,10 @@ def _ablation(args):
     severity, size = args.condition
     results = run_ablation(lfw=args.lfw, model=args.model, out=args.out, probe_size=size, severity=severity,
                            n_chains=args.chains, sigmas=args.sigmas, random_state=args.seed,
-                           max_subjects=args.subjects, progress=not args.no_progress)
+                           max_subjects=args.subjects, templates_path=args.templates,
+                           progress=not args.no_progress)
     for row in results["rows"]:
-        print(f"{row['section'][:40]:>40} {row['column']:>10}: rank-1 {row['rank1']:5.1f}%")
+        print(f"{row['similarity']:>12} {row['section'][:40]:>40} {row['column']:>10}: rank-1 {row['rank1']:5.1f}%")
     print(f"report: {args.out}/ablation.md")
 
 

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import joblib
 import numpy as np
 
 from ._degradation import GalleryDegrader
@@ -126,9 +127,11 @@ def compute_ablation_templates(
     return gallery_sets, probe_sets, {"gallery": gallery_seconds, "probes": time.perf_counter() - start - gallery_seconds}
 
 
-def evaluate_grid(rows, gallery_sets, gallery_subjects, probe_sets, probe_subjects, *, similarity="pearson",
-                  max_rank=20, progress=False):
+def evaluate_grid(rows, gallery_sets, gallery_subjects, probe_sets, probe_subjects, *, max_rank=20, progress=False):
     """Rank-1, rank-5, CMC and time of every row over the same templates.
+
+    Each row's ``params`` are the identifier's keyword arguments (a row
+    without ``similarity`` uses the identifier's default).
 
     Returns
     -------
@@ -139,7 +142,7 @@ def evaluate_grid(rows, gallery_sets, gallery_subjects, probe_sets, probe_subjec
     out = []
     for row in _progress(rows, len(rows), progress, "ablation rows"):
         start = time.perf_counter()
-        clf = FusedNearestNeighborIdentifier(similarity=similarity, **row["params"]).fit(gallery_sets, gallery_subjects)
+        clf = FusedNearestNeighborIdentifier(**row["params"]).fit(gallery_sets, gallery_subjects)
         scores = clf.decision_function(probe_sets)
         seconds = time.perf_counter() - start
         _, rates = cmc_curve(probe_subjects, scores, clf.classes_, max_rank=min(max_rank, len(clf.classes_)))
@@ -164,9 +167,10 @@ def run_ablation(
     n_chains=64,
     sigmas=16,
     sr_weights=None,
-    similarity="pearson",
+    similarities=("pearson", "mean-centred"),
     random_state=0,
     max_subjects=None,
+    templates_path=None,
     progress=True,
 ):
     """Run the whole ablation on the public LFW benchmark and write its tables.
@@ -191,11 +195,16 @@ def run_ablation(
         Blur levels of the multi-hypothesis super-resolution.
     sr_weights : str or None, default=None
         Super-resolution weights card; None for the shipped weights.
-    similarity : str, default="pearson"
+    similarities : sequence of str, default=("pearson", "mean-centred")
+        Every row is evaluated with each similarity (the paper's Eq. 3 read
+        both ways), over the same templates.
     random_state : int, default=0
         Seeds the probe synthesis and the degradations.
     max_subjects : int, default=None
         Use only the first subjects (by name), for quick runs.
+    templates_path : str or os.PathLike, default=None
+        A file keeping the computed templates (joblib): reused when it holds
+        templates for the same settings, written otherwise.
     progress : bool, default=True
 
     Returns
@@ -212,17 +221,35 @@ def run_ablation(
     extractor = TemplateExtractor(model)
     degrader = GalleryDegrader(probe_size=probe_size, scales=scales, n_chains=n_chains, random_state=random_state)
     upsampler = MultiHypothesisUpsampler(sr_weights, scales=scales, sigmas=sigmas)
-    gallery_sets, probe_sets, template_seconds = compute_ablation_templates(
-        bench.gallery_images, bench.probe_images, extractor=extractor, degrader=degrader, upsampler=upsampler,
-        progress=progress,
-    )
-    rows = evaluate_grid(ablation_grid(scales), gallery_sets, bench.gallery_subjects, probe_sets, bench.probe_subjects,
-                         similarity=similarity, progress=progress)
+    extractor.fit()
+    upsampler.fit()
+    # Everything the templates depend on, with the networks by content.
+    key = repr((str(lfw), extractor.model_sha256_, upsampler.card_.get("sha256"), probe_size, severity,
+                tuple(scales), n_chains, np.atleast_1d(upsampler.sigmas_).tolist(), random_state, max_subjects))
+    stored = joblib.load(templates_path) if templates_path and Path(templates_path).is_file() else None
+    if stored is not None and stored["key"] == key:
+        gallery_sets, probe_sets, template_seconds = stored["gallery"], stored["probes"], stored["seconds"]
+    else:
+        gallery_sets, probe_sets, template_seconds = compute_ablation_templates(
+            bench.gallery_images, bench.probe_images, extractor=extractor, degrader=degrader, upsampler=upsampler,
+            progress=progress,
+        )
+        if templates_path:
+            joblib.dump({"key": key, "gallery": gallery_sets, "probes": probe_sets, "seconds": template_seconds},
+                        templates_path)
+    grid = [
+        {**row, "similarity": sim, "params": {**row["params"], "similarity": sim}}
+        for sim in similarities
+        for row in ablation_grid(scales)
+    ]
+    rows = evaluate_grid(grid, gallery_sets, bench.gallery_subjects, probe_sets, bench.probe_subjects,
+                         progress=progress)
     results = {
         "rows": rows,
         "settings": {
             "probe_size": probe_size, "severity": severity, "scales": list(scales), "n_chains": n_chains,
-            "sigmas": np.atleast_1d(upsampler.sigmas_).tolist(), "similarity": similarity,
+            "sigmas": np.atleast_1d(upsampler.sigmas_).tolist(), "similarities": list(similarities),
+            "lfw": str(lfw),
             "random_state": random_state, "model": extractor.model_path_ or "dlib ResNet",
             "model_sha256": extractor.model_sha256_, "sr_weights": upsampler.card_.get("sha256", "shipped"),
             "n_subjects": int(len(bench.gallery_subjects)), "n_probes": int(len(bench.probe_subjects)),
@@ -244,12 +271,12 @@ def run_ablation(
     best = {}
     for row in rows:
         label = row["section"] if row["column"] == "—" else f"{row['section']} {row['column']}"
-        if row["section"] in ("Baseline", "+ Single hypothesis SR", "+ Multi hypothesis SR", "+ Gallery degradations"):
-            key = row["section"]
+        label = f"{label} ({row['similarity']})"
+        if row["section"] in ("Baseline", "+ Single hypothesis SR", "+ Multi hypothesis SR", "+ Gallery degradations",
+                              "+ Multi-scale accumulation") or row["section"].startswith("Full method"):
+            key = (row["section"], row["similarity"] if row["section"] != "Baseline" else "")
             if key not in best or row["rank1"] > best[key][0]:
                 best[key] = (row["rank1"], label, row["cmc"])
-        elif row["section"].startswith("Full method"):
-            best[row["section"]] = (row["rank1"], "Full method S_max/S_add", row["cmc"])
     curves = {label: (np.arange(1, len(cmc) + 1), np.asarray(cmc)) for _, label, cmc in best.values()}
     plot_cmc(curves, out / "cmc.png", max_rank=len(rows[0]["cmc"]),
              title=f"Ablation, LFW {severity} {probe_size} px")
@@ -259,12 +286,12 @@ def run_ablation(
 def _write_csv(rows, path):
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["table", "section", "column", "fusion", "scales", "probe_kinds", "gallery_kinds",
+        writer.writerow(["similarity", "table", "section", "column", "fusion", "scales", "probe_kinds", "gallery_kinds",
                          "probe_sigmas", "rank1", "rank5", "seconds"])
         for r in rows:
             p = r["params"]
             writer.writerow([
-                r["table"], r["section"], r["column"], p["fusion"], _join(p.get("scales")), _join(p.get("probe_kinds")),
+                p.get("similarity", "pearson"), r["table"], r["section"], r["column"], p["fusion"], _join(p.get("scales")), _join(p.get("probe_kinds")),
                 _join(p.get("gallery_kinds")), _join(p.get("probe_sigmas")), f"{r['rank1']:.2f}", f"{r['rank5']:.2f}",
                 f"{r['seconds']:.2f}",
             ])
@@ -281,26 +308,31 @@ def ablation_markdown(results):
         f"# Ablation on the public LFW benchmark ({s['severity']}, {s['probe_size']} px)",
         "",
         f"{s['n_subjects']} subjects, {s['n_probes']} probes; face network `{Path(str(s['model'])).name}`; "
-        f"{s['similarity']} similarity; {s['n_chains']} degradation chains per gallery image, "
+        f"similarities {', '.join(s['similarities'])}; {s['n_chains']} degradation chains per gallery image, "
         f"{len(s['sigmas'])} blur hypotheses per probe and scale; seed {s['random_state']}. "
         f"Templates: {s['gallery_hypotheses']} gallery and {s['probe_hypotheses']} probe hypotheses, computed once.",
         "",
     ]
-    for table, title in (("2", "Table 2 — rank-1 identification rate (%)"), ("3", "Table 3 — two-level fusion, rank-1 (%)")):
-        lines += [f"## {title}", ""]
-        sections = list(dict.fromkeys(r["section"] for r in rows if r["table"] == table))
+    tables = [(sim, table, title) for sim in s["similarities"]
+              for table, title in (("2", "Table 2 — rank-1 identification rate (%)"),
+                                   ("3", "Table 3 — two-level fusion, rank-1 (%)"))]
+    for sim, table, title in tables:
+        lines += [f"## {title}, {sim} similarity", ""]
+        mine_all = [r for r in rows if r["table"] == table and r["similarity"] == sim]
+        sections = list(dict.fromkeys(r["section"] for r in mine_all))
         for section in sections:
-            mine = [r for r in rows if r["table"] == table and r["section"] == section]
+            mine = [r for r in mine_all if r["section"] == section]
             lines.append(f"**{section}**")
             lines.append("")
             lines.append("| " + " | ".join(r["column"] for r in mine) + " |")
             lines.append("|" + " ---: |" * len(mine))
             lines.append("| " + " | ".join(f"{r['rank1']:.1f}" for r in mine) + " |")
             lines.append("")
-    lines += ["## All rows: rank-1 and rank-5 (%)", "", "| section | column | fusion | rank-1 | rank-5 | seconds |",
-              "| --- | --- | --- | ---: | ---: | ---: |"]
+    lines += ["## All rows: rank-1 and rank-5 (%)", "",
+              "| similarity | section | column | fusion | rank-1 | rank-5 | seconds |",
+              "| --- | --- | --- | --- | ---: | ---: | ---: |"]
     for r in rows:
-        lines.append(f"| {r['section']} | {r['column']} | {r['params']['fusion']} | {r['rank1']:.1f} | "
+        lines.append(f"| {r['similarity']} | {r['section']} | {r['column']} | {r['params']['fusion']} | {r['rank1']:.1f} | "
                      f"{r['rank5']:.1f} | {r['seconds']:.1f} |")
     t = results["seconds"]
     lines += ["", "![CMC](cmc.png)", "",

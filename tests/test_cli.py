@@ -115,3 +115,22 @@ def test_evaluate_grid_on_handmade_templates():
     results = evaluate_grid(rows, gallery, np.arange(8), probes, np.array(truth))
     by_column = {r["column"]: r["rank1"] for r in results}
     assert by_column["2×"] > 80 and by_column["8×"] < 50
+
+
+def test_run_ablation_end_to_end_reuses_templates(tmp_path):
+    from skmitm._ablation import run_ablation
+    from test_report import _fake_lfw
+
+    lfw = _fake_lfw(tmp_path / "lfw", n_subjects=4)
+    kwargs = dict(lfw=lfw, out=tmp_path / "out", scales=(2,), n_chains=1, sigmas=2, progress=False,
+                  templates_path=tmp_path / "templates.pkl")
+    first = run_ablation(**kwargs)
+    assert (tmp_path / "templates.pkl").is_file()
+    second = run_ablation(**kwargs)
+    assert [r["rank1"] for r in first["rows"]] == [r["rank1"] for r in second["rows"]]
+    assert {r["similarity"] for r in first["rows"]} == {"pearson", "mean-centred"}
+    assert first["settings"]["probe_hypotheses"] == 16 * (1 + 2)  # original + 2 blur levels at one scale
+    table = (tmp_path / "out" / "ablation.md").read_text()
+    assert "Table 2" in table and "Table 3" in table and "mean-centred similarity" in table
+    lines = (tmp_path / "out" / "ablation.csv").read_text().splitlines()
+    assert len(lines) == 1 + len(first["rows"])
