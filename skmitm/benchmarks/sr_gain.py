@@ -23,7 +23,7 @@ probes.
 
 Run: ``python -m skmitm.benchmarks.sr_gain [--lfw DIR] [--model FILE]
 [--severity moderate harsh] [--probes-per-subject 4] [--weights CARD]
-[--threads 1]``.
+[--n-sigmas 16] [--sigma-max 1.0] [--threads 1]``.
 """
 
 import argparse
@@ -82,7 +82,7 @@ def _peer_sets(models, probes):
     return out
 
 
-def run(*, lfw, model, severity="moderate", weights=None, probes_per_subject=4, threads=1, chunk=16,
+def run(*, lfw, model, severity="moderate", weights=None, sigmas=16, probes_per_subject=4, threads=1, chunk=16,
         peers_dir=None, lfw_bunch=None, progress=True):
     """Templates once, then every row; returns (results, facts)."""
     facts = {}
@@ -98,7 +98,7 @@ def run(*, lfw, model, severity="moderate", weights=None, probes_per_subject=4, 
     subjects = bench.probe_subjects[keep]
     facts["benchmark_s"] = time.perf_counter() - start
 
-    upsampler = MultiHypothesisUpsampler(weights, n_threads=threads).fit()
+    upsampler = MultiHypothesisUpsampler(weights, sigmas=sigmas, n_threads=threads).fit()
     extractor = TemplateExtractor(model).fit()
     models = peer_models(peers_dir or _SHARED / "models" / "sr-baselines")
     gallery = extractor.transform(bench.gallery_images)
@@ -142,6 +142,8 @@ def main(argv=None):
     parser.add_argument("--model", default=str(_SHARED / "models" / "mobilefacenet.onnx"), help="face network (ONNX)")
     parser.add_argument("--severity", nargs="+", default=["moderate", "harsh"], choices=["moderate", "harsh"])
     parser.add_argument("--weights", default=None, help="FaceEDSR weights card (default: the shipped one)")
+    parser.add_argument("--sigma-max", type=float, default=1.0, help="largest blur sigma (default: %(default)s)")
+    parser.add_argument("--n-sigmas", type=int, default=16, help="blur sigmas from 0 to --sigma-max")
     parser.add_argument("--probes-per-subject", type=int, default=4, choices=[1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=1, help="torch threads for super-resolution")
     parser.add_argument("--peers", default=None, help="folder of the dnn_superres .pb files")
@@ -151,10 +153,12 @@ def main(argv=None):
     lfw_bunch = load_lfw_folder(args.lfw, min_images_per_subject=5, max_images_per_subject=5)
     for severity in args.severity:
         results, t = run(lfw=args.lfw, model=args.model, severity=severity, weights=args.weights,
+                         sigmas=np.linspace(0.0, args.sigma_max, args.n_sigmas).tolist(),
                          probes_per_subject=args.probes_per_subject, threads=args.threads,
                          peers_dir=args.peers, lfw_bunch=lfw_bunch)
         print(f"\nLFW cross-resolution, {severity}, 24 px: {t['n_subjects']} subjects, {t['n_probes']} probes "
-              f"({args.probes_per_subject} per subject); MobileFaceNet; HR gallery; weights {t['weights']}")
+              f"({args.probes_per_subject} per subject); MobileFaceNet; HR gallery; weights {t['weights']}; "
+              f"{args.n_sigmas} sigmas 0…{args.sigma_max}")
         if not t["peers"]:
             print("generic peers skipped: this OpenCV has no dnn_superres (pip install 'skmitm[sr-baselines]')")
         print("| probe hypotheses | rank-1 | rank-5 |\n| --- | ---: | ---: |")
