@@ -32,7 +32,7 @@ def _torch_threads(n_threads):
 
 
 class MultiHypothesisUpsampler(TransformerMixin, BaseEstimator):
-    """Super-resolve each **probe** into many hypotheses in ``transform``; pass the **gallery** through in ``fit_transform``.
+    """Super-resolve **probes** into many hypotheses in ``transform``; pass the **gallery** through.
 
     This step acts only on probes: ``transform(X)`` turns every probe image
     into a :class:`~skmitm.HypothesisSet` holding, for each scale and each
@@ -242,7 +242,9 @@ class MultiHypothesisUpsampler(TransformerMixin, BaseEstimator):
         sigma_meta = np.tile(self.sigmas_, len(self.scales_))
         result = []
         for probe, images in zip(probes, outputs):
-            meta = make_meta(len(images), scale=scale_meta, kind="super-resolved", sigma=sigma_meta, size=probe.shape[0])
+            meta = make_meta(
+                len(images), scale=scale_meta, kind="super-resolved", sigma=sigma_meta, size=probe.shape[0]
+            )
             if self.include_original:
                 images = [probe] + images
                 meta = np.concatenate([make_meta(1, size=probe.shape[0]), meta])

@@ -432,7 +432,8 @@ def main(argv=None):
     t0 = time.perf_counter()
     faces, subjects = load_training_faces(args.lfw, max_faces=args.max_faces)
     people = np.unique(subjects)
-    held_out = np.random.default_rng(args.seed).choice(people, size=min(args.val_people, len(people) // 2), replace=False)
+    n_val = min(args.val_people, len(people) // 2)
+    held_out = np.random.default_rng(args.seed).choice(people, size=n_val, replace=False)
     is_val = np.isin(subjects, held_out)
     # One face per held-out person, so no person dominates validation.
     _, first = np.unique(subjects[is_val], return_index=True)

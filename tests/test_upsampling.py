@@ -65,7 +65,8 @@ def test_fit_then_transform_differs_from_fit_transform(net):
 
 def test_sigma_zero_is_the_network_on_the_plain_probe(net):
     probe = probes(1)[0]
-    hs = MultiHypothesisUpsampler(net, scales=(4,), sigmas=[0.0, 0.5], include_original=False).fit().transform([probe])[0]
+    up = MultiHypothesisUpsampler(net, scales=(4,), sigmas=[0.0, 0.5], include_original=False).fit()
+    hs = up.transform([probe])[0]
     x = torch.from_numpy(probe).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         y = net(x, scales=(4,))[4]
@@ -75,8 +76,8 @@ def test_sigma_zero_is_the_network_on_the_plain_probe(net):
 
 
 def test_more_blur_gives_smoother_hypotheses(net):
-    hs = MultiHypothesisUpsampler(net, scales=(2,), sigmas=[0.0, 0.5, 1.0], include_original=False)
-    images = hs.fit().transform(probes(1))[0].data
+    up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=[0.0, 0.5, 1.0], include_original=False)
+    images = up.fit().transform(probes(1))[0].data
     detail = [cv2.Laplacian(im.astype(np.float32), cv2.CV_32F).std() for im in images]
     assert detail[0] > detail[1] > detail[2]
 

@@ -131,7 +131,8 @@ def run(*, lfw, model, severity="moderate", weights=None, sigmas=16, probes_per_
                 "rank5": rank_k_identification_rate(subjects, scores, clf.classes_, k=5),
             }
         )
-    facts.update(n_subjects=len(bench.gallery_subjects), n_probes=len(probes), peers=[k for k in templates if k != "ours"],
+    facts.update(n_subjects=len(bench.gallery_subjects), n_probes=len(probes),
+                 peers=[k for k in templates if k != "ours"],
                  weights=upsampler.card_.get("weights"))
     return results, facts
 

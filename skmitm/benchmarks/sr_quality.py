@@ -103,7 +103,8 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
     probes = [bench.probe_images[i] for i in pick]
     faces = [bench.hr_probe_images[i] for i in pick]
     targets = {s: [target(f, 24 * s) for f in faces] for s in SCALES}
-    facts = {"n_faces": n_faces, "n_people": len(set(bench.probe_subjects[pick])), "load_s": time.perf_counter() - start}
+    facts = {"n_faces": n_faces, "n_people": len(set(bench.probe_subjects[pick])),
+             "load_s": time.perf_counter() - start}
     rows = []
 
     def add(method, scale, outputs, seconds):
@@ -144,7 +145,8 @@ def main(argv=None):
     print(f"{facts['n_faces']} probes of {facts['n_people']} evaluation people, {args.severity}, 24 px")
     if not facts["peers"]:
         print("generic peers skipped: this OpenCV has no dnn_superres (pip install 'skmitm[sr-baselines]')")
-    print("| scale | method | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | seconds |\n| ---: | --- | ---: | ---: | ---: | ---: |")
+    print("| scale | method | PSNR RGB (dB) | PSNR Y (dB) | SSIM Y | seconds |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for s in SCALES:
         for r in sorted((r for r in rows if r["scale"] == s), key=lambda r: -r["psnr_y"]):
             print(f"| ×{s} | {r['method']} | {r['psnr_rgb']:.2f} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} "
@@ -157,7 +159,8 @@ def main(argv=None):
                 best_peer = max(peers, key=lambda p: p["psnr_y"]) if peers else None
                 line = f"×{s} {r['method']}: {r['psnr_y'] - bicubic['psnr_y']:+.2f} dB Y over bicubic"
                 if best_peer:
-                    line += f", {r['psnr_y'] - best_peer['psnr_y']:+.2f} dB Y over the best peer ({best_peer['method']})"
+                    gap = r["psnr_y"] - best_peer["psnr_y"]
+                    line += f", {gap:+.2f} dB Y over the best peer ({best_peer['method']})"
                 print(line)
 
 
