@@ -93,6 +93,8 @@ def test_ablation_grid_is_the_paper_layout():
                             "+ Gallery degradations", "+ Multi-scale accumulation"]
     assert all(r["params"]["fusion"] in FUSION_STRATEGIES for r in rows)
     assert len([r for r in rows if r["table"] == "3"]) == 6
+    with_originals = [r for r in rows if r["section"] == "All hypotheses, originals included"]
+    assert len(with_originals) == 5 and all("probe_kinds" not in r["params"] for r in with_originals)
 
 
 def test_evaluate_grid_on_handmade_templates():
