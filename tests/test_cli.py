@@ -136,3 +136,11 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path):
     assert "Table 2" in table and "Table 3" in table and "mean-centred similarity" in table
     lines = (tmp_path / "out" / "ablation.csv").read_text().splitlines()
     assert len(lines) == 1 + len(first["rows"])
+    # the component benchmark reads the kept templates and agrees with the ablation's own row
+    from skmitm.benchmarks.component_gain import run as component_gain
+
+    gains = dict(component_gain(templates=tmp_path / "templates.pkl", lfw=lfw))
+    everything = [r for r in first["rows"] if r["similarity"] == "mean-centred"
+                  and r["section"] == "All hypotheses, originals included" and r["column"] == "T_concat"]
+    assert gains["all hypotheses"] == pytest.approx(everything[0]["rank1"])
+    assert len(gains) == 7
