@@ -272,19 +272,31 @@ def run_ablation(
     _write_csv(rows, out / "ablation.csv")
     (out / "ablation.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "ablation.md").write_text(ablation_markdown(results))
-    best = {}
-    for row in rows:
-        label = row["section"] if row["column"] == "—" else f"{row['section']} {row['column']}"
-        label = f"{label} ({row['similarity']})"
-        if row["section"] in ("Baseline", "+ Single hypothesis SR", "+ Multi hypothesis SR", "+ Gallery degradations",
-                              "+ Multi-scale accumulation") or row["section"].startswith("Full method"):
-            key = (row["section"], row["similarity"] if row["section"] != "Baseline" else "")
-            if key not in best or row["rank1"] > best[key][0]:
-                best[key] = (row["rank1"], label, row["cmc"])
-    curves = {label: (np.arange(1, len(cmc) + 1), np.asarray(cmc)) for _, label, cmc in best.values()}
-    plot_cmc(curves, out / "cmc.png", max_rank=len(rows[0]["cmc"]),
-             title=f"Ablation, LFW {severity} {probe_size} px")
+    plot_ablation_cmc(results, out / "cmc.png")
     return results
+
+
+_CMC_CURVES = (
+    ("baseline", "pearson", "Baseline"),
+    ("best single-hypothesis SR", "pearson", "+ Single hypothesis SR"),
+    ("paper's full method S_max/S_add", "pearson", "Full method (S_max over gallery, then S_add over probe)"),
+    ("all hypotheses, best fusion", "pearson", "All hypotheses, originals included"),
+    ("all hypotheses, best fusion", "mean-centred", "All hypotheses, originals included"),
+)
+
+
+def plot_ablation_cmc(results, path):
+    """Draw the CMC of the ablation's landmark rows (the best row of each) to a PNG."""
+    rows, s = results["rows"], results["settings"]
+    curves = {}
+    for label, similarity, section in _CMC_CURVES:
+        mine = [r for r in rows if r["similarity"] == similarity and r["section"] == section]
+        if mine:
+            best = max(mine, key=lambda r: r["rank1"])
+            name = label if best["column"] in ("—",) or best["column"] in label else f"{label} ({best['column']})"
+            curves[f"{name}, {similarity}"] = (np.arange(1, len(best["cmc"]) + 1), np.asarray(best["cmc"]))
+    return plot_cmc(curves, path, max_rank=len(rows[0]["cmc"]),
+                    title=f"Ablation, LFW {s['severity']} {s['probe_size']} px")
 
 
 def _write_csv(rows, path):

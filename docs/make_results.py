@@ -1,0 +1,98 @@
+"""Write docs/results.md from ``skmitm ablation`` report folders.
+
+Usage (from the repository root, after running the ablations)::
+
+    python docs/make_results.py reports/ablation-moderate24 reports/ablation-harsh24-c16s4 ...
+
+The first folder is shown in full (its Tables 2 and 3); every folder gives a
+line of the summary. Each folder's CMC figure is drawn again into docs/images/.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from skmitm._ablation import plot_ablation_cmc
+
+DOCS = Path(__file__).resolve().parent
+
+SUMMARY = [
+    ("baseline", "pearson", "Baseline", "—"),
+    ("single-hypothesis SR ×4", "pearson", "+ Single hypothesis SR", "4×"),
+    ("multi-hypothesis SR ×4, S_max", "pearson", "+ Multi hypothesis SR", "4×"),
+    ("paper's full method, S_max/S_add", "pearson", "Full method (S_max over gallery, then S_add over probe)",
+     "S_max/S_add"),
+    ("baseline", "mean-centred", "Baseline", "—"),
+    ("single-hypothesis SR ×4", "mean-centred", "+ Single hypothesis SR", "4×"),
+    ("+ multi-scale, T_concat (no originals)", "mean-centred", "+ Multi-scale accumulation", "T_concat"),
+    ("all hypotheses incl. originals, T_concat", "mean-centred", "All hypotheses, originals included", "T_concat"),
+]
+
+
+def _rank1(results, similarity, section, column):
+    for row in results["rows"]:
+        if row["similarity"] == similarity and row["section"] == section and row["column"] == column:
+            return f"{row['rank1']:.1f}"
+    return "—"
+
+
+def main(folders):
+    folders = [Path(f) for f in folders]
+    runs = [json.loads((f / "ablation.json").read_text()) for f in folders]
+    lines = [
+        "# Results on the public benchmark",
+        "",
+        "Produced by `skmitm ablation` (MobileFaceNet, LFW deep-funneled, SPEC §5 probes, scales 2/4/8): every",
+        "hypothesis template is computed once, then each row below is an identifier setting over those",
+        "templates, under both readings of Eq. 3 (per-template Pearson, and the mean-centred reading that",
+        "subtracts each side's mean template per hypothesis group). Rank-1 identification rate in %;",
+        "1,692 probes per condition, so one probe is 0.06 points. Written by",
+        f"`python docs/make_results.py {' '.join(str(f) for f in folders)}`.",
+        "",
+        "## Summary",
+        "",
+        "| configuration | similarity | " + " | ".join(
+            f"{r['settings']['severity']} {r['settings']['probe_size']} px "
+            f"({r['settings']['n_chains']} chains, {len(r['settings']['sigmas'])} σ)" for r in runs) + " |",
+        "| --- | --- |" + " ---: |" * len(runs),
+    ]
+    for label, similarity, section, column in SUMMARY:
+        lines.append(f"| {label} | {similarity} | " + " | ".join(_rank1(r, similarity, section, column) for r in runs)
+                     + " |")
+    lines += [
+        "",
+        "What the rows say, and why:",
+        "",
+        "- **Our face super-resolution helps**: one hypothesis (σ = 0) adds 10–12 points at 24 px (moderate and",
+        "  harsh) with either similarity, less at 16 and 32 px.",
+        "- **More blur hypotheses and more degraded gallery images hurt under S_max** (the paper's rule): with",
+        "  dozens of hypotheses per side, some impostor pair matches by chance more often than the genuine",
+        "  subject gains. The paper's combination (S_max over gallery, then S_add) therefore stays close to",
+        "  resolution matching alone with Pearson.",
+        "- **The mean-centred similarity** removes a component shared by all low-resolution templates of a",
+        "  group (kind and scale): it lifts every row, and with template concatenation over all hypotheses,",
+        "  originals included, each component adds rank-1 (removing one at a time:",
+        "  `python -m skmitm.benchmarks.component_gain --templates FILE`). Template concatenation over all",
+        "  hypotheses is the best rule with Pearson too.",
+        "- Harsh, 16 px and 32 px were run with 16 chains and 4 blur levels (not 64 and 16) to fit the CPU",
+        "  time of one session; the moderate 24 px run uses the paper-scale settings.",
+        "",
+    ]
+    main_run = folders[0]
+    body = (main_run / "ablation.md").read_text()
+    body = re.sub(r"^# ", "## ", body, count=1, flags=re.M)
+    body = re.sub(r"^## (Table|All rows)", r"### \1", body, flags=re.M)
+    for folder in folders:
+        image = f"images/{folder.name}_cmc.png"
+        plot_ablation_cmc(json.loads((folder / "ablation.json").read_text()), DOCS / image)
+        if folder == main_run:
+            body = body.replace("![CMC](cmc.png)", f"![CMC]({image})")
+    lines += ["## The full ablation, " + main_run.name, "", body.split("\n", 2)[2]]
+    for folder in folders[1:]:
+        lines += [f"CMC of {folder.name}:", "", f"![CMC of {folder.name}](images/{folder.name}_cmc.png)", ""]
+    (DOCS / "results.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
