@@ -14,11 +14,12 @@ from numbers import Real
 
 import cv2
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from ._backends import file_sha256
+from ._base import ImageTransformerMixin
 from ._validation import check_images, is_integer
 
 __all__ = ["DETECTORS", "KNOWN_DETECTOR_MODELS", "FaceCropper"]
@@ -135,7 +136,7 @@ def _resize(image, size):
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinks else cv2.INTER_CUBIC)
 
 
-class FaceCropper(TransformerMixin, BaseEstimator):
+class FaceCropper(ImageTransformerMixin, BaseEstimator):
     """Detect the face in each image and crop its box enlarged 1.3×.
 
     The same step serves gallery photos and probe frames: ``fit`` only loads
@@ -260,12 +261,6 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.on_missing = on_missing
         self.output_size = output_size
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.transformer_tags.preserves_dtype = []
-        return tags
 
     def fit(self, X=None, y=None):
         """Check the parameters and load the detector (and verify its file).

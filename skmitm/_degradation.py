@@ -18,10 +18,11 @@ from numbers import Integral, Real
 
 import cv2
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import ImageTransformerMixin
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
 from ._validation import is_integer
 
@@ -810,7 +811,7 @@ class _MatchedImages(Sequence):
 # --------------------------------------------------------------------------
 
 
-class GalleryDegrader(TransformerMixin, BaseEstimator):
+class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
     """Degrade gallery images into many resolution-matched hypotheses; pass probes through.
 
     **fit_transform(X) and fit(X).transform(X) differ on purpose.**
@@ -934,12 +935,6 @@ class GalleryDegrader(TransformerMixin, BaseEstimator):
         self.degradation_params = degradation_params
         self.random_state = random_state
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # Input is a list of images (or hypothesis sets), not a feature matrix.
-        tags.input_tags.two_d_array = False
-        tags.transformer_tags.preserves_dtype = []
-        return tags
 
     def fit(self, X, y=None):
         """Check the parameters and the gallery, and draw the chains.

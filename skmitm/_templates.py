@@ -18,7 +18,7 @@ import cv2
 import joblib
 import numpy as np
 from joblib import Parallel, cpu_count, delayed, effective_n_jobs
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._backends import (
@@ -31,6 +31,7 @@ from ._backends import (
     file_sha256,
     insightface_pack_file,
 )
+from ._base import ImageTransformerMixin
 from ._hypotheses import as_hypothesis_sets
 
 __all__ = ["TemplateExtractor"]
@@ -45,7 +46,7 @@ _CACHE_FORMAT = "skmitm-templates-2"
 _STREAM_IMAGES = 2048
 
 
-class TemplateExtractor(TransformerMixin, BaseEstimator):
+class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
     """Compute a face template for every hypothesis with a face recognition network.
 
     Every hypothesis image of every sample is resized to the network input,
@@ -197,12 +198,6 @@ class TemplateExtractor(TransformerMixin, BaseEstimator):
         self.device = device
         self.progress = progress
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.transformer_tags.preserves_dtype = []
-        return tags
 
     # ------------------------------------------------------------------ fit
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import ImageTransformerMixin
 from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
 
@@ -31,7 +32,7 @@ def _torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
-class MultiHypothesisUpsampler(TransformerMixin, BaseEstimator):
+class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
     """Super-resolve **probes** into many hypotheses in ``transform``; pass the **gallery** through.
 
     This step acts only on probes: ``transform(X)`` turns every probe image
@@ -128,12 +129,6 @@ class MultiHypothesisUpsampler(TransformerMixin, BaseEstimator):
         self.device = device
         self.n_threads = n_threads
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.transformer_tags.preserves_dtype = []
-        return tags
 
     def _check_params(self):
         if isinstance(self.sigmas, numbers.Integral) and not isinstance(self.sigmas, bool):

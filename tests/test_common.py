@@ -117,3 +117,10 @@ def test_image_transformers_name_bad_samples(estimator):
         clone(estimator).fit_transform(faces) if isinstance(estimator, GalleryDegrader) else clone(
             estimator
         ).fit(_faces(1)).transform(faces)
+
+
+@pytest.mark.parametrize("estimator", _image_transformers(), ids=_ids(_image_transformers()))
+def test_image_transformers_tell_sklearn_their_input(estimator):
+    tags = estimator.__sklearn_tags__()
+    assert not tags.input_tags.two_d_array and tags.input_tags.string
+    assert tags.transformer_tags.preserves_dtype == []
