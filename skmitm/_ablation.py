@@ -17,6 +17,7 @@ import numpy as np
 
 from ._degradation import GalleryDegrader
 from ._identification import FusedNearestNeighborIdentifier
+from ._report import with_progress
 from ._templates import TemplateExtractor
 from ._upsampling import MultiHypothesisUpsampler
 from .datasets import load_lfw_folder, make_cross_resolution_benchmark
@@ -82,14 +83,6 @@ def _row(table, section, column, **params):
     return {"table": table, "section": section, "column": column, "params": params}
 
 
-def _progress(iterable, total, enabled, desc):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit="chunk")
-
-
 def compute_ablation_templates(
     gallery_images,
     probe_images,
@@ -105,6 +98,8 @@ def compute_ablation_templates(
     Gallery images go through ``degrader.fit_transform``, probes through
     ``upsampler.transform``, both then through ``extractor``; images are
     processed ``chunk_size`` at a time so that only templates are kept.
+    ``extractor`` and ``upsampler`` must be fitted already (their networks
+    are loaded once, by the caller that also reads their checksums).
 
     Returns
     -------
@@ -114,19 +109,17 @@ def compute_ablation_templates(
         Wall time of the gallery and probe sides.
     """
     start = time.perf_counter()
-    extractor.fit()
-    upsampler.fit()
     # The degrader seeds each image by its position in X: one call over the
     # whole gallery keeps the chains reproducible whatever the chunking.
     degraded = degrader.fit_transform(gallery_images)
     gallery_sets = []
     steps = range(0, len(degraded), chunk_size)
-    for i in _progress(steps, len(steps), progress, "gallery templates"):
+    for i in with_progress(steps, total=len(steps), enabled=progress, desc="gallery templates", unit="chunk"):
         gallery_sets += extractor.transform(degraded[i : i + chunk_size])
     gallery_seconds = time.perf_counter() - start
     probe_sets = []
     steps = range(0, len(probe_images), chunk_size)
-    for i in _progress(steps, len(steps), progress, "probe templates"):
+    for i in with_progress(steps, total=len(steps), enabled=progress, desc="probe templates", unit="chunk"):
         probe_sets += extractor.transform(upsampler.transform(probe_images[i : i + chunk_size]))
     return gallery_sets, probe_sets, {"gallery": gallery_seconds, "probes": time.perf_counter() - start - gallery_seconds}
 
@@ -144,7 +137,7 @@ def evaluate_grid(rows, gallery_sets, gallery_subjects, probe_sets, probe_subjec
         ranks 1..max_rank) and ``seconds`` added.
     """
     out = []
-    for row in _progress(rows, len(rows), progress, "ablation rows"):
+    for row in with_progress(rows, total=len(rows), enabled=progress, desc="ablation rows", unit="row"):
         start = time.perf_counter()
         clf = FusedNearestNeighborIdentifier(**row["params"]).fit(gallery_sets, gallery_subjects)
         scores = clf.decision_function(probe_sets)

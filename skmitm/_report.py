@@ -27,12 +27,13 @@ __all__ = ["run_public_benchmark"]
 SPEC_BASELINES = {("moderate", 24): 37.1, ("harsh", 24): 21.3, ("moderate", 16): 6.0, ("moderate", 32): 67.1, "HR": 95.2}
 
 
-def _progress(iterable, total, enabled, desc):
+def with_progress(iterable, *, total, enabled, desc, unit):
+    """``iterable`` wrapped in a tqdm bar when enabled (tqdm is imported only then)."""
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit="condition")
+    return tqdm(iterable, total=total, desc=desc, unit=unit)
 
 
 def run_public_benchmark(
@@ -84,7 +85,8 @@ def run_public_benchmark(
     )
     rows, curves = [], {}
     hr_row = None
-    for severity, size in _progress(conditions, len(conditions), progress, "benchmark"):
+    for severity, size in with_progress(conditions, total=len(conditions), enabled=progress, desc="benchmark",
+                                       unit="condition"):
         bench = make_cross_resolution_benchmark(lfw_data, probe_size=size, severity=severity, random_state=random_state)
         if hr_row is None:
             pipeline.fit(bench.gallery_images, bench.gallery_subjects)
