@@ -25,6 +25,15 @@ def _condition(text):
     return severity, int(size)
 
 
+def _crop(text):
+    if text in ("auto", "spec", "dlib"):
+        return text
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, spec, dlib or X0,Y0,X1,Y1")
+    return tuple(int(p) for p in parts)
+
+
 def _positive(text):
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
@@ -42,6 +51,11 @@ def _add_lfw_run(parser, *, out):
                         "downloaded once)")
     _add_model(parser)
     parser.add_argument("--out", default=out, help="report folder (default: %(default)s)")
+    parser.add_argument("--crop", type=_crop, default="auto",
+                        help="face box of each 250×250 LFW image: auto (the box the network expects: dlib's own "
+                        "for dlib, the benchmark's 126×126 otherwise), spec, dlib, or X0,Y0,X1,Y1 "
+                        "(default: %(default)s)")
+    parser.add_argument("--n-jobs", type=int, help="template extraction workers (default: one, with all threads)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -188,7 +202,8 @@ def _benchmark(args):
     from ._report import run_public_benchmark
 
     results = run_public_benchmark(lfw=args.lfw, model=args.model, out=args.out, conditions=args.conditions,
-                                   random_state=args.seed, progress=not args.no_progress)
+                                   random_state=args.seed, crop=args.crop, n_jobs=args.n_jobs,
+                                   progress=not args.no_progress)
     for row in results["rows"]:
         print(f"{row['condition']:>20}: rank-1 {row['rank1']:5.1f}%  rank-5 {row['rank5']:5.1f}%")
     print(f"report: {args.out}/report.md")
@@ -200,8 +215,8 @@ def _ablation(args):
     severity, size = args.condition
     results = run_ablation(lfw=args.lfw, model=args.model, out=args.out, probe_size=size, severity=severity,
                            n_chains=args.chains, sigmas=args.sigmas, random_state=args.seed,
-                           max_subjects=args.subjects, templates_path=args.templates,
-                           progress=not args.no_progress)
+                           max_subjects=args.subjects, templates_path=args.templates, crop=args.crop,
+                           n_jobs=args.n_jobs, progress=not args.no_progress)
     for row in results["rows"]:
         print(f"{row['similarity']:>12} {row['section'][:40]:>40} {row['column']:>10}: rank-1 {row['rank1']:5.1f}%")
     print(f"report: {args.out}/ablation.md")

@@ -17,10 +17,10 @@ import numpy as np
 
 from ._degradation import GalleryDegrader
 from ._identification import FusedNearestNeighborIdentifier
-from ._report import with_progress
+from ._report import crop_label, resolve_crop, with_progress
 from ._templates import TemplateExtractor
 from ._upsampling import MultiHypothesisUpsampler
-from .datasets import load_lfw_folder, make_cross_resolution_benchmark
+from .datasets import LFW_CROP, load_lfw_folder, make_cross_resolution_benchmark
 from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
 
 __all__ = ["ablation_grid", "compute_ablation_templates", "evaluate_grid", "run_ablation"]
@@ -168,6 +168,8 @@ def run_ablation(
     random_state=0,
     max_subjects=None,
     templates_path=None,
+    crop="auto",
+    n_jobs=None,
     progress=True,
 ):
     """Run the whole ablation on the public LFW benchmark and write its tables.
@@ -202,6 +204,11 @@ def run_ablation(
     templates_path : str or os.PathLike, default=None
         A file keeping the computed templates (joblib): reused when it holds
         templates for the same settings, written otherwise.
+    crop : "auto", bool, {"spec", "dlib"} or tuple of 4 int, default="auto"
+        Face box cut from each LFW image; ``"auto"`` is the box the face
+        network expects (see :func:`~skmitm.run_public_benchmark`).
+    n_jobs : int, default=None
+        Template extraction workers, see :class:`~skmitm.TemplateExtractor`.
     progress : bool, default=True
 
     Returns
@@ -209,20 +216,21 @@ def run_ablation(
     results : dict
     """
     started = time.perf_counter()
-    data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
+    extractor = TemplateExtractor(model, n_jobs=n_jobs).fit()
+    data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5,
+                           crop=resolve_crop(crop, extractor))
     if max_subjects is not None:
         keep = np.isin(data.subjects, np.unique(data.subjects)[:max_subjects])
         data.images = [im for im, k in zip(data.images, keep) if k]
         data.subjects = data.subjects[keep]
     bench = make_cross_resolution_benchmark(data, probe_size=probe_size, severity=severity, random_state=random_state)
-    extractor = TemplateExtractor(model)
     degrader = GalleryDegrader(probe_size=probe_size, scales=scales, n_chains=n_chains, random_state=random_state)
     upsampler = MultiHypothesisUpsampler(sr_weights, scales=scales, sigmas=sigmas)
-    extractor.fit()
     upsampler.fit()
     # Everything the templates depend on, with the networks by content.
     key = repr((str(lfw), extractor.model_sha256_, upsampler.card_.get("sha256"), probe_size, severity,
-                tuple(scales), n_chains, np.atleast_1d(upsampler.sigmas_).tolist(), random_state, max_subjects))
+                tuple(scales), n_chains, np.atleast_1d(upsampler.sigmas_).tolist(), random_state, max_subjects)
+               + ((data.crop,) if data.crop != LFW_CROP else ()))
     stored = joblib.load(templates_path) if templates_path and Path(templates_path).is_file() else None
     if stored is not None and stored["key"] == key:
         gallery_sets, probe_sets, template_seconds = stored["gallery"], stored["probes"], stored["seconds"]
@@ -246,7 +254,7 @@ def run_ablation(
         "settings": {
             "probe_size": probe_size, "severity": severity, "scales": list(scales), "n_chains": n_chains,
             "sigmas": np.atleast_1d(upsampler.sigmas_).tolist(), "similarities": list(similarities),
-            "lfw": str(lfw),
+            "lfw": str(lfw), "crop": None if data.crop is None else list(data.crop),
             "random_state": random_state, "model": extractor.model_path_ or "dlib ResNet",
             "model_sha256": extractor.model_sha256_, "sr_weights": upsampler.card_.get("sha256", "shipped"),
             "n_subjects": int(len(bench.gallery_subjects)), "n_probes": int(len(bench.probe_subjects)),
@@ -317,7 +325,8 @@ def ablation_markdown(results):
         f"# Ablation on the public LFW benchmark ({s['severity']}, {s['probe_size']} px)",
         "",
         f"{s['n_subjects']} subjects, {s['n_probes']} probes; face network `{Path(str(s['model'])).name}`; "
-        f"similarities {', '.join(s['similarities'])}; {s['n_chains']} degradation chains per gallery image, "
+        + (f"face crop {crop_label(s['crop'])}; " if "crop" in s else "")
+        + f"similarities {', '.join(s['similarities'])}; {s['n_chains']} degradation chains per gallery image, "
         f"{len(s['sigmas'])} blur hypotheses per probe and scale; seed {s['random_state']}. "
         f"Templates: {s['gallery_hypotheses']} gallery and {s['probe_hypotheses']} probe hypotheses, computed once.",
         "",

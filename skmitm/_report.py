@@ -27,6 +27,26 @@ __all__ = ["run_public_benchmark"]
 SPEC_BASELINES = {("moderate", 24): 37.1, ("harsh", 24): 21.3, ("moderate", 16): 6.0, ("moderate", 32): 67.1, "HR": 95.2}
 
 
+def resolve_crop(crop, extractor):
+    """The LFW face box for ``crop``; ``"auto"`` picks the box the fitted ``extractor``'s network expects.
+
+    dlib's ResNet was trained on its own, lower and tighter face chips
+    (:data:`skmitm.datasets.LFW_CROPS` ``["dlib"]``); every other network gets
+    the benchmark's box.
+    """
+    if isinstance(crop, str) and crop == "auto":
+        return "dlib" if extractor.backend_ == "dlib" else "spec"
+    return crop
+
+
+def crop_label(box):
+    """``"x0…x1, y0…y1 (W×H)"`` for a face box from :func:`~skmitm.datasets.load_lfw_folder`."""
+    if box is None:
+        return "uncropped"
+    x0, y0, x1, y1 = box
+    return f"x {x0}…{x1}, y {y0}…{y1} ({x1 - x0}×{y1 - y0})"
+
+
 def with_progress(iterable, *, total, enabled, desc, unit):
     """``iterable`` wrapped in a tqdm bar when enabled (tqdm is imported only then)."""
     if not enabled:
@@ -44,6 +64,8 @@ def run_public_benchmark(
     conditions=(("moderate", 24), ("harsh", 24), ("moderate", 16), ("moderate", 32)),
     random_state=0,
     similarity="cosine",
+    crop="auto",
+    n_jobs=None,
     progress=True,
 ):
     """Run the baseline pipeline on the public LFW benchmark and write a report.
@@ -64,6 +86,13 @@ def run_public_benchmark(
         Seed of the probe synthesis.
     similarity : str, default="cosine"
         Template similarity of the identifier (the SPEC baseline uses cosine).
+    crop : "auto", bool, {"spec", "dlib"} or tuple of 4 int, default="auto"
+        Face box cut from each LFW image, as
+        :func:`~skmitm.datasets.load_lfw_folder` takes it. ``"auto"``: the box
+        the face network expects (``"dlib"`` for dlib's ResNet, the
+        benchmark's 126×126 box otherwise).
+    n_jobs : int, default=None
+        Template extraction workers, see :class:`~skmitm.TemplateExtractor`.
     progress : bool, default=True
         Show progress bars.
 
@@ -76,10 +105,12 @@ def run_public_benchmark(
     out = Path(out)
     if not conditions:
         raise ValueError("conditions is empty; expected at least one (severity, probe_size) pair")
-    lfw_data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
+    extractor = TemplateExtractor(model, n_jobs=n_jobs, progress=progress).fit()
+    lfw_data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5,
+                               crop=resolve_crop(crop, extractor))
     pipeline = Pipeline(
         [
-            ("templates", TemplateExtractor(model, progress=progress)),
+            ("templates", extractor),
             ("identify", FusedNearestNeighborIdentifier(similarity=similarity)),
         ]
     )
@@ -107,6 +138,7 @@ def run_public_benchmark(
         "model_sha256": extractor.model_sha256_,
         "backend": extractor.backend_,
         "similarity": similarity,
+        "crop": None if lfw_data.crop is None else list(lfw_data.crop),
         "random_state": random_state,
         "seconds": round(time.perf_counter() - started, 1),
         "gallery_seconds": round(gallery_time, 1),
@@ -134,7 +166,8 @@ def _markdown(results):
     lines = [
         "# skmitm public benchmark: LFW cross-resolution identification (baseline)",
         "",
-        f"{results['n_subjects']} subjects, one high-resolution gallery image each (126×126 crop); "
+        f"{results['n_subjects']} subjects, one high-resolution gallery image each "
+        f"(face crop {crop_label(results.get('crop'))} of the 250×250 image); "
         f"{results['n_probes']} probes per condition (images 2–5 of each subject), synthesised with "
         f"seed {results['random_state']}: Gaussian blur → area downsampling → noise → JPEG (SPEC §5).",
         "",

@@ -19,6 +19,7 @@ from ._validation import is_integer, load_image
 
 __all__ = [
     "LFW_CROP",
+    "LFW_CROPS",
     "SEVERITIES",
     "degrade_probe",
     "load_lfw_folder",
@@ -31,6 +32,14 @@ __all__ = [
 #: The face box of a 250×250 (deep-)funneled LFW image: x 62…188, y 55…181
 #: (126×126 pixels), as (x0, y0, x1, y1) with exclusive ends.
 LFW_CROP = (62, 55, 188, 181)
+
+#: Named face boxes of a 250×250 deep-funneled LFW image, (x0, y0, x1, y1):
+#: ``"spec"`` is :data:`LFW_CROP`, the benchmark's box (fits the 112×112
+#: ArcFace-style networks such as MobileFaceNet); ``"dlib"`` (116×116, lower
+#: and tighter) is the mean box of dlib's ``get_face_chip(size=150,
+#: padding=0.25)`` measured with dlib's detector and 5-point landmarks on the
+#: first image of 200 LFW people, the framing dlib's ResNet was trained on.
+LFW_CROPS = {"spec": LFW_CROP, "dlib": (68, 77, 184, 193)}
 
 #: Probe synthesis settings: uniform ranges of the Gaussian blur sigma
 #: (pixels of the high-resolution crop), the additive noise standard deviation
@@ -96,8 +105,11 @@ def load_lfw_folder(
     max_images_per_subject : int, default=None
         Load at most this many images per person (the lowest numbers first).
         People are still selected by their total count.
-    crop : bool, default=True
-        Cut the 126×126 face box :data:`LFW_CROP` out of each 250×250 image.
+    crop : bool, {"spec", "dlib"} or tuple of 4 int, default=True
+        The face box cut out of each 250×250 image: True or ``"spec"`` for
+        the benchmark's 126×126 box :data:`LFW_CROP`, ``"dlib"`` for the box
+        dlib's network expects (see :data:`LFW_CROPS`), an ``(x0, y0, x1, y1)``
+        box, or False for the whole image.
     data_home : str or os.PathLike, default=None
         scikit-learn's data folder, used only when ``path`` is None.
 
@@ -106,7 +118,8 @@ def load_lfw_folder(
     data : :class:`~sklearn.utils.Bunch`
         ``images`` (list of H×W×3 uint8 RGB arrays), ``subjects`` (ndarray of
         names), ``image_numbers`` (ndarray of int, the ``NNNN`` of each file),
-        ``paths`` (list of str); people sorted by name, images by number.
+        ``paths`` (list of str), ``crop`` (the box cut, or None); people
+        sorted by name, images by number.
 
     Examples
     --------
@@ -128,6 +141,7 @@ def load_lfw_folder(
         not is_integer(max_images_per_subject) or max_images_per_subject < 1
     ):
         raise ValueError(f"max_images_per_subject={max_images_per_subject!r}; expected None or an integer >= 1")
+    box = _crop_box(crop)
     root = Path(path) if path is not None else _default_lfw_root(data_home)
     if not root.is_dir():
         raise FileNotFoundError(f"LFW folder {str(root)!r} does not exist")
@@ -135,14 +149,14 @@ def load_lfw_folder(
     if not people:
         raise ValueError(f"LFW folder {str(root)!r} holds no NAME/NAME_NNNN.jpg images")
     images, subjects, numbers, paths = [], [], [], []
-    x0, y0, x1, y1 = LFW_CROP
     for subject in sorted(people):
         files = people[subject]
         if len(files) < min_images_per_subject:
             continue
         for number, file in files[:max_images_per_subject]:
             image = load_image(file, name=f"LFW image {file}")
-            if crop:
+            if box is not None:
+                x0, y0, x1, y1 = box
                 if image.shape[0] < y1 or image.shape[1] < x1:
                     raise ValueError(
                         f"LFW image {file} has shape {image.shape}; expected at least {y1}×{x1} for the face crop"
@@ -156,7 +170,28 @@ def load_lfw_folder(
         raise ValueError(
             f"no person in {str(root)!r} has at least {min_images_per_subject} images"
         )
-    return Bunch(images=images, subjects=np.asarray(subjects), image_numbers=np.asarray(numbers), paths=paths)
+    return Bunch(images=images, subjects=np.asarray(subjects), image_numbers=np.asarray(numbers), paths=paths,
+                 crop=box)
+
+
+def _crop_box(crop):
+    """The (x0, y0, x1, y1) box that ``crop`` names, or None for no crop."""
+    if crop is False or crop is None:
+        return None
+    if crop is True:
+        return LFW_CROP
+    if isinstance(crop, str):
+        if crop not in LFW_CROPS:
+            raise ValueError(f"crop={crop!r}; expected one of {sorted(LFW_CROPS)}, a bool or an (x0, y0, x1, y1) box")
+        return LFW_CROPS[crop]
+    box = tuple(crop) if isinstance(crop, (tuple, list)) else None
+    if box is None or len(box) != 4 or not all(is_integer(v) for v in box):
+        raise ValueError(f"crop={crop!r}; expected a bool, one of {sorted(LFW_CROPS)} or an (x0, y0, x1, y1) "
+                         "box of 4 integers")
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x0 < 0 or y0 < 0 or x1 <= x0 or y1 <= y0:
+        raise ValueError(f"crop={crop!r}; expected 0 <= x0 < x1 and 0 <= y0 < y1")
+    return x0, y0, x1, y1
 
 
 def _severity_settings(severity):
@@ -226,11 +261,12 @@ def make_cross_resolution_benchmark(
     severity="moderate",
     n_probes_per_subject=4,
     random_state=0,
+    crop=True,
 ):
     """Build the public LFW cross-resolution benchmark of SPEC §5.
 
     Subjects are the people with at least ``1 + n_probes_per_subject`` images.
-    Each subject's first image is its gallery photo (the 126×126 crop, high
+    Each subject's first image is its gallery photo (the face crop, high
     resolution); its next ``n_probes_per_subject`` images become probes
     through :func:`degrade_probe`, seeded per probe from ``random_state`` and
     the probe's index, so any probe can be rebuilt alone.
@@ -248,13 +284,18 @@ def make_cross_resolution_benchmark(
         Number of probe images per subject.
     random_state : int, default=0
         Seed of the probe synthesis.
+    crop : bool, {"spec", "dlib"} or tuple of 4 int, default=True
+        Face box cut from each LFW image when ``lfw`` is a folder or None, as
+        :func:`load_lfw_folder` takes it (True: the benchmark's 126×126 box).
+        Ignored when ``lfw`` is already loaded.
 
     Returns
     -------
     benchmark : :class:`~sklearn.utils.Bunch`
         ``gallery_images``, ``gallery_subjects``, ``probe_images``,
         ``probe_subjects``, ``hr_probe_images`` (the undegraded probe crops,
-        for the high-resolution ceiling), ``probe_size`` and ``severity``.
+        for the high-resolution ceiling), ``probe_size``, ``severity`` and
+        ``crop`` (the face box, when known).
     """
     if not is_integer(n_probes_per_subject) or n_probes_per_subject < 1:
         raise ValueError(f"n_probes_per_subject={n_probes_per_subject!r}; expected an integer >= 1")
@@ -263,7 +304,7 @@ def make_cross_resolution_benchmark(
     _severity_settings(severity)
     need = 1 + n_probes_per_subject
     if lfw is None or isinstance(lfw, (str, os.PathLike)):
-        lfw = load_lfw_folder(lfw, min_images_per_subject=need, max_images_per_subject=need)
+        lfw = load_lfw_folder(lfw, min_images_per_subject=need, max_images_per_subject=need, crop=crop)
     gallery_images, gallery_subjects, hr_probes, probe_subjects = [], [], [], []
     subjects = np.asarray(lfw.subjects)
     for subject in np.unique(subjects):
@@ -289,4 +330,5 @@ def make_cross_resolution_benchmark(
         hr_probe_images=hr_probes,
         probe_size=probe_size,
         severity=severity,
+        crop=lfw.get("crop") if hasattr(lfw, "get") else None,
     )

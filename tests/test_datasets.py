@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from skmitm import datasets
-from skmitm.datasets import LFW_CROP, degrade_probe, load_lfw_folder, make_cross_resolution_benchmark
+from skmitm.datasets import LFW_CROP, LFW_CROPS, degrade_probe, load_lfw_folder, make_cross_resolution_benchmark
 
 
 def _folder(root, counts, seed=0):
@@ -32,6 +32,26 @@ def test_loader_filters_crops_and_orders(tmp_path):
     assert abs(int(np.median(lfw.images[2])) - 90) <= 2
     full = load_lfw_folder(root, crop=False)
     assert full.images[0].shape == (250, 250, 3) and len(full.images) == 13
+
+
+def test_loader_named_and_explicit_crops(tmp_path):
+    root = _folder(tmp_path, {"Mia_M": 2})
+    spec = load_lfw_folder(root, crop="spec")
+    assert spec.crop == LFW_CROP and spec.images[0].shape == (126, 126, 3)
+    dlib = load_lfw_folder(root, crop="dlib")
+    x0, y0, x1, y1 = LFW_CROPS["dlib"]
+    assert dlib.crop == LFW_CROPS["dlib"] and dlib.images[0].shape == (y1 - y0, x1 - x0, 3) == (116, 116, 3)
+    full = load_lfw_folder(root, crop=False)
+    np.testing.assert_array_equal(dlib.images[1], full.images[1][y0:y1, x0:x1])
+    box = load_lfw_folder(root, crop=(10, 20, 40, 60))
+    assert box.images[0].shape == (40, 30, 3) and box.crop == (10, 20, 40, 60)
+    assert full.crop is None
+    bench = make_cross_resolution_benchmark(root, n_probes_per_subject=1, crop="dlib")
+    assert bench.crop == LFW_CROPS["dlib"] and bench.gallery_images[0].shape == (116, 116, 3)
+    for bad, match in [("tight", "expected one of"), ((1, 2, 3), "box of 4 integers"), ((5, 5, 5, 9), "x0 < x1"),
+                       ((0, 0, 300, 300), "at least 300×300")]:
+        with pytest.raises(ValueError, match=match):
+            load_lfw_folder(root, crop=bad)
 
 
 def test_loader_errors(tmp_path):

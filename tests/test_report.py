@@ -8,6 +8,7 @@ import pytest
 
 from skmitm.__main__ import main
 from skmitm._report import SPEC_BASELINES, run_public_benchmark
+from skmitm.datasets import LFW_CROPS
 
 
 def _fake_lfw(root, n_subjects=6, n_images=5, seed=0):
@@ -36,11 +37,26 @@ def test_report_on_a_small_folder(tmp_path):
     for row in results["rows"]:
         assert 0 <= row["rank1"] <= row["rank5"] <= 100
     assert results["backend"] == "dlib"
+    assert results["crop"] == list(LFW_CROPS["dlib"])  # "auto" gives dlib's network its own face box
     written = json.loads((out / "results.json").read_text())
     assert written["rows"] == results["rows"]
     report = (out / "report.md").read_text()
     assert "| moderate 24 px |" in report and "HR vs HR" in report
     assert (out / "cmc.png").read_bytes()[:4] == b"\x89PNG"
+    assert "x 68…184, y 77…193 (116×116)" in report
+
+
+def test_report_crop_named_and_cli(tmp_path):
+    lfw = _fake_lfw(tmp_path / "lfw", n_subjects=3)
+    out = tmp_path / "cli"
+    assert main(["benchmark", "--lfw", str(lfw), "--out", str(out), "--no-progress", "--conditions", "moderate:16",
+                 "--crop", "spec", "--n-jobs", "2"]) == 0
+    assert json.loads((out / "results.json").read_text())["crop"] == [62, 55, 188, 181]
+    assert main(["benchmark", "--lfw", str(lfw), "--out", str(out), "--no-progress", "--conditions", "moderate:16",
+                 "--crop", "20,20,220,220"]) == 0
+    assert json.loads((out / "results.json").read_text())["crop"] == [20, 20, 220, 220]
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--crop", "tight"])
 
 
 def test_cli_errors_and_leaves_nothing(tmp_path, capsys):
