@@ -72,6 +72,9 @@ def _add_method(parser):
     parser.add_argument("--scales", type=int, nargs="+", choices=[2, 4, 8], default=[2, 4, 8],
                         help="super-resolution scales (default: 2 4 8)")
     parser.add_argument("--fusion", default="S_max/S_add", help="fusion strategy (default: %(default)s)")
+    parser.add_argument("--reference", help="folder of unlabelled images from the probes' cameras (searched "
+                        "recursively): the mean-centred similarity takes its probe-side means from them, so each "
+                        "probe is scored on its own (default: the means of the probes scored together)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -148,6 +151,10 @@ def _fit_folders(args, *, labelled_probes):
     if not args.no_progress:
         pipe.set_params(templates__progress=True)
     pipe.fit(gallery, subjects)
+    if args.reference:
+        reference, _, _ = load_image_folder(args.reference, labelled=False, name="reference folder")
+        identifier = pipe[-1]
+        identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(reference)))
     return pipe, pipe.decision_function(probes), truth, ids
 
 

@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+import warnings
 
 import cv2
 import numpy as np
@@ -48,6 +49,25 @@ def test_identify_writes_ranked_candidates(orl_folders, tmp_path, capsys):
     assert main(["identify", str(gallery), str(probes), "--method", "baseline", "--top", "1", "--out", str(out_json),
                  "--no-progress"]) == 0
     assert len(json.loads(out_json.read_text())) == 24
+
+
+def test_identify_one_probe_with_a_reference_folder(orl_folders, tmp_path):
+    """--reference: probe-side means from unlabelled images, so a lone probe scores as it does in the whole batch."""
+    gallery, probes = orl_folders
+    batch, alone = tmp_path / "batch.json", tmp_path / "alone.json"
+    common = ["--method", "baseline", "--top", "3", "--no-progress", "--reference", str(probes)]
+    assert main(["identify", str(gallery), str(probes), "--out", str(batch), *common]) == 0
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    cv2.imwrite(str(lone / "x.png"), cv2.imread(str(probes / "s5" / "2.png"), cv2.IMREAD_GRAYSCALE))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no small-batch warning: the means come from the reference
+        assert main(["identify", str(gallery), str(lone), "--out", str(alone), *common]) == 0
+    expected = [r for r in json.loads(batch.read_text()) if r["probe"] == "s5/2.png"]
+    got = json.loads(alone.read_text())
+    assert [r["subject"] for r in got] == [r["subject"] for r in expected]
+    np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], atol=1e-5)
+    assert main(["identify", str(gallery), str(lone), "--reference", str(tmp_path / "nowhere"), "--no-progress"]) == 2
 
 
 def test_evaluate_full_method_small(orl_folders, tmp_path):

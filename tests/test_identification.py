@@ -268,3 +268,40 @@ def test_mean_centred_warns_for_small_probe_batches(problem):
         warnings.simplefilter("error")
         scores = clf.decision_function(many)
     np.testing.assert_allclose(scores[:6], scores[6:], rtol=1e-6)
+
+
+def test_probe_means_score_each_probe_on_its_own(problem):
+    """Means estimated once from a reference set: a probe scores the same alone as in any batch."""
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred").fit(gallery, y)
+    reference = probes * 2
+    means = clf.estimate_probe_means(reference)
+    assert set(means) == {"original@1.0", "super-resolved@2.0", "super-resolved@4.0"}
+    # the batch's own means as probe_means reproduce batch scoring exactly
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        batch = clf.decision_function(reference)
+        clf.set_params(probe_means=clf.estimate_probe_means(reference))  # no refit needed
+        np.testing.assert_allclose(clf.decision_function(reference), batch, rtol=1e-5, atol=1e-6)
+        alone = np.vstack([clf.decision_function([p]) for p in probes])  # no small-batch warning either
+    np.testing.assert_allclose(alone, batch[: len(probes)], rtol=1e-5, atol=1e-6)
+    # the probe side is centred on the given means: shifting them changes the scores
+    shifted = {k: v + 1.0 for k, v in means.items()}
+    assert not np.allclose(clf.set_params(probe_means=shifted).decision_function(probes), batch[: len(probes)])
+
+
+def test_probe_means_errors(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(similarity="mean-centred").fit(gallery, y)
+    means = clf.estimate_probe_means(probes * 2)
+    with pytest.raises(ValueError, match="no mean template for the probe hypothesis group 'super-resolved@4.0'"):
+        clf.set_params(probe_means={k: v for k, v in means.items() if k != "super-resolved@4.0"})
+        clf.decision_function(probes)
+    with pytest.raises(ValueError, match=r"has shape \(3,\); expected \(\d+,\)"):
+        clf.set_params(probe_means={**means, "original@1.0": np.zeros(3)}).decision_function(probes)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        clf.set_params(probe_means=[1, 2]).decision_function(probes)
+    with pytest.raises(ValueError, match="only under similarity='mean-centred'"):
+        FusedNearestNeighborIdentifier(similarity="pearson", probe_means=means).fit(gallery, y)
+    with pytest.warns(UserWarning, match="only 6 probe"):
+        clf.set_params(probe_means=None).estimate_probe_means(probes)

@@ -32,9 +32,11 @@ SETTINGS = [
 ]
 
 
-def run(*, templates, lfw, severity="moderate", probe_size=24, random_state=0, fusion="T_concat",
-        similarity="mean-centred"):
-    """Rank-1 (%) of each setting; returns a list of (label, rank1)."""
+def kept_templates(templates, lfw, *, severity="moderate", probe_size=24, random_state=0):
+    """Gallery and probe template sets of an ablation's templates file, with the benchmark's subjects.
+
+    Returns ``(gallery, gallery_subjects, probes, probe_subjects)``.
+    """
     stored = joblib.load(templates)
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
     bench = make_cross_resolution_benchmark(data, probe_size=probe_size, severity=severity, random_state=random_state)
@@ -42,10 +44,18 @@ def run(*, templates, lfw, severity="moderate", probe_size=24, random_state=0, f
     if len(gallery) != len(bench.gallery_subjects) or len(probes) != len(bench.probe_subjects):
         raise ValueError(f"{templates} holds {len(gallery)} gallery and {len(probes)} probe sets; the benchmark has "
                          f"{len(bench.gallery_subjects)} and {len(bench.probe_subjects)}: another condition or subset?")
+    return gallery, bench.gallery_subjects, probes, bench.probe_subjects
+
+
+def run(*, templates, lfw, severity="moderate", probe_size=24, random_state=0, fusion="T_concat",
+        similarity="mean-centred"):
+    """Rank-1 (%) of each setting; returns a list of (label, rank1)."""
+    gallery, gallery_subjects, probes, probe_subjects = kept_templates(
+        templates, lfw, severity=severity, probe_size=probe_size, random_state=random_state)
     out = []
     for label, params in SETTINGS:
         clf = FusedNearestNeighborIdentifier(fusion, similarity=similarity, **params)
-        out.append((label, 100 * clf.fit(gallery, bench.gallery_subjects).score(probes, bench.probe_subjects)))
+        out.append((label, 100 * clf.fit(gallery, gallery_subjects).score(probes, probe_subjects)))
     return out
 
 
