@@ -11,6 +11,7 @@ once and resizes each chain's output to the probe's size at every scale.
 """
 
 import functools
+import hashlib
 import itertools
 import types
 from collections.abc import Mapping, Sequence
@@ -732,6 +733,12 @@ def _check_size(size, name="size"):
     raise TypeError(f"{name}={size!r}; expected an int height or an (height, width) tuple of ints")
 
 
+# Template caches key a resolution-matched hypothesis on how it is made (see
+# _MatchedImages.recipe_digests), not on its pixels: bump this whenever
+# _match could give other pixels for the same source and target shape.
+_MATCH_VERSION = 1
+
+
 def _match(image, shape):
     h, w = shape
     shrinking = h <= image.shape[0] and w <= image.shape[1]
@@ -796,6 +803,37 @@ class _MatchedImages(Sequence):
         shape = self.shapes[index]
         # A (0, 0) target marks the original, which is kept as it is.
         return source if shape[0] == 0 else _match(source, shape)
+
+    def recipe_digests(self):
+        """A SHA-256 digest of how each hypothesis is made; None for the original.
+
+        A template cache keys a resolution-matched hypothesis on this recipe
+        (the version of the matching code and of OpenCV, whose resizing may
+        change between releases; the SHA-256 of its source's shape and bytes;
+        its target shape) so that a cache hit costs no resizing; each source
+        is hashed once, not once per hypothesis. The original, stored as it
+        is, is left to be keyed on its content like any plain image, whose
+        cache entries it then shares.
+
+        Returns
+        -------
+        digests : list of bytes or None
+            One per hypothesis, in order.
+        """
+        salt = repr(("skmitm-matched-recipe", _MATCH_VERSION, cv2.__version__)).encode()
+        sources = {}
+        digests = []
+        for index, (height, width) in zip(self.source_index.tolist(), self.shapes.tolist()):
+            if height == 0:
+                digests.append(None)
+                continue
+            if index not in sources:
+                source = np.ascontiguousarray(self.sources[index])
+                digest = hashlib.sha256(repr(source.shape).encode())
+                digest.update(source.data)
+                sources[index] = digest.digest()
+            digests.append(hashlib.sha256(salt + sources[index] + repr((height, width)).encode()).digest())
+        return digests
 
     @property
     def nbytes(self):

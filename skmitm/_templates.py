@@ -105,7 +105,9 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         contributes its ``location``). Entries are keyed on the image bytes,
         the model file's SHA-256 and the preprocessing parameters, so any
         hypothesis seen before — in any sample, order or subset — is read
-        back instead of recomputed. None: no cache.
+        back instead of recomputed. A degraded gallery's resolution-matched
+        hypotheses are keyed on their source image and target size instead,
+        so a cache hit does not resize them. None: no cache.
     n_jobs : int, default=None
         Number of joblib workers for the network (None: 1, -1: all CPUs).
         Each worker runs its network with ``cpu_count // n_jobs`` threads so
@@ -386,31 +388,49 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         return out
 
     def _transform_group(self, group, bar):
-        images = [_check_hypothesis_image(image, i, j) for i, hs in group for j, image in enumerate(hs.data)]
-        templates = self._templates(images, bar)
+        templates = self._templates(group, bar)
         if self.normalize:
             norms = np.linalg.norm(templates, axis=1, keepdims=True)
             np.divide(templates, norms, out=templates, where=norms > 0)
         bounds = np.cumsum([len(hs) for _, hs in group])[:-1]
         return [hs.with_data(t) for (_, hs), t in zip(group, np.split(templates, bounds))]
 
-    def _templates(self, images, bar=None):
-        """Raw (un-normalised) templates of ``images``, read from the cache where present."""
+    def _templates(self, group, bar=None):
+        """Raw (un-normalised) templates of every hypothesis of ``group``, read from the cache where present."""
         cache = self._cache()
         if cache is None:
+            images = [_check_hypothesis_image(image, i, j) for i, hs in group for j, image in enumerate(hs.data)]
             return self._compute(images, bar)
-        keys = [cache.key(image) for image in images]
+        # A hypothesis whose data can say how it is made (a degraded gallery's
+        # lazily resized images) is keyed on that recipe, so that a hit never
+        # builds its image; any other is built, checked and keyed on content.
+        keys, images, where = [], {}, []
+        for i, hs in group:
+            recipes = getattr(hs.data, "recipe_digests", None)
+            for j, recipe in enumerate(recipes() if recipes is not None else [None] * len(hs)):
+                where.append((i, hs.data, j))
+                if recipe is None:
+                    image = images[len(keys)] = _check_hypothesis_image(hs.data[j], i, j)
+                    keys.append(cache.key(image))
+                else:
+                    keys.append(cache.recipe_key(recipe))
         found = cache.get(set(keys))
         todo = {}
         for index, key in enumerate(keys):
             if key not in found and key not in todo:
                 todo[key] = index
         if todo:
-            computed = self._compute([images[i] for i in todo.values()], bar)
+            missing = []
+            for index in todo.values():
+                if index not in images:
+                    i, data, j = where[index]
+                    images[index] = _check_hypothesis_image(data[j], i, j)
+                missing.append(images[index])
+            computed = self._compute(missing, bar)
             cache.put(list(todo), computed)
             found.update(zip(todo, computed))
         if bar is not None:
-            bar.update(len(images) - len(todo))
+            bar.update(len(keys) - len(todo))
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
 
     def _cache(self):
@@ -557,9 +577,10 @@ def _progress_bar(total, enabled):
 
 
 class _TemplateCache:
-    """Templates in a SQLite file, one row per (model and preprocessing, image content) key."""
+    """Templates in a SQLite file, one row per (model and preprocessing, image content or recipe) key."""
 
     FILENAME = "skmitm-templates.sqlite3"
+    _RECIPE_TAG = b"recipe:"
 
     def __init__(self, location, config):
         self.path = Path(location) / self.FILENAME
@@ -571,6 +592,12 @@ class _TemplateCache:
         digest.update(repr(image.shape).encode())
         digest.update(np.ascontiguousarray(image).data)
         return digest.digest()
+
+    def recipe_key(self, recipe):
+        """The key of an image known by a digest of how it is made rather than by its pixels."""
+        # The tag's first byte is never that of a shape's repr, "(": a recipe
+        # key and a content key never hash the same bytes.
+        return hashlib.sha256(self.config + self._RECIPE_TAG + recipe).digest()
 
     def _connect(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)

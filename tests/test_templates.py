@@ -17,7 +17,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from skmitm import HypothesisSet, make_meta
+import skmitm._degradation as degradation
+from skmitm import GalleryDegrader, HypothesisSet, make_meta
 from skmitm._templates import TemplateExtractor
 
 onnx = pytest.importorskip("onnx")
@@ -381,6 +382,91 @@ def test_normalize_is_applied_after_the_cache(tiny_onnx, faces, tmp_path):
     unit = TemplateExtractor(tiny_onnx, memory=tmp_path, normalize=True).fit().transform(faces)
     for r, u in zip(raw, unit):
         np.testing.assert_allclose(u.data, r.data / np.linalg.norm(r.data, axis=1, keepdims=True), rtol=1e-6)
+
+
+def degraded_gallery(probe_size=12, random_state=0):
+    """Three gallery faces, each as 1 original + 1 matched + 2 degraded hypotheses at 2x."""
+    rng = np.random.default_rng(3)
+    faces = [rng.integers(0, 256, (40, 36, 3), dtype=np.uint8) for _ in range(3)]
+    degrader = GalleryDegrader(
+        probe_size,
+        scales=(2,),
+        degradations=["gaussian_blur", "gaussian_noise"],
+        chain_lengths=(1,),
+        n_chains=2,
+        random_state=random_state,
+    )
+    return degrader.fit_transform(faces)
+
+
+def count_network_inputs(monkeypatch, extractor):
+    """Patch the extractor's network to record how many images each call gets."""
+    counted, run = [], extractor.model_.run
+
+    def counting(batch, *args):
+        counted.append(len(batch))
+        return run(batch, *args)
+
+    monkeypatch.setattr(extractor.model_, "run", counting)
+    return counted
+
+
+def test_cache_rereads_a_degraded_gallery_without_resizing_it(tiny_onnx, tmp_path, monkeypatch):
+    gallery = degraded_gallery()
+    plain = TemplateExtractor(tiny_onnx).fit().transform(gallery)
+    resized = []
+    match = degradation._match
+    monkeypatch.setattr(degradation, "_match", lambda image, shape: resized.append(shape) or match(image, shape))
+    first = TemplateExtractor(tiny_onnx, memory=tmp_path).fit().transform(gallery)
+    assert len(resized) == 9  # every matched and degraded hypothesis, built once to compute it
+
+    def fail(*args, **kwargs):
+        raise AssertionError("an image was built or the network ran although every template is cached")
+
+    again = degraded_gallery()  # the same recipes in new objects
+    monkeypatch.setattr(degradation, "_match", fail)
+    extractor = TemplateExtractor(tiny_onnx, memory=tmp_path).fit()
+    monkeypatch.setattr(extractor.model_, "run", fail)
+    second = extractor.transform(again)
+    for a, b, c in zip(plain, first, second):
+        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(b.data, c.data)
+        assert b.meta.tobytes() == c.meta.tobytes()
+
+
+def test_another_recipe_misses_the_cache(tiny_onnx, tmp_path, monkeypatch):
+    extractor = TemplateExtractor(tiny_onnx, memory=tmp_path, normalize=False).fit()
+    extractor.transform(degraded_gallery())
+    counted = count_network_inputs(monkeypatch, extractor)
+    # Only the three originals hit for other target sizes; another seed
+    # changes the noisy chain's outputs only (blurring draws nothing).
+    for gallery, misses in ((degraded_gallery(probe_size=10), 9), (degraded_gallery(random_state=1), 3)):
+        counted.clear()
+        got = extractor.transform(gallery)
+        assert sum(counted) == misses
+        expected = TemplateExtractor(tiny_onnx, normalize=False).fit().transform(gallery)
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a.data, b.data)
+    counted.clear()
+    monkeypatch.setattr(degradation, "_MATCH_VERSION", degradation._MATCH_VERSION + 1)
+    extractor.transform(degraded_gallery())
+    assert sum(counted) == 9
+
+
+def test_recipe_keys_and_content_keys_never_meet(tiny_onnx, tmp_path, monkeypatch):
+    gallery = degraded_gallery()
+    extractor = TemplateExtractor(tiny_onnx, memory=tmp_path).fit()
+    cache = extractor._cache()
+    recipes = gallery[0].data.recipe_digests()
+    # The original is stored as it is and keyed on its content like a plain image.
+    assert recipes[0] is None and None not in recipes[1:]
+    recipe_keys = {cache.recipe_key(r) for r in recipes[1:]}
+    assert len(recipe_keys) == 3 and recipe_keys.isdisjoint(cache.key(image) for image in gallery[0].data)
+    extractor.transform(gallery)
+    counted = count_network_inputs(monkeypatch, extractor)
+    # The same pixels, materialised into plain lists, share only the originals.
+    extractor.transform([HypothesisSet(list(hs.data), hs.meta) for hs in gallery])
+    assert sum(counted) == 9
 
 
 # ------------------------------------------------------ workers, progress
