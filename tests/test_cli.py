@@ -164,3 +164,11 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path):
                   and r["section"] == "All hypotheses, originals included" and r["column"] == "T_concat"]
     assert gains["all hypotheses"] == pytest.approx(everything[0]["rank1"])
     assert len(gains) == 7
+    # the reference-set benchmark runs on the same kept templates: half the subjects scored, draws per size
+    from skmitm.benchmarks.probe_reference import run as probe_reference
+
+    ref = probe_reference(templates=tmp_path / "templates.pkl", lfw=lfw, sizes=(2, 8), n_draws=2)
+    assert ref["n_scored"] == 8 and set(ref["references"]) == {2, 8}
+    assert all(len(d) == 2 and all(0 <= v <= 100 for v in d) for d in ref["references"].values())
+    with pytest.raises(ValueError, match="exceeds the 8 probes"):
+        probe_reference(templates=tmp_path / "templates.pkl", lfw=lfw, sizes=(9,), n_draws=1)

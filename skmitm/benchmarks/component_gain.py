@@ -59,14 +59,20 @@ def run(*, templates, lfw, severity="moderate", probe_size=24, random_state=0, f
     return out
 
 
-def main(argv=None):
+def templates_parser(doc):
+    """Command-line options of a benchmark over an ablation's kept templates."""
     shared = Path(os.environ.get("SKMITM_SHARED", "../shared"))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--templates", required=True, help="templates file written by skmitm ablation --templates")
     parser.add_argument("--lfw", default=str(shared / "data/lfw-deepfunneled"))
     parser.add_argument("--severity", default="moderate", choices=["moderate", "harsh"])
     parser.add_argument("--probe-size", type=int, default=24)
     parser.add_argument("--fusion", default="T_concat")
+    return parser
+
+
+def main(argv=None):
+    parser = templates_parser(__doc__)
     parser.add_argument("--similarity", default="mean-centred")
     args = parser.parse_args(argv)
     results = run(templates=args.templates, lfw=args.lfw, severity=args.severity, probe_size=args.probe_size,

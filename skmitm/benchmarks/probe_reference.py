@@ -15,14 +15,10 @@ reference size, the mean and standard deviation over random reference draws.
 Run: ``python -m skmitm.benchmarks.probe_reference --templates reports/ablation-moderate24.pkl``
 """
 
-import argparse
-import os
-from pathlib import Path
-
 import numpy as np
 
 from skmitm import FusedNearestNeighborIdentifier
-from skmitm.benchmarks.component_gain import kept_templates
+from skmitm.benchmarks.component_gain import kept_templates, templates_parser
 
 
 def run(*, templates, lfw, severity="moderate", probe_size=24, sizes=(10, 30, 100, 300), n_draws=5,
@@ -56,15 +52,9 @@ def run(*, templates, lfw, severity="moderate", probe_size=24, sizes=(10, 30, 10
 
 
 def main(argv=None):
-    shared = Path(os.environ.get("SKMITM_SHARED", "../shared"))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--templates", required=True, help="templates file written by skmitm ablation --templates")
-    parser.add_argument("--lfw", default=str(shared / "data/lfw-deepfunneled"))
-    parser.add_argument("--severity", default="moderate", choices=["moderate", "harsh"])
-    parser.add_argument("--probe-size", type=int, default=24)
+    parser = templates_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 100, 300])
     parser.add_argument("--draws", type=int, default=5, help="random reference draws per size")
-    parser.add_argument("--fusion", default="T_concat")
     args = parser.parse_args(argv)
     results = run(templates=args.templates, lfw=args.lfw, severity=args.severity, probe_size=args.probe_size,
                   sizes=args.sizes, n_draws=args.draws, fusion=args.fusion)
