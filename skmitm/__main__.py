@@ -147,14 +147,15 @@ def _fit_folders(args, *, labelled_probes):
 
     gallery, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
     probes, truth, ids = load_image_folder(args.probes, labelled=labelled_probes, name="probe folder")
+    # Every input is read before the (long) enrolment, so a bad one fails at once.
+    reference = load_image_folder(args.reference, labelled=False, name="reference folder")[0] if args.reference else None
     probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
     pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
                               sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion)
     if not args.no_progress:
         pipe.set_params(templates__progress=True)
     pipe.fit(gallery, subjects)
-    if args.reference:
-        reference, _, _ = load_image_folder(args.reference, labelled=False, name="reference folder")
+    if reference is not None:
         identifier = pipe[-1]
         identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(reference)))
     return pipe, pipe.decision_function(probes), truth, ids

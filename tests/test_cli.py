@@ -51,7 +51,7 @@ def test_identify_writes_ranked_candidates(orl_folders, tmp_path, capsys):
     assert len(json.loads(out_json.read_text())) == 24
 
 
-def test_identify_one_probe_with_a_reference_folder(orl_folders, tmp_path):
+def test_identify_one_probe_with_a_reference_folder(orl_folders, tmp_path, monkeypatch, capsys):
     """--reference: probe-side means from unlabelled images, so a lone probe scores as it does in the whole batch."""
     gallery, probes = orl_folders
     batch, alone = tmp_path / "batch.json", tmp_path / "alone.json"
@@ -67,7 +67,15 @@ def test_identify_one_probe_with_a_reference_folder(orl_folders, tmp_path):
     got = json.loads(alone.read_text())
     assert [r["subject"] for r in got] == [r["subject"] for r in expected]
     np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], atol=1e-5)
+    # a missing reference folder fails before any pipeline is built (enrolling first would take minutes)
+    import skmitm._pipeline
+
+    def no_pipeline(*args, **kwargs):
+        raise AssertionError("the pipeline was built before the reference folder was checked")
+
+    monkeypatch.setattr(skmitm._pipeline, "make_mitm_pipeline", no_pipeline)
     assert main(["identify", str(gallery), str(lone), "--reference", str(tmp_path / "nowhere"), "--no-progress"]) == 2
+    assert "reference folder" in capsys.readouterr().err
 
 
 def test_evaluate_full_method_small(orl_folders, tmp_path):
