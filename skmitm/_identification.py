@@ -469,6 +469,13 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         if self.similarity == "mean-centred":
             groups = _centring_groups(meta)
             if self.probe_means is None:
+                for group in np.unique(groups):
+                    if len(np.unique(owner[groups == group])) == 1:
+                        raise ValueError(
+                            f"only one probe in hypothesis group {str(group)!r}: centred on its own mean it has no "
+                            "template left under the mean-centred similarity; score more probes together or pass "
+                            "probe_means estimated from a reference set (estimate_probe_means)"
+                        )
                 templates, _ = _centre_by_group(templates, groups)
                 _warn_small_groups(groups, owner, stacklevel=4)  # the caller of decision_function
             else:

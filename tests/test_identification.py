@@ -305,3 +305,6 @@ def test_probe_means_errors(problem):
         FusedNearestNeighborIdentifier(similarity="pearson", probe_means=means).fit(gallery, y)
     with pytest.warns(UserWarning, match="only 6 probe"):
         clf.set_params(probe_means=None).estimate_probe_means(probes)
+    with pytest.raises(ValueError, match="only one probe in hypothesis group"):
+        clf.decision_function(probes[:1])  # batch centring would leave it a zero template
+    clf.set_params(probe_means=means).decision_function(probes[:1])  # with reference means it is fine
