@@ -297,7 +297,17 @@ def plot_ablation_cmc(results, path):
             name = label if best["column"] in ("—",) or best["column"] in label else f"{label} ({best['column']})"
             curves[f"{name}, {similarity}"] = (np.arange(1, len(best["cmc"]) + 1), np.asarray(best["cmc"]))
     return plot_cmc(curves, path, max_rank=len(rows[0]["cmc"]),
-                    title=f"Ablation, LFW {s['severity']} {s['probe_size']} px")
+                    title=f"Ablation, LFW {s['severity']} {s['probe_size']} px, {network_label(s['model'])}")
+
+
+def network_label(model):
+    """A short name for a face network path in titles and tables."""
+    stem = Path(str(model)).stem
+    if stem.lower().startswith("mobilefacenet"):
+        return "MobileFaceNet"
+    if "dlib" in stem.lower():
+        return "dlib ResNet"
+    return stem
 
 
 def _write_csv(rows, path):

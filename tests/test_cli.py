@@ -180,3 +180,12 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path):
     assert all(len(d) == 2 and all(0 <= v <= 100 for v in d) for d in ref["references"].values())
     with pytest.raises(ValueError, match="exceeds the 8 probes"):
         probe_reference(templates=tmp_path / "templates.pkl", lfw=lfw, sizes=(9,), n_draws=1)
+
+
+def test_network_label_names_the_networks_of_the_results_page():
+    from skmitm._ablation import network_label
+
+    assert network_label("/x/models/mobilefacenet.onnx") == "MobileFaceNet"
+    assert network_label("/site/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat") == \
+        "dlib ResNet"
+    assert network_label("glintr100.onnx") == "glintr100"
