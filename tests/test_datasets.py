@@ -130,3 +130,14 @@ def test_real_lfw_benchmark_shape(lfw_dir):
     bench = make_cross_resolution_benchmark(lfw, probe_size=24)
     assert len(bench.gallery_subjects) == 423 and len(bench.probe_subjects) == 1692
     assert datasets.SEVERITIES["moderate"]["jpeg_quality"] == (60, 90)
+
+
+@pytest.mark.slow
+def test_dlib_box_is_where_dlib_chips_fall(lfw_dir):
+    """LFW_CROPS['dlib'] is the mean box of dlib's chips, and it serves dlib's network better than the SPEC box."""
+    from skmitm.benchmarks.dlib_face_box import run
+
+    r = run(lfw=lfw_dir, box_people=40, subjects=20)
+    assert r["n_found"] >= 35
+    np.testing.assert_allclose(r["mean_box"], LFW_CROPS["dlib"], atol=4)
+    assert r["rank1"]["dlib box"] > r["rank1"]["SPEC box"] + 10
