@@ -80,9 +80,16 @@ def _centre_by_group(templates, groups):
     return centred, means
 
 
-def _warn_small_groups(groups, owner, *, stacklevel):
+def _check_group_sizes(groups, owner, *, stacklevel, allow_single):
+    """Warn for probe hypothesis groups of fewer than 10 probes; refuse single-probe groups unless allowed."""
     for group in np.unique(groups):
         count = len(np.unique(owner[groups == group]))
+        if count == 1 and not allow_single:
+            raise ValueError(
+                f"only one probe in hypothesis group {str(group)!r}: centred on its own mean it has no "
+                "template left under the mean-centred similarity; score more probes together or pass "
+                "probe_means estimated from a reference set (estimate_probe_means)"
+            )
         if count < 10:
             warnings.warn(
                 f"only {count} probe(s) in hypothesis group {str(group)!r}: under the mean-centred similarity its "
@@ -469,15 +476,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         if self.similarity == "mean-centred":
             groups = _centring_groups(meta)
             if self.probe_means is None:
-                for group in np.unique(groups):
-                    if len(np.unique(owner[groups == group])) == 1:
-                        raise ValueError(
-                            f"only one probe in hypothesis group {str(group)!r}: centred on its own mean it has no "
-                            "template left under the mean-centred similarity; score more probes together or pass "
-                            "probe_means estimated from a reference set (estimate_probe_means)"
-                        )
+                # stacklevel 4: the caller of decision_function
+                _check_group_sizes(groups, owner, stacklevel=4, allow_single=False)
                 templates, _ = _centre_by_group(templates, groups)
-                _warn_small_groups(groups, owner, stacklevel=4)  # the caller of decision_function
             else:
                 templates = self._centre_by_probe_means(templates, groups)
         return n_probes, templates, keys, owner
@@ -530,7 +531,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "classes_")
         _, templates, meta, owner = self._selected_probe_rows(X)
         groups = _centring_groups(meta)
-        _warn_small_groups(groups, owner, stacklevel=3)  # the caller of estimate_probe_means
+        # A one-probe reference mean is noisy but usable later: warn only. Stacklevel 3: the caller.
+        _check_group_sizes(groups, owner, stacklevel=3, allow_single=True)
         return _centre_by_group(templates, groups)[1]
 
     def _chunks(self, n_probes, rows_per_probe, gallery_rows):

@@ -11,6 +11,7 @@ Run: ``python -m skmitm.benchmarks.dlib_face_box``
 """
 
 import argparse
+import functools
 import os
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import numpy as np
 from skmitm.datasets import LFW_CROPS, load_lfw_folder
 
 
+@functools.lru_cache(maxsize=1)
 def _dlib():
+    """dlib, its face network, 5-point shape predictor and frontal detector, loaded once."""
     import dlib
     import face_recognition_models as models
 
