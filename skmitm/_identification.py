@@ -402,12 +402,13 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         sets = self._template_sets(X, reset=True)
+        if y is not None:
+            check_subjects(y, len(sets))  # before numpy turns mixed labels such as 1 and "1" into one type
         with warnings.catch_warnings():
             # One gallery image per subject is the normal case in identification,
             # so scikit-learn's "more than 50% unique classes" hint is noise here.
             warnings.filterwarnings("ignore", message="The number of unique classes", category=UserWarning)
             check_classification_targets(y)
-        check_subjects(y, len(sets))  # before numpy turns mixed labels such as 1 and "1" into one type
         y = check_subjects(column_or_1d(y, warn=True), len(sets))
         dims = {s.data.shape[1] for s in sets}
         if len(dims) != 1:
@@ -472,6 +473,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     def _selected_probe_rows(self, X):
         """Selected probe hypotheses: templates, metadata and owning probe of each row."""
         sets = self._template_sets(X, reset=False)
+        self._check_probe_sigmas_found(sets)
         templates, owner, metas = [], [], []
         for i, s in enumerate(sets):
             if s.data.shape[1] != self.n_features_in_:
@@ -487,7 +489,6 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
             templates.append(s.data[keep])
             metas.append(s.meta[keep])
             owner.append(np.full(int(keep.sum()), i, dtype=np.intp))
-        self._check_probe_sigmas_found(sets)
         return len(sets), np.concatenate(templates).astype(np.float32), np.concatenate(metas), np.concatenate(owner)
 
     def _check_probe_sigmas_found(self, sets):

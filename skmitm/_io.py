@@ -82,7 +82,7 @@ def pixel_limit():
 # ----------------------------------------------------------------- images
 
 
-def _header(data, name, path):
+def _header(data, name, path, limit):
     """(width, height, EXIF orientation) read from the file's header, without decoding its pixels."""
     from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
@@ -93,8 +93,10 @@ def _header(data, name, path):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(stream) as image:
                 return image.size[0], image.size[1], int(image.getexif().get(0x0112, 1) or 1)
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"{name}: {path!r} holds more pixels than skmitm decodes ({error})") from None
+    except Image.DecompressionBombError:
+        # Pillow refuses to even read the header past twice its own limit.
+        raise ValueError(f"{name}: {path!r} has more than {2 * Image.MAX_IMAGE_PIXELS} pixels, more than the limit "
+                         f"of {limit}") from None
     except UnidentifiedImageError:
         pass
     except (OSError, SyntaxError, ValueError) as error:
@@ -232,7 +234,7 @@ def load_image(path, *, name="path", max_pixels=None):
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise ValueError(f"{name}: {path!r} is not a readable image (an empty file)")
-    width, height, orientation = _header(data.tobytes(), name, path)
+    width, height, orientation = _header(data.tobytes(), name, path, limit)
     if width * height > limit:
         raise ValueError(f"{name}: {path!r} is {width}×{height} pixels, more than the limit of {limit} "
                          f"(set {_MAX_PIXELS_ENV} to raise it)")

@@ -53,6 +53,12 @@ def _write_png(path, image):
     assert cv2.imwrite(str(path), image[:, :, ::-1])
 
 
+def _probe_folder(root, n=10, prefix="p"):
+    """A flat folder of n probes: ten or more, so that the mean-centred similarity has its probe mean."""
+    for j in range(n):
+        _write_png(root / f"{prefix}{j}.png", _noise(seed=1000 + j))
+
+
 def _faces_tree(root, subjects, per_subject=1, size=32):
     for k, subject in enumerate(subjects):
         for j in range(per_subject):
@@ -74,10 +80,16 @@ class LinearNet(torch.nn.Module):
 class WhiteIsNaNNet(LinearNet):
     """Sound on the grey and ramp chips of fit, NaN for a white face."""
 
+    bad = float("nan")
+
     def forward(self, x):
         out = self.fc(x.flatten(1))
         white = x.mean(dim=(1, 2, 3)) > 0.9
-        return torch.where(white[:, None], torch.full_like(out, float("nan")), out)
+        return torch.where(white[:, None], torch.full_like(out, self.bad), out)
+
+
+class WhiteIsZeroNet(WhiteIsNaNNet):
+    bad = 0.0
 
 
 class ConstantNet(LinearNet):
@@ -207,7 +219,7 @@ def test_finding_2_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
 def test_finding_2_identify_json_survives_a_full_disk(tmp_path, monkeypatch, capsys):
     gallery, probes = tmp_path / "g", tmp_path / "p"
     _faces_tree(gallery, ["ann", "bob"])
-    _write_png(probes / "x.png", _noise(seed=1))
+    _probe_folder(probes)
     out = tmp_path / "c.json"
     out.write_text('["old"]\n')
     monkeypatch.setattr("skmitm._pipeline.TemplateExtractor", lambda model=None, **kw: _extractor(**kw))
@@ -314,7 +326,7 @@ def test_finding_4_huge_png_is_refused_before_decoding(tmp_path, monkeypatch):
     _png_header_only(path, 20000, 20000)
     assert path.stat().st_size < 1000
     monkeypatch.setattr(skio.cv2, "imdecode", lambda *a: pytest.fail("the pixels were decoded"))
-    with pytest.raises(ValueError, match=r"bomb\.png.*20000×20000 pixels, more than the limit of 40000000"):
+    with pytest.raises(ValueError, match=r"bomb\.png.* pixels, more than the limit of 40000000"):
         load_image(path)
 
 
@@ -526,7 +538,7 @@ def test_finding_7_bad_out_and_fusion_fail_before_enrolment(tmp_path, capsys, mo
 
 def test_finding_7_closed_pipe_ends_quietly(tmp_path):
     _faces_tree(tmp_path / "g", ["ann", "bob"])
-    _faces_tree(tmp_path / "p", ["ann", "bob", "cy"], per_subject=3)
+    _probe_folder(tmp_path / "p")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(
         [sys.executable, "-m", "skmitm", "identify", str(tmp_path / "g"), str(tmp_path / "p"), "--method",
@@ -593,17 +605,21 @@ def test_finding_8_mixed_label_types_are_refused():
 
 @pytest.mark.parametrize("net, match", [
     (ConstantNet(), "same template for a grey chip and a ramp chip"),
-    (ZeroNet(), "all-zero templates for 2 of a grey chip and a ramp chip"),
+    (ZeroNet(), "same template for a grey chip and a ramp chip"),
 ])
 def test_finding_8_constant_or_zero_network_is_detected_at_fit(net, match):
     with pytest.raises(ValueError, match=match):
         _extractor(net).fit()
 
 
-def test_finding_8_network_nan_is_detected_at_extraction():
-    extractor = _extractor(WhiteIsNaNNet()).fit()
+@pytest.mark.parametrize("net, match", [
+    (WhiteIsNaNNet(), "NaN or infinite templates for 1 of 3 inputs"),
+    (WhiteIsZeroNet(), "all-zero templates for 1 of 3 inputs"),
+])
+def test_finding_8_network_nan_or_zero_is_detected_at_extraction(net, match):
+    extractor = _extractor(net).fit()
     faces = [_noise(seed=1), np.full((20, 20, 3), 255, np.uint8), _noise(seed=2)]
-    with pytest.raises(ValueError, match="NaN or infinite templates for 1 of 3 inputs"):
+    with pytest.raises(ValueError, match=match):
         extractor.transform(faces)
 
 
@@ -611,7 +627,7 @@ def test_finding_8_csv_cells_are_escaped(tmp_path, monkeypatch):
     assert [csv_cell(v) for v in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "ann", 0.5]] == [
         "'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "'\rx", "ann", 0.5]
     _faces_tree(tmp_path / "g", ["=HYPERLINK(\"http:x\")", "bob"])
-    _write_png(tmp_path / "p" / "-probe.png", _noise(seed=7))
+    _probe_folder(tmp_path / "p", prefix="-probe")
     monkeypatch.setattr("skmitm._pipeline.TemplateExtractor", lambda model=None, **kw: _extractor(**kw))
     out = tmp_path / "c.csv"
     assert main(["identify", str(tmp_path / "g"), str(tmp_path / "p"), "--method", "baseline", "--out", str(out),
@@ -619,5 +635,5 @@ def test_finding_8_csv_cells_are_escaped(tmp_path, monkeypatch):
     import csv
 
     rows = list(csv.DictReader(out.open(newline="")))
-    assert {r["probe"] for r in rows} == {"'-probe.png"}
-    assert sorted(r["subject"] for r in rows) == ["'=HYPERLINK(\"http:x\")", "bob"]
+    assert {r["probe"] for r in rows} == {f"'-probe{j}.png" for j in range(10)}
+    assert sorted({r["subject"] for r in rows}) == ["'=HYPERLINK(\"http:x\")", "bob"]
