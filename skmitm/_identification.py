@@ -302,15 +302,16 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
-        if self.fusion not in FUSION_STRATEGIES:
+        if not isinstance(self.fusion, str) or self.fusion not in FUSION_STRATEGIES:
             raise ValueError(f"fusion={self.fusion!r}; expected one of {sorted(FUSION_STRATEGIES)}")
-        if self.similarity not in SIMILARITIES:
+        if not isinstance(self.similarity, str) or self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity={self.similarity!r}; expected one of {SIMILARITIES}")
         for name in ("probe_kinds", "gallery_kinds"):
             kinds = getattr(self, name)
             if kinds is None:
                 continue
-            if isinstance(kinds, str) or not all(k in KINDS for k in kinds) or len(kinds) == 0:
+            if (isinstance(kinds, str) or not np.iterable(kinds) or len(kinds) == 0
+                    or not all(isinstance(k, str) and k in KINDS for k in kinds)):
                 raise ValueError(f"{name}={kinds!r}; expected None or a non-empty sequence from {KINDS}")
         for name in ("scales", "probe_sigmas"):
             values = getattr(self, name)

@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import struct
 import tempfile
 import warnings
 import zipfile
@@ -108,7 +109,7 @@ def _header(data, name, path, limit):
             stream.seek(directory.next)
             directory.load(stream)
             return int(directory[256]), int(directory[257]), int(directory.get(274, 1))
-        except (KeyError, OSError, ValueError, TypeError, SyntaxError) as error:
+        except (KeyError, OSError, ValueError, TypeError, SyntaxError, struct.error) as error:
             raise ValueError(f"{name}: {path!r} is not a readable TIFF image ({error})") from None
     raise ValueError(f"{name}: {path!r} is not a readable image (unknown or corrupt format)")
 

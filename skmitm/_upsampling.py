@@ -137,9 +137,13 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
                 raise ValueError(f"sigmas={self.sigmas}; expected a positive count or a list of blur sigmas")
             sigmas = np.linspace(0.0, 1.0, self.sigmas)
         else:
-            if isinstance(self.sigmas, (bool, np.bool_)) or np.asarray(self.sigmas).dtype == bool:
+            values = self.sigmas if np.iterable(self.sigmas) and not isinstance(self.sigmas, str) else [self.sigmas]
+            if any(isinstance(v, (bool, np.bool_)) for v in np.ravel(np.asarray(values, dtype=object))):
                 raise TypeError(f"sigmas={self.sigmas!r}; expected a count or a list of blur sigmas, not booleans")
-            sigmas = np.asarray(self.sigmas, dtype=np.float64).ravel()
+            try:
+                sigmas = np.asarray(self.sigmas, dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                raise TypeError(f"sigmas={self.sigmas!r}; expected a count or a list of blur sigmas") from None
             if sigmas.size == 0 or not np.isfinite(sigmas).all() or (sigmas < 0).any():
                 raise ValueError(f"sigmas={self.sigmas!r}; expected a count or non-negative finite blur sigmas")
         scales = tuple(self.scales) if np.iterable(self.scales) else (self.scales,)
