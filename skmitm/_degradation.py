@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import ImageTransformerMixin
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
+from ._io import pixel_limit
 from ._validation import check_rgb, is_integer
 
 __all__ = [
@@ -1036,6 +1037,12 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
         # Everything is checked before any fitted attribute is set.
         probe_sizes = self._check_probe_sizes()
         scales = self._check_scales()
+        # Bounded before any allocation: the gallery is matched to each probe size times each scale.
+        for height, width in probe_sizes:
+            pixels = height * (width or height) * max(scales) ** 2
+            if pixels > pixel_limit():
+                raise ValueError(f"probe_size={self.probe_size!r} at scale {max(scales):g} makes {pixels:.0f}-pixel "
+                                 f"gallery hypotheses, more than the pixel limit of {pixel_limit()}")
         names = _check_names(self.degradations)
         lengths = _check_lengths(self.chain_lengths, "chain_lengths")
         for flag in ("allow_repeats", "include_matched"):

@@ -355,6 +355,13 @@ def test_finding_4_super_resolution_size_is_bounded_before_allocation():
         up.transform([_noise(24, 24), np.zeros((1000, 1000, 3), np.uint8)])
 
 
+def test_finding_4_gallery_matching_size_is_bounded_before_allocation():
+    from skmitm import GalleryDegrader
+
+    with pytest.raises(ValueError, match=r"probe_size=100000 at scale 8 makes 640000000000-pixel gallery hypotheses"):
+        GalleryDegrader(probe_size=100000, n_chains=1).fit([_noise()])
+
+
 # --------------------------------------------------------- 5. template cache
 
 
