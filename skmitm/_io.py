@@ -7,9 +7,9 @@ rules kept here, once:
   hold (at most :func:`pixel_limit`), EXIF orientation is applied, and every
   decoded image becomes 8-bit RGB by the rule of :func:`to_rgb8` or is
   refused. Faces smaller than :data:`MIN_FACE_SIZE` pixels are refused.
-- **Folders** are scanned with symlinked sub-folders followed, each real
-  folder once (a loop or a second link to the same folder is read once, with
-  a warning); entries that cannot be read are an error that names them.
+- **Folders** are scanned with symlinked sub-folders followed (a link back
+  to a folder that contains it, a loop, is not followed, with a warning);
+  entries that cannot be read are an error that names them.
 - **Array files** (kept templates) are NumPy ``.npz`` archives read with
   ``allow_pickle=False`` and a JSON header carrying a format name, a version
   and a SHA-256 of the arrays: nothing read back can run code, and a corrupt,
@@ -316,11 +316,11 @@ def list_subfolders(root, *, name="folder"):
 def list_images(root, *, name="folder", recursive=False):
     """Sorted image files in ``root`` (and below it when ``recursive``).
 
-    Symlinked files and folders are followed; each real folder is read once,
-    so a symlink loop or a second link to a folder already read gives a
-    warning that names it instead of endless or double reading. Hidden
-    entries (a leading dot) are skipped. Entries that cannot be read — a
-    folder without permission, a broken link — are an error naming them.
+    Symlinked files and folders are followed, so a folder linked under two
+    names is read under both. A link back to a folder that contains it (a
+    loop) is not followed, with a warning that names it. Hidden entries (a
+    leading dot) are skipped. Entries that cannot be read — a folder
+    without permission, a broken link — are an error naming them.
 
     Parameters
     ----------
@@ -335,24 +335,23 @@ def list_images(root, *, name="folder", recursive=False):
         Paths below ``root`` as reached (through the links).
     """
     root = _check_folder(root, name)
-    problems, files, seen, repeated = [], [], set(), []
-    pending = [root]
+    problems, files, loops = [], [], []
+    pending = [(root, frozenset())]
     while pending:
-        folder = pending.pop()
+        folder, ancestors = pending.pop()
         stat = folder.stat()
-        if (stat.st_dev, stat.st_ino) in seen:
-            repeated.append(str(folder))
+        identity = (stat.st_dev, stat.st_ino)
+        if identity in ancestors:
+            loops.append(str(folder))
             continue
-        seen.add((stat.st_dev, stat.st_ino))
         found, folders = _scan(folder, problems)
         files += found
         if recursive:
-            pending += reversed(folders)
+            pending += [(f, ancestors | {identity}) for f in reversed(folders)]
     _raise_problems(problems, name, root)
-    if repeated:
-        warnings.warn(f"{name} {str(root)!r}: {len(repeated)} folder(s) reached again through symbolic links "
-                      f"(a loop or a second link) were read once: {', '.join(repeated[:5])}", UserWarning,
-                      stacklevel=2)
+    if loops:
+        warnings.warn(f"{name} {str(root)!r}: {len(loops)} symbolic link loop(s) not followed: "
+                      f"{', '.join(loops[:5])}", UserWarning, stacklevel=2)
     return sorted(files)
 
 

@@ -258,9 +258,16 @@ def test_finding_3_symlinked_subject_folders_are_followed(tmp_path):
 def test_finding_3_symlink_loop_is_read_once_with_a_warning(tmp_path):
     _faces_tree(tmp_path / "g", ["ann"])
     (tmp_path / "g" / "ann" / "again").symlink_to(tmp_path / "g", target_is_directory=True)
-    with pytest.warns(UserWarning, match="read once"):
+    with pytest.warns(UserWarning, match=r"1 symbolic link loop\(s\) not followed: .*ann/again"):
         _, subjects, ids = load_image_folder(tmp_path / "g", labelled=True)
     assert ids == ["ann/0.png"] and subjects.tolist() == ["ann"]
+    # Not a loop: one folder linked under a second subject name is read under both names.
+    (tmp_path / "g" / "ann" / "again").unlink()
+    (tmp_path / "g" / "bob").symlink_to(tmp_path / "g" / "ann", target_is_directory=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, subjects, ids = load_image_folder(tmp_path / "g", labelled=True)
+    assert ids == ["ann/0.png", "bob/0.png"] and subjects.tolist() == ["ann", "bob"]
 
 
 def test_finding_3_unreadable_entries_are_named(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ few and derandomised, so the suite stays fast and reproducible.
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import cv2
@@ -214,12 +215,15 @@ def test_any_folder_tree_is_read_completely_or_refused_by_name(entries, links):
             os.symlink(root / target, root / link, target_is_directory=True)
         expected = _expected_tree(entries, links)
         try:
-            images, subjects, ids = load_image_folder(root, labelled=True, name="gallery folder")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                images, subjects, ids = load_image_folder(root, labelled=True, name="gallery folder")
         except Exception as error:  # noqa: BLE001
             _contract(error, "gallery folder")
             assert isinstance(expected, str), f"refused a good tree: {error}"
             return
     assert not isinstance(expected, str), f"accepted a tree that must be refused ({expected})"
+    assert not caught, [str(w.message) for w in caught]  # no loops here, so no warning
     assert sorted(ids) == expected[0]
     assert [s for _, s in sorted(zip(ids, subjects))] == expected[1]
     assert all(im.shape == (12, 12, 3) for im in images)
