@@ -6,7 +6,7 @@ Usage (from the repository root, after running the ablations)::
 
 The first folder is shown in full (its Tables 2 and 3); every folder gives a
 column of the summary of its face network. Where a folder's templates file
-(``FOLDER.pkl``, from ``skmitm ablation --templates FOLDER.pkl``) is present,
+(``FOLDER.npz``, from ``skmitm ablation --templates FOLDER.npz``) is present,
 ``skmitm.benchmarks.component_gain`` removes one component at a time over it.
 Each folder's CMC figure is drawn again into docs/images/.
 """
@@ -55,7 +55,7 @@ def _components(folders, runs):
     """Rank-1 of each component-removal setting, per run with a templates file; None when none has one."""
     table = {}
     for folder, run in zip(folders, runs):
-        templates = Path(f"{folder}.pkl")
+        templates = Path(f"{folder}.npz")
         if not templates.is_file():
             continue
         s = run["settings"]

@@ -33,7 +33,8 @@ from ._model_selection import RepeatedSubjectSubsampling
 from ._pipeline import make_mitm_pipeline
 from ._templates import TemplateExtractor
 from ._upsampling import MultiHypothesisUpsampler
-from ._validation import check_images, load_image
+from ._io import load_image
+from ._validation import check_images
 
 __version__ = "0.1.0.dev0"
 

@@ -1,14 +1,22 @@
 """Command line: ``skmitm COMMAND`` (or ``python -m skmitm COMMAND``).
 
-Exit codes: 0 on success, 2 for bad usage or bad input (a missing folder, an
-unreadable image, an empty gallery); errors are printed on stderr.
+Exit codes: 0 on success (also when the reader of the output closes the pipe,
+as ``| head`` does), 2 for bad usage or bad input (a missing folder, an
+unreadable image, an empty gallery, an unwritable output, a corrupt model
+file), with one line on stderr that names the input. Every argument is
+checked before the gallery is enrolled; every output is written to a
+temporary file and renamed into place.
 """
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import sys
 from pathlib import Path
+
+from ._io import atomic_write, csv_cell, write_text
 
 EXAMPLES = """examples:
   skmitm benchmark --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
@@ -142,11 +150,12 @@ def _parser():
 def _fit_folders(args, *, labelled_probes):
     import numpy as np
 
-    from ._folders import load_image_folder
+    from ._io import load_image_folder
     from ._pipeline import make_mitm_pipeline
 
     gallery, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
-    probes, truth, ids = load_image_folder(args.probes, labelled=labelled_probes, name="probe folder")
+    probes, truth, ids = load_image_folder(args.probes, labelled=labelled_probes, name="probe folder",
+                                           flat_labels=False)
     # Every input is read before the (long) enrolment, so a bad one fails at once.
     reference = load_image_folder(args.reference, labelled=False, name="reference folder")[0] if args.reference else None
     probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
@@ -173,16 +182,12 @@ def _identify(args):
         for i, pid in enumerate(ids) for r, j in enumerate(order[i])
     ]
     if args.out and args.out.endswith(".json"):
-        Path(args.out).write_text(json.dumps(records, indent=1) + "\n")
+        write_text(args.out, json.dumps(records, indent=1) + "\n")
         return
-    stream = open(args.out, "w", newline="") if args.out else sys.stdout
-    try:
+    with atomic_write(args.out, newline="") if args.out else contextlib.nullcontext(sys.stdout) as stream:
         writer = csv.DictWriter(stream, fieldnames=["probe", "rank", "subject", "score"])
         writer.writeheader()
-        writer.writerows(records)
-    finally:
-        if args.out:
-            stream.close()
+        writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in records)
 
 
 def _evaluate(args):
@@ -199,8 +204,9 @@ def _evaluate(args):
     out.mkdir(parents=True, exist_ok=True)
     plot_cmc({args.method: cmc_curve(truth, scores, classes, max_rank=min(20, len(classes)))}, out / "cmc.png",
              max_rank=min(20, len(classes)))
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "report.md").write_text(
+    write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text(
+        out / "report.md",
         f"# skmitm evaluate\n\nGallery `{args.gallery}` ({results['n_gallery_subjects']} subjects), probes "
         f"`{args.probes}` ({results['n_probes']}), method {args.method}, fusion {args.fusion}.\n\n"
         f"| rank-1 (%) | rank-5 (%) |\n| ---: | ---: |\n| {results['rank1']:.1f} | {results['rank5']:.1f} |\n\n"
@@ -232,14 +238,107 @@ def _ablation(args):
     print(f"report: {args.out}/ablation.md")
 
 
+#: Largest --probe-size: the gallery is matched to it at up to 8×, and a
+#: larger face is not a low-resolution probe.
+MAX_PROBE_SIZE = 512
+#: Most blur hypotheses per probe and scale (the paper uses 16).
+MAX_SIGMAS = 256
+_MODEL_SUFFIXES = (".onnx", ".dat", ".pt", ".pth", ".ts", ".jit")
+
+
+def _check_folder(path, what):
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"{what} {path!r} does not exist or is not a folder")
+
+
+def _check_writable(path, what, *, folder):
+    """An output folder or file must be creatable: no file in the way, the nearest existing folder writable."""
+    target = Path(path)
+    if target.exists():
+        if folder != target.is_dir():
+            raise ValueError(f"{what} {path!r} is a {'file' if folder else 'folder'}; expected a "
+                             f"{'folder' if folder else 'file'}")
+        if not os.access(target if folder else target.parent, os.W_OK):
+            raise PermissionError(f"{what} {path!r} is not writable")
+        return
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what} {path!r} cannot be created: {str(parent)!r} is a file")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"{what} {path!r} cannot be created: {str(parent)!r} is not writable")
+    if not folder and target.parent != parent:
+        raise FileNotFoundError(f"{what} {path!r}: its folder {str(target.parent)!r} does not exist")
+
+
+def _check_model(model):
+    """A model given as a file must be a readable file; a bare name is an insightface pack, resolved later."""
+    if model is None:
+        return
+    path = Path(model)
+    if path.suffix.lower() in _MODEL_SUFFIXES or os.sep in model:
+        if path.is_dir():
+            return
+        if not path.is_file():
+            raise FileNotFoundError(f"--model {model!r} does not exist")
+        with open(path, "rb") as f:  # raises PermissionError for an unreadable file, whoever runs this
+            f.read(1)
+
+
+def _check_args(args):
+    """Check every argument before any (long) work: folders, model, outputs, names and sizes."""
+    from ._identification import FUSION_STRATEGIES
+    from ._io import MIN_FACE_SIZE
+
+    _check_model(getattr(args, "model", None))
+    for attr, what in (("gallery", "gallery folder"), ("probes", "probe folder"), ("reference", "--reference folder"),
+                       ("lfw", "--lfw folder")):
+        if getattr(args, attr, None):
+            _check_folder(getattr(args, attr), what)
+    fusion = getattr(args, "fusion", None)
+    if fusion is not None and fusion not in FUSION_STRATEGIES:
+        raise ValueError(f"--fusion {fusion!r} is not a fusion strategy; expected one of {sorted(FUSION_STRATEGIES)}")
+    size = getattr(args, "probe_size", None)
+    if size is not None and not MIN_FACE_SIZE <= size <= MAX_PROBE_SIZE:
+        raise ValueError(f"--probe-size {size} is out of range; expected {MIN_FACE_SIZE} to {MAX_PROBE_SIZE} pixels")
+    condition = getattr(args, "condition", None)
+    for severity_size in getattr(args, "conditions", None) or ([condition] if condition else []):
+        if not MIN_FACE_SIZE <= severity_size[1] <= MAX_PROBE_SIZE:
+            raise ValueError(f"probe size {severity_size[1]} in {severity_size[0]}:{severity_size[1]} is out of "
+                             f"range; expected {MIN_FACE_SIZE} to {MAX_PROBE_SIZE} pixels")
+    sigmas = getattr(args, "sigmas", None)
+    if sigmas is not None and sigmas > MAX_SIGMAS:
+        raise ValueError(f"--sigmas {sigmas} is too many; expected at most {MAX_SIGMAS} blur hypotheses")
+    if args.command == "identify":
+        if args.out:
+            _check_writable(args.out, "--out file", folder=False)
+    else:
+        _check_writable(args.out, "--out folder", folder=True)
+    if getattr(args, "templates", None):
+        _check_writable(args.templates, "--templates file", folder=False)
+
+
+def _one_line(error):
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
 def main(argv=None):
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
     run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate}[args.command]
     try:
+        _check_args(args)
         run(args)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"skmitm {args.command}: error: {error}", file=sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep Python's
+        # own flush at exit from reporting the same closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (OSError, ValueError, TypeError) as error:
+        print(f"skmitm {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     return 0
 

@@ -10,20 +10,32 @@ row costs one nearest-neighbour evaluation.
 import csv
 import json
 import time
+import warnings
 from pathlib import Path
 
-import joblib
 import numpy as np
 
 from ._degradation import GalleryDegrader
+from ._hypotheses import META_DTYPE, HypothesisSet
 from ._identification import FusedNearestNeighborIdentifier
+from ._io import atomic_write, csv_cell, load_array_file, save_array_file, write_text
 from ._report import crop_label, resolve_crop, with_progress
 from ._templates import TemplateExtractor
 from ._upsampling import MultiHypothesisUpsampler
 from .datasets import LFW_CROP, load_lfw_folder, make_cross_resolution_benchmark
 from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
 
-__all__ = ["ablation_grid", "compute_ablation_templates", "evaluate_grid", "run_ablation"]
+__all__ = [
+    "ablation_grid",
+    "compute_ablation_templates",
+    "evaluate_grid",
+    "load_ablation_templates",
+    "run_ablation",
+    "save_ablation_templates",
+]
+
+_TEMPLATES_FORMAT = "skmitm-ablation-templates/1"
+_SIDES = ("gallery", "probes")
 
 _SR = ["super-resolved"]
 
@@ -202,8 +214,10 @@ def run_ablation(
     max_subjects : int, default=None
         Use only the first subjects (by name), for quick runs.
     templates_path : str or os.PathLike, default=None
-        A file keeping the computed templates (joblib): reused when it holds
-        templates for the same settings, written otherwise.
+        A file keeping the computed templates (arrays and a JSON header, see
+        :func:`save_ablation_templates`): reused when it holds templates for
+        the same settings, written otherwise. A corrupt, truncated or
+        foreign file is reported with a warning and recomputed.
     crop : "auto", bool, {"spec", "dlib"} or tuple of 4 int, default="auto"
         Face box cut from each LFW image; ``"auto"`` is the box the face
         network expects (see :func:`~skmitm.run_public_benchmark`).
@@ -231,7 +245,12 @@ def run_ablation(
     key = repr((str(lfw), extractor.model_sha256_, upsampler.card_.get("sha256"), probe_size, severity,
                 tuple(scales), n_chains, np.atleast_1d(upsampler.sigmas_).tolist(), random_state, max_subjects)
                + ((data.crop,) if data.crop != LFW_CROP else ()))
-    stored = joblib.load(templates_path) if templates_path and Path(templates_path).is_file() else None
+    stored = None
+    if templates_path and Path(templates_path).is_file():
+        try:
+            stored = load_ablation_templates(templates_path)
+        except ValueError as error:
+            warnings.warn(f"{error}; the templates are recomputed and the file rewritten", UserWarning, stacklevel=2)
     if stored is not None and stored["key"] == key:
         gallery_sets, probe_sets, template_seconds = stored["gallery"], stored["probes"], stored["seconds"]
     else:
@@ -240,8 +259,7 @@ def run_ablation(
             progress=progress,
         )
         if templates_path:
-            joblib.dump({"key": key, "gallery": gallery_sets, "probes": probe_sets, "seconds": template_seconds},
-                        templates_path)
+            save_ablation_templates(templates_path, key, gallery_sets, probe_sets, template_seconds)
     grid = [
         {**row, "similarity": sim, "params": {**row["params"], "similarity": sim}}
         for sim in similarities
@@ -271,10 +289,61 @@ def run_ablation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(rows, out / "ablation.csv")
-    (out / "ablation.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "ablation.md").write_text(ablation_markdown(results))
+    write_text(out / "ablation.json", json.dumps(results, indent=2) + "\n")
+    write_text(out / "ablation.md", ablation_markdown(results))
     plot_ablation_cmc(results, out / "cmc.png")
     return results
+
+
+def save_ablation_templates(path, key, gallery_sets, probe_sets, seconds):
+    """Keep an ablation's template sets in ``path``: NumPy arrays and a JSON header, no pickle.
+
+    Each side is stored as its templates stacked, their metadata and the
+    number of hypotheses of each sample; the header holds ``key`` (the
+    settings the templates depend on), ``seconds``, a format version and a
+    checksum. The file is written atomically.
+    """
+    arrays = {}
+    for side, sets in zip(_SIDES, (gallery_sets, probe_sets)):
+        arrays[f"{side}_templates"] = np.concatenate([s.data for s in sets]).astype(np.float32, copy=False)
+        arrays[f"{side}_meta"] = np.concatenate([s.meta for s in sets])
+        arrays[f"{side}_counts"] = np.array([len(s) for s in sets], dtype=np.int64)
+    save_array_file(path, arrays, {"key": key, "seconds": seconds}, format=_TEMPLATES_FORMAT)
+
+
+def load_ablation_templates(path):
+    """Read a file written by :func:`save_ablation_templates`.
+
+    Returns
+    -------
+    stored : dict
+        ``key``, ``seconds``, ``gallery`` and ``probes`` (lists of
+        :class:`~skmitm.HypothesisSet` of templates).
+
+    Raises
+    ------
+    ValueError
+        If the file is not such a file, is truncated or altered, or comes
+        from another format version; the message names the file.
+    """
+    arrays, header = load_array_file(path, format=_TEMPLATES_FORMAT, name="templates file")
+    stored = {"key": header.get("key"), "seconds": header.get("seconds")}
+    try:
+        for side in _SIDES:
+            templates, meta, counts = (arrays[f"{side}_{part}"] for part in ("templates", "meta", "counts"))
+            if (templates.ndim != 2 or templates.dtype != np.float32 or meta.dtype != META_DTYPE
+                    or counts.ndim != 1 or (counts < 1).any() or counts.sum() != len(templates)
+                    or len(meta) != len(templates) or not np.isfinite(templates).all()):
+                raise ValueError(f"its {side} arrays do not fit together")
+            bounds = np.cumsum(counts)[:-1]
+            stored[side] = [HypothesisSet(t, m) for t, m in zip(np.split(templates, bounds), np.split(meta, bounds))]
+    except KeyError as error:
+        raise ValueError(f"templates file {str(path)!r} lacks the array {error}") from None
+    except ValueError as error:
+        raise ValueError(f"templates file {str(path)!r} is inconsistent: {error}") from None
+    if not isinstance(stored["key"], str) or not isinstance(stored["seconds"], dict):
+        raise ValueError(f"templates file {str(path)!r} has an incomplete header")
+    return stored
 
 
 _CMC_CURVES = (
@@ -311,17 +380,17 @@ def network_label(model):
 
 
 def _write_csv(rows, path):
-    with open(path, "w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["similarity", "table", "section", "column", "fusion", "scales", "probe_kinds", "gallery_kinds",
                          "probe_sigmas", "rank1", "rank5", "seconds"])
         for r in rows:
             p = r["params"]
-            writer.writerow([
+            writer.writerow([csv_cell(cell) for cell in [
                 p.get("similarity", "pearson"), r["table"], r["section"], r["column"], p["fusion"], _join(p.get("scales")), _join(p.get("probe_kinds")),
                 _join(p.get("gallery_kinds")), _join(p.get("probe_sigmas")), f"{r['rank1']:.2f}", f"{r['rank5']:.2f}",
                 f"{r['seconds']:.2f}",
-            ])
+            ]])
 
 
 def _join(values):

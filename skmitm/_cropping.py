@@ -93,7 +93,11 @@ class _YunetDetector(_Detector):
     def detect(self, rgb, threshold):
         height, width = rgb.shape[:2]
         if self._live is None:
-            self._live = cv2.FaceDetectorYN.create(self.path, "", (width, height), threshold, _NMS_THRESHOLD, 5000)
+            try:
+                self._live = cv2.FaceDetectorYN.create(self.path, "", (width, height), threshold, _NMS_THRESHOLD, 5000)
+            except cv2.error as error:
+                raise ValueError(f"detector model {self.path!r} cannot be loaded by OpenCV (corrupt or not a YuNet "
+                                 f"model): {' '.join(str(error).split())}") from None
         self._live.setInputSize((width, height))
         self._live.setScoreThreshold(float(threshold))
         _, faces = self._live.detect(np.ascontiguousarray(rgb[:, :, ::-1]))

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._io import atomic_write, write_text
+
 __all__ = ["FaceEDSR", "load_edsr", "save_edsr", "DEFAULT_WEIGHTS"]
 
 #: The weights ``MultiHypothesisUpsampler`` uses when given ``weights=None``:
@@ -165,7 +167,8 @@ def save_edsr(net, path, *, card=None):
     path = Path(path).with_suffix(".pt")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
-    torch.save(state, path)
+    with atomic_write(path, "wb") as f:
+        torch.save(state, f)
     card = {
         "weights": path.name,
         "sha256": _sha256(path),
@@ -174,7 +177,7 @@ def save_edsr(net, path, *, card=None):
         **(card or {}),
     }
     card_path = path.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    write_text(card_path, json.dumps(card, indent=2) + "\n")
     return card_path
 
 

@@ -64,6 +64,11 @@ def _prepare(templates, similarity):
     return t
 
 
+def _sigma_matches(sigmas, wanted):
+    """Which stored (float32) blur sigmas are ``wanted``: equal up to float32 rounding, not nearby values."""
+    return np.isclose(sigmas, np.float32(wanted), rtol=1e-6, atol=1e-6)
+
+
 def _centring_groups(meta):
     """Group label (kind and scale) of each hypothesis, for the mean-centred reading."""
     return np.char.add(np.char.add(meta["kind"], "@"), meta["scale"].astype("U16"))
@@ -163,7 +168,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         is the paper's best: the most similar gallery hypothesis for each probe
         hypothesis, then the mean over probe hypotheses.
     similarity : {"pearson", "mean-centred", "cosine"}, default="pearson"
-        Template similarity (Eq. 3 of the paper). ``"pearson"`` centres each
+        Template similarity (Eq. 3 of the paper); ``"mean-centred"`` needs a
+        gallery of at least two subjects. ``"pearson"`` centres each
         template on its own mean; ``"mean-centred"`` subtracts the mean
         template of its side and hypothesis group (kind and scale): the
         gallery's from ``fit``, the probes' from the probes passed to
@@ -181,7 +187,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     probe_sigmas : sequence of float, default=None
         Blur sigmas of the ``"super-resolved"`` probe hypotheses that take
         part, e.g. ``(0.0,)`` for single-hypothesis super-resolution. None
-        keeps all.
+        keeps all. A sigma matches a hypothesis's up to float32 rounding
+        only (``1/3`` matches ``0.33333334``; ``0.333`` does not match
+        ``0.33``); a sigma that matches no super-resolved probe hypothesis
+        is an error listing the sigmas the probes hold.
     n_degraded : int, default=None
         Use only the first ``n_degraded`` degradation chains of each gallery
         image (the degrader orders chains randomly, so this is a random
@@ -293,21 +302,23 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
-        if self.fusion not in FUSION_STRATEGIES:
+        if not isinstance(self.fusion, str) or self.fusion not in FUSION_STRATEGIES:
             raise ValueError(f"fusion={self.fusion!r}; expected one of {sorted(FUSION_STRATEGIES)}")
-        if self.similarity not in SIMILARITIES:
+        if not isinstance(self.similarity, str) or self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity={self.similarity!r}; expected one of {SIMILARITIES}")
         for name in ("probe_kinds", "gallery_kinds"):
             kinds = getattr(self, name)
             if kinds is None:
                 continue
-            if isinstance(kinds, str) or not all(k in KINDS for k in kinds) or len(kinds) == 0:
+            if (isinstance(kinds, str) or not np.iterable(kinds) or len(kinds) == 0
+                    or not all(isinstance(k, str) and k in KINDS for k in kinds)):
                 raise ValueError(f"{name}={kinds!r}; expected None or a non-empty sequence from {KINDS}")
         for name in ("scales", "probe_sigmas"):
             values = getattr(self, name)
             if values is None:
                 continue
-            if isinstance(values, (str, Real)) or len(values) == 0 or not all(isinstance(v, Real) for v in values):
+            if (isinstance(values, (str, Real)) or len(values) == 0
+                    or not all(isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) for v in values)):
                 raise ValueError(f"{name}={values!r}; expected None or a non-empty sequence of numbers")
         if self.n_degraded is not None and (not is_integer(self.n_degraded) or self.n_degraded < 0):
             raise ValueError(f"n_degraded={self.n_degraded!r}; expected None or an integer >= 0")
@@ -368,7 +379,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
             keep &= np.isin(meta["kind"], self.probe_kinds)
         if self.probe_sigmas is not None:
             sr = meta["kind"] == "super-resolved"
-            wanted = np.isclose(meta["sigma"][:, None], np.asarray(self.probe_sigmas, np.float32)[None, :]).any(1)
+            wanted = np.zeros(len(meta), dtype=bool)
+            for sigma in self.probe_sigmas:
+                wanted |= _sigma_matches(meta["sigma"], sigma)
             keep &= ~sr | wanted
         return keep
 
@@ -390,6 +403,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         sets = self._template_sets(X, reset=True)
+        if y is not None:
+            check_subjects(y, len(sets))  # before numpy turns mixed labels such as 1 and "1" into one type
         with warnings.catch_warnings():
             # One gallery image per subject is the normal case in identification,
             # so scikit-learn's "more than 50% unique classes" hint is noise here.
@@ -400,6 +415,13 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         if len(dims) != 1:
             raise ValueError(f"X holds templates of different dimensions {sorted(dims)}; expected one dimension")
         self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.similarity == "mean-centred" and len(self.classes_) < 2:
+            # Centred on the mean of one subject, every template is (nearly)
+            # zero: the scores would be rounding noise.
+            raise ValueError(
+                f"the gallery holds one subject ({self.classes_[0].item()!r}); the mean-centred similarity needs at "
+                "least two, since one subject's templates minus their own mean are zero; use 'pearson' or 'cosine'"
+            )
         rows, metas, owners = [], [], []
         for i, s in enumerate(sets):
             keep = self._gallery_mask(s.meta)
@@ -452,6 +474,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     def _selected_probe_rows(self, X):
         """Selected probe hypotheses: templates, metadata and owning probe of each row."""
         sets = self._template_sets(X, reset=False)
+        self._check_probe_sigmas_found(sets)
         templates, owner, metas = [], [], []
         for i, s in enumerate(sets):
             if s.data.shape[1] != self.n_features_in_:
@@ -468,6 +491,21 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
             metas.append(s.meta[keep])
             owner.append(np.full(int(keep.sum()), i, dtype=np.intp))
         return len(sets), np.concatenate(templates).astype(np.float32), np.concatenate(metas), np.concatenate(owner)
+
+    def _check_probe_sigmas_found(self, sets):
+        """Refuse a requested blur sigma that matches no super-resolved probe hypothesis (a typo, 0.333 for 0.33)."""
+        if self.probe_sigmas is None:
+            return
+        sigmas = np.concatenate([s.meta["sigma"][s.meta["kind"] == "super-resolved"] for s in sets])
+        if sigmas.size == 0:
+            return
+        available = np.unique(sigmas)
+        for wanted in self.probe_sigmas:
+            if not _sigma_matches(available, wanted).any():
+                raise ValueError(
+                    f"probe_sigmas={list(self.probe_sigmas)!r}: {wanted!r} matches no super-resolved probe "
+                    f"hypothesis; the probes hold sigmas {[round(float(v), 6) for v in available]}"
+                )
 
     def _probe_rows(self, X):
         self._check_probe_means()  # it may have been set after fit

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from ._identification import FusedNearestNeighborIdentifier
+from ._io import write_text
 from ._templates import TemplateExtractor
 from .datasets import load_lfw_folder, make_cross_resolution_benchmark
 from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
@@ -147,8 +148,8 @@ def run_public_benchmark(
     # Write only after everything was computed, so a failed run leaves no partial report.
     out.mkdir(parents=True, exist_ok=True)
     plot_cmc(curves, out / "cmc.png", max_rank=20, title="LFW cross-resolution benchmark (baseline)")
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "report.md").write_text(_markdown(results))
+    write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text(out / "report.md", _markdown(results))
     return results
 
 

@@ -25,7 +25,8 @@ from sklearn.base import clone
 from sklearn.utils import Bunch
 
 from ._model_selection import RepeatedSubjectSubsampling
-from ._validation import image_suffixes, is_integer, load_image
+from ._io import list_images, load_image
+from ._validation import is_integer
 
 __all__ = ["SCFACE_DISTANCES", "evaluate_scface", "load_scface"]
 
@@ -41,13 +42,7 @@ _PROTOCOLS = ("all", "rrssv")
 
 def _image_files(folder):
     """(stem, path) of every image file in ``folder``, sorted by name; other files are ignored."""
-    files = []
-    for name in sorted(os.listdir(folder)):
-        path = folder / name
-        stem, suffix = os.path.splitext(name)
-        if suffix.lower() in image_suffixes() and path.is_file():
-            files.append((stem, path))
-    return files
+    return [(path.stem, path) for path in list_images(folder, name="SCFace folder")]
 
 
 def _check_indices(values, name, allowed=None):

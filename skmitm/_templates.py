@@ -10,6 +10,7 @@ templates on disk by content and can spread the work over joblib workers
 import hashlib
 import os
 import sqlite3
+import warnings
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
@@ -33,6 +34,7 @@ from ._backends import (
 )
 from ._base import ImageTransformerMixin
 from ._hypotheses import as_hypothesis_sets
+from ._validation import check_rgb
 
 __all__ = ["TemplateExtractor"]
 
@@ -41,7 +43,7 @@ _INTERPOLATIONS = ("bicubic", "area", "bilinear")
 _TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".jit")
 _ARCFACE_SIZE = (112, 112)
 _ARCFACE_NORMALISATION = ((127.5,) * 3, (127.5,) * 3)
-_CACHE_FORMAT = "skmitm-templates-2"
+_CACHE_FORMAT = "skmitm-templates-3"
 # Hypothesis images materialised at once by transform (~200 MB at 192x192).
 _STREAM_IMAGES = 2048
 
@@ -107,7 +109,11 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         hypothesis seen before — in any sample, order or subset — is read
         back instead of recomputed. A degraded gallery's resolution-matched
         hypotheses are keyed on their source image and target size instead,
-        so a cache hit does not resize them. None: no cache.
+        so a cache hit does not resize them. Every entry carries its
+        dimension and checksum: an entry that fails them is recomputed (with
+        a warning that counts them). A cache the process cannot write is read
+        only: hits are used, new templates are not stored (one warning).
+        None: no cache.
     n_jobs : int, default=None
         Number of joblib workers for the network (None: 1, -1: all CPUs).
         Each worker runs its network with ``cpu_count // n_jobs`` threads so
@@ -221,7 +227,14 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         sha256 = _file_sha256(path) if path is not None else runner.content_sha256()
         runner = _shared_runner(runner, sha256, self.device)
         known = KNOWN_MODELS.get(Path(path).name) if path is not None else None
-        input_size = self._resolve_input_size(backend, runner, known)
+        try:
+            input_size = self._resolve_input_size(backend, runner, known)
+        except (ValueError, TypeError, OSError):
+            raise
+        except Exception as exc:  # onnxruntime, dlib and torch each raise their own kinds for a bad file
+            what = f"model file {path!r}" if path is not None else "the model"
+            raise ValueError(f"{what} cannot be loaded by the {backend} backend (corrupt or not a "
+                             f"{backend} model): {type(exc).__name__}: {exc}") from exc
         channel_order = self.channel_order or (known["channel_order"] if known else "RGB")
         mean, std = self._resolve_normalisation(backend, path, known)
 
@@ -334,7 +347,9 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         return _OUTPUT_DIMS[key]
 
     def _run_probe(self):
+        # A grey chip and a ramp: a network must tell them apart.
         chips = np.full((2, *self.input_size_, 3), 128, dtype=np.uint8)
+        chips[1] = np.linspace(0, 255, self.input_size_[1], dtype=np.uint8)[None, :, None]
         try:
             out = np.asarray(self.model_.run(self._preprocessing().normalise(chips)))
         except Exception as exc:
@@ -346,6 +361,14 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
             raise ValueError(
                 f"the model's output has shape {out.shape} for a batch of 2; expected (2, D): "
                 "a face network must map N×3×H×W input to N×D templates"
+            )
+        if not np.isfinite(out).all():
+            raise ValueError("the model returns NaN or infinite templates for a grey chip and a ramp chip; check the "
+                             "model file and its input normalisation (mean, std)")
+        if np.allclose(out[0], out[1], rtol=1e-5, atol=1e-6):
+            raise ValueError(
+                "the model returns the same template for a grey chip and a ramp chip: a network whose output "
+                "does not depend on its input (untrained, or a broken export) would score every face alike"
             )
         return int(out.shape[1])
 
@@ -399,7 +422,9 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         """Raw (un-normalised) templates of every hypothesis of ``group``, read from the cache where present."""
         cache = self._cache()
         if cache is None:
-            images = [_check_hypothesis_image(image, i, j) for i, hs in group for j, image in enumerate(hs.data)]
+            images = [
+                check_rgb(image, name=f"X[{i}] hypothesis {j}") for i, hs in group for j, image in enumerate(hs.data)
+            ]
             return self._compute(images, bar)
         # A hypothesis whose data can say how it is made (a degraded gallery's
         # lazily resized images) is keyed on that recipe, so that a hit never
@@ -410,7 +435,7 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
             for j, recipe in enumerate(recipes() if recipes is not None else [None] * len(hs)):
                 where.append((i, hs.data, j))
                 if recipe is None:
-                    image = images[len(keys)] = _check_hypothesis_image(hs.data[j], i, j)
+                    image = images[len(keys)] = check_rgb(hs.data[j], name=f"X[{i}] hypothesis {j}")
                     keys.append(cache.key(image))
                 else:
                     keys.append(cache.recipe_key(recipe))
@@ -419,14 +444,20 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         for index, key in enumerate(keys):
             if key not in found and key not in todo:
                 todo[key] = index
+        if cache.n_bad:
+            warnings.warn(f"{cache.n_bad} cached template(s) in {str(cache.path)!r} failed their integrity check "
+                          "(dimension or checksum) and were recomputed", UserWarning, stacklevel=4)
         if todo:
             missing = []
             for index in todo.values():
                 if index not in images:
                     i, data, j = where[index]
-                    images[index] = _check_hypothesis_image(data[j], i, j)
+                    images[index] = check_rgb(data[j], name=f"X[{i}] hypothesis {j}")
                 missing.append(images[index])
             computed = self._compute(missing, bar)
+            if cache.read_only:
+                warnings.warn(f"the template cache {str(cache.path)!r} is read-only: {len(todo)} new template(s) "
+                              "were computed but not stored", UserWarning, stacklevel=4)
             cache.put(list(todo), computed)
             found.update(zip(todo, computed))
         if bar is not None:
@@ -449,7 +480,7 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
                 self.interpolation,
             )
         )
-        return _TemplateCache(location, config)
+        return _TemplateCache(location, config, self.template_dim_)
 
     def _compute(self, images, bar=None):
         out = np.empty((len(images), self.template_dim_), dtype=np.float32)
@@ -539,7 +570,20 @@ def _run_batch(runner, preprocessing, images, dim, threads=None):
         raise ValueError(
             f"the model returned shape {out.shape} for {len(images)} inputs; expected ({len(images)}, {dim})"
         )
+    _check_network_output(out, f"{len(images)} inputs")
     return out
+
+
+def _check_network_output(out, what):
+    """Refuse NaN, infinite or all-zero templates where they arise, not as quiet scores later."""
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"the face network returned NaN or infinite templates for {int((~finite).sum())} of "
+                         f"{what}; check the model file and its input normalisation (mean, std)")
+    zero = ~out.any(axis=1)
+    if zero.any():
+        raise ValueError(f"the face network returned all-zero templates for {int(zero.sum())} of {what}; "
+                         "such a template matches nothing")
 
 
 def _run_batch_in_worker(runner, sha256, device, preprocessing, images, dim, threads):
@@ -577,14 +621,26 @@ def _progress_bar(total, enabled):
 
 
 class _TemplateCache:
-    """Templates in a SQLite file, one row per (model and preprocessing, image content or recipe) key."""
+    """Templates in a SQLite file, one row per (model and preprocessing, image content or recipe) key.
+
+    Each row carries its template's dimension and a SHA-256 of its bytes; a
+    row that fails either check (altered, cut short, written by another model)
+    is not used: it counts in ``n_bad`` and is recomputed and replaced. A cache
+    file or folder this process cannot write is opened read-only (SQLite's
+    ``immutable`` mode, which also reads a WAL database in a read-only folder):
+    hits are served and new templates are not stored, with one warning.
+    """
 
     FILENAME = "skmitm-templates.sqlite3"
     _RECIPE_TAG = b"recipe:"
+    _TABLE = "templates_v3"
 
-    def __init__(self, location, config):
+    def __init__(self, location, config, dim):
         self.path = Path(location) / self.FILENAME
         self.config = hashlib.sha256(config.encode()).digest()
+        self.dim = dim
+        self.n_bad = 0
+        self.read_only = not _writable(self.path)
 
     def key(self, image):
         # SHA-256 runs on the CPU's SHA extensions: about twice blake2b's speed here.
@@ -600,39 +656,74 @@ class _TemplateCache:
         return hashlib.sha256(self.config + self._RECIPE_TAG + recipe).digest()
 
     def _connect(self):
+        if self.read_only:
+            if not self.path.is_file():
+                return None
+            return sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, timeout=120)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=120)
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("CREATE TABLE IF NOT EXISTS templates (key BLOB PRIMARY KEY, template BLOB NOT NULL)")
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._TABLE} "
+            "(key BLOB PRIMARY KEY, dim INTEGER NOT NULL, sha256 BLOB NOT NULL, template BLOB NOT NULL)"
+        )
         return connection
 
     def get(self, keys):
         keys = list(keys)
         found = {}
         connection = self._connect()
+        if connection is None:
+            return found
         try:
+            if self.read_only and not connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (self._TABLE,)
+            ).fetchone():
+                return found
             # SQLite caps the number of bound parameters per statement.
             for start in range(0, len(keys), 900):
                 chunk = keys[start : start + 900]
                 rows = connection.execute(
-                    f"SELECT key, template FROM templates WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                    f"SELECT key, dim, sha256, template FROM {self._TABLE} WHERE key IN ({','.join('?' * len(chunk))})",
+                    chunk,
                 )
-                found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
+                for key, dim, checksum, blob in rows:
+                    if dim != self.dim or len(blob) != 4 * self.dim or hashlib.sha256(blob).digest() != checksum:
+                        self.n_bad += 1
+                        continue
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
         finally:
             connection.close()
         return found
 
     def put(self, keys, templates):
+        if self.read_only:
+            return
         connection = self._connect()
         try:
             with connection:
                 connection.executemany(
-                    "INSERT OR IGNORE INTO templates (key, template) VALUES (?, ?)",
-                    ((key, np.ascontiguousarray(t, dtype=np.float32).tobytes()) for key, t in zip(keys, templates)),
+                    f"INSERT OR REPLACE INTO {self._TABLE} (key, dim, sha256, template) VALUES (?, ?, ?, ?)",
+                    (
+                        (key, self.dim, hashlib.sha256(blob).digest(), blob)
+                        for key, blob in (
+                            (key, np.ascontiguousarray(t, dtype=np.float32).tobytes())
+                            for key, t in zip(keys, templates)
+                        )
+                    ),
                 )
         finally:
             connection.close()
 
+
+def _writable(path):
+    """Whether the cache file (or, when absent, its nearest existing folder) can be written."""
+    if path.exists():
+        return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK)
 
 
 def _cache_location(memory):
@@ -704,12 +795,3 @@ def _as_triple(value, name):
     if arr.shape != (3,) or not np.isfinite(arr).all():
         raise ValueError(f"{name}={value!r}; expected a finite number or 3 numbers, one per channel")
     return arr
-
-
-def _check_hypothesis_image(image, i, j):
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        what = f"shape {image.shape} and dtype {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"X[{i}] hypothesis {j} has {what}; expected H×W×3 RGB uint8")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"X[{i}] hypothesis {j} has shape {image.shape}; expected a non-empty image")
-    return image

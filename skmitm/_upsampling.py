@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import ImageTransformerMixin
 from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
+from ._io import pixel_limit
 
 __all__ = ["MultiHypothesisUpsampler"]
 
@@ -136,7 +137,13 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
                 raise ValueError(f"sigmas={self.sigmas}; expected a positive count or a list of blur sigmas")
             sigmas = np.linspace(0.0, 1.0, self.sigmas)
         else:
-            sigmas = np.asarray(self.sigmas, dtype=np.float64).ravel()
+            values = self.sigmas if np.iterable(self.sigmas) and not isinstance(self.sigmas, str) else [self.sigmas]
+            if any(isinstance(v, (bool, np.bool_)) for v in np.ravel(np.asarray(values, dtype=object))):
+                raise TypeError(f"sigmas={self.sigmas!r}; expected a count or a list of blur sigmas, not booleans")
+            try:
+                sigmas = np.asarray(self.sigmas, dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                raise TypeError(f"sigmas={self.sigmas!r}; expected a count or a list of blur sigmas") from None
             if sigmas.size == 0 or not np.isfinite(sigmas).all() or (sigmas < 0).any():
                 raise ValueError(f"sigmas={self.sigmas!r}; expected a count or non-negative finite blur sigmas")
         scales = tuple(self.scales) if np.iterable(self.scales) else (self.scales,)
@@ -224,6 +231,14 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
                     f"{'templates' if hs.has_templates else 'images'}; expected one probe image"
                 )
             probes.append(hs.data[0])
+        # Bounded before any allocation: a large probe at 8× is gigabytes per hypothesis.
+        limit, largest = pixel_limit(), max(self.scales_)
+        for i, probe in enumerate(probes):
+            if probe.shape[0] * probe.shape[1] * largest**2 > limit:
+                raise ValueError(
+                    f"X[{i}] is {probe.shape[0]}×{probe.shape[1]} pixels: super-resolved {largest}× it exceeds the "
+                    f"pixel limit of {limit}; expected a small probe face (resize or crop it first)"
+                )
         by_size = {}
         for i, probe in enumerate(probes):
             by_size.setdefault(probe.shape[:2], []).append(i)

@@ -6,56 +6,13 @@ says what was expected.
 """
 
 import os
-from numbers import Integral
+from numbers import Integral, Number
 
-import cv2
 import numpy as np
 
-__all__ = ["check_images", "check_image", "check_subjects", "load_image"]
+from ._io import check_face_size, load_image
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".bmp", ".tif", ".tiff")
-
-
-def load_image(path, *, name="path"):
-    """Read an image file as an H×W×3 uint8 RGB array.
-
-    Greyscale files (PGM, single-channel PNG/JPEG) are promoted to RGB by
-    repeating the channel; an alpha channel is dropped.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        File to read (PNG, JPEG, PGM, PPM, BMP or TIFF).
-    name : str, default="path"
-        How the file is named in error messages, e.g. ``"X[3]"``.
-
-    Returns
-    -------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        The image in RGB channel order.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    ValueError
-        If the file exists but cannot be decoded as an image.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{name}: no image file at {path!r}")
-    # cv2.imread cannot open non-ASCII paths on every platform; decoding bytes can.
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ValueError(f"{name}: {path!r} is not a readable image (corrupt or unsupported format)")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    if image.ndim == 2:
-        return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+__all__ = ["check_images", "check_image", "check_rgb", "check_subjects", "load_image"]
 
 
 def check_image(image, *, name="image"):
@@ -76,14 +33,37 @@ def check_image(image, *, name="image"):
     if isinstance(image, (str, os.PathLike)):
         return load_image(image, name=name)
     arr = np.asarray(image)
+    if arr.ndim == 2 and arr.dtype == np.uint8:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    arr = check_rgb(arr, name=name)
+    check_face_size(arr.shape, name=f"{name} of shape {arr.shape}")
+    return arr
+
+
+def check_rgb(image, *, name="image"):
+    """The one check of an in-memory image: a non-empty H×W×3 uint8 array, returned C-contiguous.
+
+    Input images (:func:`check_image`) must also be at least
+    :data:`~skmitm._io.MIN_FACE_SIZE` pixels; images made inside skmitm
+    (degradation links, hypotheses) only need to be non-empty.
+
+    Parameters
+    ----------
+    image : array-like
+    name : str, default="image"
+        How the image is named in error messages.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W, 3), dtype uint8
+    """
+    arr = np.asarray(image)
     if arr.dtype == object:
         raise TypeError(f"{name} is not an image: got an object array; expected H×W×3 RGB uint8")
     if arr.dtype.kind == "f" and np.isnan(arr).any():
         raise ValueError(f"{name} contains NaN; expected H×W×3 RGB uint8")
     if arr.dtype != np.uint8:
         raise TypeError(f"{name} has dtype {arr.dtype}; expected H×W×3 RGB uint8")
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"{name} has shape {arr.shape}; expected H×W×3 RGB uint8")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -98,6 +78,8 @@ def check_images(X, *, name="X"):
     ----------
     X : sequence of array-like or paths, or ndarray of shape (n, H, W, 3)
         Images of possibly different sizes, a 4-D uint8 batch, or file paths.
+        A single 3-D array is refused (is it one colour image or a stack of
+        grey ones?): wrap one image in a list.
     name : str, default="X"
         How the collection is named in error messages.
 
@@ -112,11 +94,21 @@ def check_images(X, *, name="X"):
     >>> images = check_images([np.zeros((24, 20, 3), np.uint8), np.zeros((8, 8), np.uint8)])
     >>> [im.shape for im in images]
     [(24, 20, 3), (8, 8, 3)]
+    >>> check_images(np.zeros((24, 24, 3), np.uint8))
+    Traceback (most recent call last):
+    ...
+    ValueError: X is a single 3-D array of shape (24, 24, 3); pass a list of images ([image]) or a 4-D (n, H, W, 3) array
     """
     if isinstance(X, (str, os.PathLike)):
         raise TypeError(f"{name} is a single path; expected a sequence of images or paths")
     if isinstance(X, np.ndarray) and X.dtype != object:
-        if X.ndim not in (3, 4):
+        if X.ndim == 3:
+            # One H×W×3 image would otherwise read as H grey images of W×3 pixels.
+            raise ValueError(
+                f"{name} is a single 3-D array of shape {X.shape}; pass a list of images ([image]) or a 4-D "
+                "(n, H, W, 3) array"
+            )
+        if X.ndim != 4:
             raise ValueError(
                 f"{name} has shape {X.shape}; expected a sequence of H×W×3 images or an (n, H, W, 3) array"
             )
@@ -149,6 +141,7 @@ def check_subjects(y, n_samples, *, name="y"):
     """
     if y is None:
         raise ValueError(f"{name} is None; expected one subject label per sample")
+    _check_one_label_type(y, name)
     arr = np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr.ravel()
@@ -162,11 +155,18 @@ def check_subjects(y, n_samples, *, name="y"):
     return arr
 
 
+def _check_one_label_type(y, name):
+    """Refuse labels mixing strings and numbers: numpy would turn 1 and "1" into one subject."""
+    if isinstance(y, np.ndarray) and y.dtype != object:
+        return
+    values = np.asarray(y, dtype=object).ravel()
+    kinds = {"str" if isinstance(v, (str, bytes)) else "number" if isinstance(v, Number) else type(v).__name__
+             for v in values}
+    if len(kinds) > 1:
+        raise TypeError(f"{name} mixes label types ({', '.join(sorted(kinds))}); expected all strings or all "
+                        "numbers, so that 1 and '1' are not merged into one subject")
+
+
 def is_integer(value):
     """True for Python and numpy integers, False for bools."""
     return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def image_suffixes():
-    """File name endings that are read as images when a folder is scanned."""
-    return _IMAGE_SUFFIXES

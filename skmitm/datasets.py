@@ -15,7 +15,8 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._scface import SCFACE_DISTANCES, evaluate_scface, load_scface
-from ._validation import is_integer, load_image
+from ._io import list_images, list_subfolders, load_image
+from ._validation import is_integer
 
 __all__ = [
     "LFW_CROP",
@@ -53,19 +54,16 @@ _LFW_NAME = re.compile(r"^(?P<subject>.+)_(?P<number>\d{4})\.jpe?g$", re.IGNOREC
 
 
 def _scan_lfw(root):
-    """{subject: [(number, path), ...] sorted} for every NAME/NAME_NNNN.jpg under root."""
+    """{subject: [(number, path), ...] sorted} for every NAME/NAME_NNNN.jpg under root (symlinks followed)."""
     people = {}
-    with os.scandir(root) as entries:
-        for entry in entries:
-            if not entry.is_dir():
-                continue
-            files = []
-            for name in os.listdir(entry.path):
-                match = _LFW_NAME.match(name)
-                if match and match["subject"] == entry.name:
-                    files.append((int(match["number"]), os.path.join(entry.path, name)))
-            if files:
-                people[entry.name] = sorted(files)
+    for folder in list_subfolders(root, name="LFW folder"):
+        files = []
+        for path in list_images(folder, name="LFW folder"):
+            match = _LFW_NAME.match(path.name)
+            if match and match["subject"] == folder.name:
+                files.append((int(match["number"]), str(path)))
+        if files:
+            people[folder.name] = sorted(files)
     return people
 
 

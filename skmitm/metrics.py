@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ._io import atomic_write
 from ._validation import check_subjects, is_integer
 
 __all__ = ["cmc_curve", "plot_cmc", "rank_k_identification_rate", "true_subject_ranks"]
@@ -151,7 +152,8 @@ def plot_cmc(curves, path, *, max_rank=20, title="CMC"):
         ax.set_title(title)
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
-        fig.savefig(path)
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format="png")
     finally:
         plt.close(fig)
     return str(path)

@@ -23,7 +23,6 @@ of ``t``, so a run resumed from a checkpoint continues exactly where it left.
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,8 +33,9 @@ import torch
 from tqdm import tqdm
 
 from ._edsr import FaceEDSR, save_edsr
-from ._validation import is_integer, load_image
-from .datasets import LFW_CROP
+from ._io import atomic_write, load_image
+from ._validation import is_integer
+from .datasets import LFW_CROP, _scan_lfw
 
 __all__ = [
     "DEGRADATIONS",
@@ -78,18 +78,16 @@ def load_training_faces(lfw_dir, *, max_images_per_subject=EVALUATION_MIN_IMAGES
         raise FileNotFoundError(f"LFW folder {str(root)!r} does not exist")
     x0, y0, x1, y1 = LFW_CROP
     faces, subjects = [], []
-    for person in sorted(os.listdir(root)):
-        folder = root / person
-        if not folder.is_dir():
+    people = _scan_lfw(root)
+    for person in sorted(people):
+        files = people[person]
+        if len(files) > max_images_per_subject:
             continue
-        files = sorted(f for f in os.listdir(folder) if f.lower().endswith((".jpg", ".jpeg")))
-        if not files or len(files) > max_images_per_subject:
-            continue
-        for file in files:
-            image = load_image(folder / file, name=f"LFW image {folder / file}")
+        for _, file in files:
+            image = load_image(file, name=f"LFW image {file}")
             if image.shape[0] < y1 or image.shape[1] < x1:
                 raise ValueError(
-                    f"LFW image {folder / file} has shape {image.shape}; expected at least {y1}×{x1} for the crop"
+                    f"LFW image {file} has shape {image.shape}; expected at least {y1}×{x1} for the crop"
                 )
             faces.append(image[y0:y1, x0:x1])
             subjects.append(person)
@@ -333,12 +331,12 @@ def train(
         if checkpoint is None:
             return
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = checkpoint.with_suffix(".tmp")
-        torch.save(
-            {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "config": net.config, "history": history},
-            tmp,
-        )
-        os.replace(tmp, checkpoint)
+        with atomic_write(checkpoint, "wb") as f:
+            torch.save(
+                {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "config": net.config,
+                 "history": history},
+                f,
+            )
 
     net.train()
     bar = tqdm(total=steps, initial=history["steps"], disable=not progress, mininterval=5, desc="FaceEDSR")

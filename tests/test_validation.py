@@ -72,7 +72,7 @@ def test_missing_and_corrupt_files(tmp_path):
         check_images([tmp_path / "nope.png"])
     (tmp_path / "bad.jpg").write_bytes(b"this is not a jpeg")
     with pytest.raises(ValueError, match=r"X\[1\]: .*bad.jpg' is not a readable image"):
-        check_images([_rgb(4, 4), tmp_path / "bad.jpg"])
+        check_images([_rgb(8, 8), tmp_path / "bad.jpg"])
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(ValueError, match="not a readable image"):
         check_images([tmp_path / "empty.png"])

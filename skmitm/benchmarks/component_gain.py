@@ -6,16 +6,15 @@ hypotheses, T_concat, mean-centred": the gallery degradations (or keeps only
 the first 16 chains), resolution matching, the blur hypotheses, the
 super-resolved probes, the originals. Prints rank-1 for each.
 
-Run: ``python -m skmitm.benchmarks.component_gain --templates reports/ablation-moderate24.pkl``
+Run: ``python -m skmitm.benchmarks.component_gain --templates reports/ablation-moderate24.npz``
 """
 
 import argparse
 import os
 from pathlib import Path
 
-import joblib
-
 from skmitm import FusedNearestNeighborIdentifier
+from skmitm._ablation import load_ablation_templates
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
 ALL_PROBES = ["original", "super-resolved"]
@@ -37,7 +36,7 @@ def kept_templates(templates, lfw, *, severity="moderate", probe_size=24, random
 
     Returns ``(gallery, gallery_subjects, probes, probe_subjects)``.
     """
-    stored = joblib.load(templates)
+    stored = load_ablation_templates(templates)
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
     bench = make_cross_resolution_benchmark(data, probe_size=probe_size, severity=severity, random_state=random_state)
     gallery, probes = stored["gallery"], stored["probes"]

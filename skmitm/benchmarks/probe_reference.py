@@ -12,7 +12,7 @@ the reference pool, the probes of the other half are scored against the
 whole gallery. It prints rank-1 of whole-batch centring and, for each
 reference size, the mean and standard deviation over random reference draws.
 
-Run: ``python -m skmitm.benchmarks.probe_reference --templates reports/ablation-moderate24.pkl``
+Run: ``python -m skmitm.benchmarks.probe_reference --templates reports/ablation-moderate24.npz``
 """
 
 import numpy as np
