@@ -28,7 +28,6 @@ from ._degradation import (
 from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
-from ._ablation import ablation_grid, run_ablation
 from ._model_selection import RepeatedSubjectSubsampling
 from ._pipeline import make_mitm_pipeline
 from ._templates import TemplateExtractor
@@ -36,6 +35,19 @@ from ._upsampling import MultiHypothesisUpsampler
 from ._validation import check_images, load_image
 
 __version__ = "0.1.0.dev0"
+
+# The ablation is experiment code behind ``skmitm ablation``: importing skmitm
+# does not load it (nor matplotlib); these names import it on first use.
+_LAZY = {"ablation_grid": "._ablation", "run_ablation": "._ablation"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FUSION_STRATEGIES",

@@ -286,8 +286,12 @@ _CMC_CURVES = (
 )
 
 
-def plot_ablation_cmc(results, path):
-    """Draw the CMC of the ablation's landmark rows (the best row of each) to a PNG."""
+def plot_ablation_cmc(results, path=None, *, ax=None):
+    """Draw the CMC of the ablation's landmark rows (the best row of each), as :func:`~skmitm.metrics.plot_cmc` does.
+
+    Returns the Axes drawn on (a new Figure's when ``ax`` is None); writes
+    the figure to ``path`` when given.
+    """
     rows, s = results["rows"], results["settings"]
     curves = {}
     for label, similarity, section in _CMC_CURVES:
@@ -296,7 +300,7 @@ def plot_ablation_cmc(results, path):
             best = max(mine, key=lambda r: r["rank1"])
             name = label if best["column"] in ("—",) or best["column"] in label else f"{label} ({best['column']})"
             curves[f"{name}, {similarity}"] = (np.arange(1, len(best["cmc"]) + 1), np.asarray(best["cmc"]))
-    return plot_cmc(curves, path, max_rank=len(rows[0]["cmc"]),
+    return plot_cmc(curves, path, ax=ax, max_rank=len(rows[0]["cmc"]),
                     title=f"Ablation, LFW {s['severity']} {s['probe_size']} px, {network_label(s['model'])}")
 
 

@@ -481,6 +481,28 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
                 bar.update(len(batch))
         return out
 
+    def network_input(self, images):
+        """The network's input for a batch of images: resized, channel-ordered and normalised.
+
+        What :meth:`transform` feeds the network, without the network; for
+        timing or checking a model outside skmitm on exactly the same input.
+
+        Parameters
+        ----------
+        images : sequence of ndarray of shape (H, W, 3), dtype uint8
+            RGB images of any size.
+
+        Returns
+        -------
+        batch : ndarray
+            (N, 3, H, W) float32 for ONNX and torch networks; the (N, H, W, 3)
+            uint8 chips for dlib, which normalises inside its network.
+        """
+        check_is_fitted(self, "model_")
+        preprocessing = self._preprocessing()
+        checked = [_check_hypothesis_image(image, i, 0) for i, image in enumerate(images)]
+        return preprocessing.normalise(preprocessing.chips(checked))
+
     def _preprocessing(self):
         return _Preprocessing(
             self.input_size_, self.interpolation, self.channel_order_, self.mean_, self.std_, self.model_.takes_uint8

@@ -246,8 +246,20 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
             result.append(HypothesisSet(images, meta))
         return result
 
-    def _blurred(self, probe):
-        """The probe's blurred copies, one per sigma, as an (n_sigmas, H, W, 3) float32 array in [0, 1]."""
+    def blurred_copies(self, probe):
+        """The probe's blurred copies, one per sigma: the network's input in :meth:`transform`.
+
+        Parameters
+        ----------
+        probe : ndarray of shape (H, W, 3), dtype uint8
+            One probe image.
+
+        Returns
+        -------
+        copies : ndarray of shape (len(sigmas_), H, W, 3), dtype float32
+            Values in [0, 1]; copy ``j`` is blurred with ``sigmas_[j]``.
+        """
+        check_is_fitted(self, "sigmas_")
         image = probe.astype(np.float32) / 255.0
         copies = []
         for sigma in self.sigmas_:
@@ -260,7 +272,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
     def _super_resolve(self, probes):
         """Per probe (all of one size), its SR images ordered scale by scale, sigma by sigma."""
         n_sigmas = len(self.sigmas_)
-        lr = np.concatenate([self._blurred(p) for p in probes])
+        lr = np.concatenate([self.blurred_copies(p) for p in probes])
         device = torch.device(self.device)
         per_scale = {s: [] for s in self.scales_}
         for start in range(0, len(lr), self.batch_size):

@@ -14,6 +14,8 @@ from skmitm.__main__ import main
 from skmitm._ablation import ablation_grid, evaluate_grid
 from skmitm import FUSION_STRATEGIES, HypothesisSet, make_meta
 
+from conftest import benchmark
+
 
 @pytest.fixture
 def orl_folders(orl_dir, tmp_path):
@@ -165,7 +167,7 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path):
     lines = (tmp_path / "out" / "ablation.csv").read_text().splitlines()
     assert len(lines) == 1 + len(first["rows"])
     # the component benchmark reads the kept templates and agrees with the ablation's own row
-    from skmitm.benchmarks.component_gain import run as component_gain
+    component_gain = benchmark("component_gain").run
 
     gains = dict(component_gain(templates=tmp_path / "templates.pkl", lfw=lfw))
     everything = [r for r in first["rows"] if r["similarity"] == "mean-centred"
@@ -173,7 +175,7 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path):
     assert gains["all hypotheses"] == pytest.approx(everything[0]["rank1"])
     assert len(gains) == 7
     # the reference-set benchmark runs on the same kept templates: half the subjects scored, draws per size
-    from skmitm.benchmarks.probe_reference import run as probe_reference
+    probe_reference = benchmark("probe_reference").run
 
     ref = probe_reference(templates=tmp_path / "templates.pkl", lfw=lfw, sizes=(2, 8), n_draws=2)
     assert ref["n_scored"] == 8 and set(ref["references"]) == {2, 8}

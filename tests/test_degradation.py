@@ -33,6 +33,8 @@ from skmitm import (
 )
 from skmitm._degradation import _disk_kernel, _gaussian_kernel, _halve, _motion_kernel
 
+from conftest import benchmark
+
 RANDOM = ["gaussian_noise", "speckle_noise", "color_jitter", "brightness_jitter",
           "random_perspective", "random_shear", "down_up_rescale", "patch_shuffle"]
 DETERMINISTIC = ["motion_blur", "gaussian_blur", "disk_blur"]
@@ -449,7 +451,7 @@ def test_sklearn_parameter_conventions():
 
 
 def test_speed_benchmark_reports_consistent_memory_figures():
-    from skmitm.benchmarks.degrader_speed import gallery
+    gallery = benchmark("degrader_speed").gallery
 
     figures = gallery(n_faces=3, n_chains=4)
     assert figures["hypotheses"] == 3 * (1 + 3 + 4 * 3) and figures["chains"] == 4

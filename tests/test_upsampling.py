@@ -15,6 +15,8 @@ from sklearn.utils.estimator_checks import (
 from skmitm import HypothesisSet, MultiHypothesisUpsampler, make_meta
 from skmitm._edsr import FaceEDSR
 
+from conftest import benchmark
+
 
 @pytest.fixture
 def net():
@@ -181,7 +183,7 @@ def test_sklearn_parameter_conventions(net):
 
 
 def test_speed_benchmark_compares_with_the_raw_forward():
-    from skmitm.benchmarks.upsampler_speed import measure
+    measure = benchmark("upsampler_speed").measure
 
     result = measure(n_probes=1, repeats=1, threads=1)
     assert result["hypotheses_per_probe"] == 49
@@ -189,7 +191,8 @@ def test_speed_benchmark_compares_with_the_raw_forward():
 
 
 def test_sr_quality_metrics_are_ssim_and_psnr():
-    from skmitm.benchmarks.sr_quality import luma, psnr, ssim
+    quality = benchmark("sr_quality")
+    luma, psnr, ssim = quality.luma, quality.psnr, quality.ssim
 
     rng = np.random.default_rng(0)
     image = cv2.GaussianBlur(rng.uniform(0, 255, (48, 48, 3)), (0, 0), 2).astype(np.uint8)

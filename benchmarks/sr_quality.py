@@ -10,7 +10,7 @@ the crop, so ×8 is scored against a smooth target for every method alike).
 
 Methods: bicubic (OpenCV), our FaceEDSR (σ = 0 hypothesis, i.e. the plain
 network output) for each weights card given, and the generic peers in
-``../shared/models/sr-baselines`` (FSRCNN, ESPCN, LapSRN) through OpenCV's
+``$SKMITM_SHARED/models/sr-baselines`` (FSRCNN, ESPCN, LapSRN) through OpenCV's
 ``dnn_superres``, which needs the contrib build of OpenCV (``pip install
 skmitm[sr-baselines]``; see ``docs/super_resolution.md``). Without it the
 peers are skipped with a note.
@@ -19,7 +19,7 @@ Metrics: PSNR on RGB and PSNR and SSIM (Gaussian window σ = 1.5, as Wang et
 al. 2004) on luma (BT.601 Y), the usual super-resolution convention; no
 border is cropped.
 
-Run: ``python -m skmitm.benchmarks.sr_quality [--lfw DIR] [--faces 200]
+Run: ``python benchmarks/sr_quality.py [--lfw DIR] [--faces 200]
 [--severity moderate] [--weights CARD ...] [--peers DIR]``.
 """
 
@@ -33,7 +33,8 @@ import numpy as np
 from skmitm import MultiHypothesisUpsampler
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
-_SHARED = Path(__file__).resolve().parents[3] / "shared"
+from _shared import shared_path
+
 SCALES = (2, 4, 8)
 #: Generic peers and the scales their files cover.
 PEERS = {"FSRCNN": (2, 4), "ESPCN": (2, 4), "LapSRN": (2, 4, 8)}
@@ -122,7 +123,7 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
         seconds = time.perf_counter() - start
         for s in SCALES:
             add(label, s, [hs.data[list(hs.meta["scale"]).index(s)] for hs in sets], seconds / len(SCALES))
-    models = peer_models(peers_dir or _SHARED / "models" / "sr-baselines")
+    models = peer_models(peers_dir or shared_path("models/sr-baselines"))
     facts["peers"] = sorted({name for name, _ in models})
     for (name, s), model in sorted(models.items()):
         start = time.perf_counter()
@@ -133,14 +134,15 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", default=str(_SHARED / "data" / "lfw-deepfunneled"), help="LFW deep-funneled folder")
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
     parser.add_argument("--faces", type=int, default=200)
     parser.add_argument("--severity", default="moderate", choices=["moderate", "harsh"])
     parser.add_argument("--weights", nargs="+", default=[None], help="weights cards (default: the shipped one)")
     parser.add_argument("--peers", default=None, help="folder of the dnn_superres .pb files")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    rows, facts = run(lfw=args.lfw, n_faces=args.faces, severity=args.severity, weights=args.weights,
+    rows, facts = run(lfw=args.lfw or shared_path("data/lfw-deepfunneled"), n_faces=args.faces,
+                      severity=args.severity, weights=args.weights,
                       peers_dir=args.peers, threads=args.threads)
     print(f"{facts['n_faces']} probes of {facts['n_people']} evaluation people, {args.severity}, 24 px")
     if not facts["peers"]:
