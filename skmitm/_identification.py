@@ -242,7 +242,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     public benchmark (moderate 24 px, T_concat) 100 reference probes of
     other subjects came within 0.1 points of the whole-batch rank-1 with
     MobileFaceNet and within 1.3 with dlib's network; 300 matched it with
-    both (``python -m skmitm.benchmarks.probe_reference``).
+    both (``python benchmarks/probe_reference.py``).
 
     ``decision_function`` has one column per subject also for two subjects
     (scikit-learn's binary classifiers return one column), because rank-k
