@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import ImageTransformerMixin
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
+from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, SequenceOf, StrOptions
 from ._validation import is_integer
 
 __all__ = [
@@ -68,19 +69,19 @@ def _as_generator(rng):
 
 def _check_real(value, name, *, low=None, high=None, low_open=False):
     if not isinstance(value, Real) or isinstance(value, bool) or not np.isfinite(value):
-        raise TypeError(f"{name}={value!r}; expected a finite real number")
+        raise InvalidParameterError(f"{name}={value!r}; expected a finite real number")
     if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name}={value!r}; expected a number {'>' if low_open else '>='} {low}")
+        raise InvalidParameterError(f"{name}={value!r}; expected a number {'>' if low_open else '>='} {low}")
     if high is not None and value > high:
-        raise ValueError(f"{name}={value!r}; expected a number <= {high}")
+        raise InvalidParameterError(f"{name}={value!r}; expected a number <= {high}")
     return float(value)
 
 
 def _check_int(value, name, *, low):
     if not is_integer(value):
-        raise TypeError(f"{name}={value!r}; expected an integer")
+        raise InvalidParameterError(f"{name}={value!r}; expected an integer")
     if value < low:
-        raise ValueError(f"{name}={value!r}; expected an integer >= {low}")
+        raise InvalidParameterError(f"{name}={value!r}; expected an integer >= {low}")
     return int(value)
 
 
@@ -331,7 +332,7 @@ def gaussian_blur(image, rng=None, *, sigma=1.1, window=5):
     sigma = _check_real(sigma, "sigma", low=0, low_open=True)
     window = _check_int(window, "window", low=1)
     if window % 2 == 0:
-        raise ValueError(f"window={window}; expected an odd kernel size")
+        raise InvalidParameterError(f"window={window}; expected an odd kernel size")
     return cv2.filter2D(image, -1, _gaussian_kernel(sigma, window), borderType=_BORDER)
 
 
@@ -444,7 +445,7 @@ def random_shear(image, rng=None, *, max_angle=15.0):
     image = _check_rgb(image)
     max_angle = _check_real(max_angle, "max_angle", low=0)
     if max_angle >= 90:
-        raise ValueError(f"max_angle={max_angle!r}; expected an angle below 90 degrees")
+        raise InvalidParameterError(f"max_angle={max_angle!r}; expected an angle below 90 degrees")
     h, w = image.shape[:2]
     sx, sy = np.tan(np.radians(_as_generator(rng).uniform(-max_angle, max_angle, 2)))
     linear = np.array([[1.0, sx], [sy, 1.0]])
@@ -496,7 +497,7 @@ def _pair(value, name):
     try:
         low, high = value
     except (TypeError, ValueError):
-        raise TypeError(f"{name}={value!r}; expected a number or a (low, high) pair") from None
+        raise InvalidParameterError(f"{name}={value!r}; expected a number or a (low, high) pair") from None
     return low, high
 
 
@@ -583,25 +584,29 @@ def _check_names(degradations, name="degradations"):
     if degradations is None:
         return tuple(DEGRADATIONS)
     if isinstance(degradations, str) or not isinstance(degradations, Sequence):
-        raise TypeError(f"{name}={degradations!r}; expected a sequence of degradation names or None")
+        raise InvalidParameterError(f"{name}={degradations!r}; expected a sequence of degradation names or None")
     names = tuple(degradations)
     if not names:
-        raise ValueError(f"{name} is empty; expected at least one degradation name")
+        raise InvalidParameterError(f"{name} is empty; expected at least one degradation name")
     for n in names:
         if n not in DEGRADATIONS:
-            raise ValueError(f"{name} holds unknown degradation {n!r}; expected names from {tuple(DEGRADATIONS)}")
+            raise InvalidParameterError(
+                f"{name} holds unknown degradation {n!r}; expected names from {tuple(DEGRADATIONS)}"
+            )
     if len(set(names)) != len(names):
-        raise ValueError(f"{name}={names!r} repeats a degradation; expected distinct names")
+        raise InvalidParameterError(f"{name}={names!r} repeats a degradation; expected distinct names")
     return names
 
 
 def _check_chain(chain):
     names = tuple(chain.split(">")) if isinstance(chain, str) else chain
     if not isinstance(names, Sequence) or len(names) == 0:
-        raise ValueError(f"chain={chain!r}; expected a non-empty sequence of degradation names")
+        raise InvalidParameterError(f"chain={chain!r}; expected a non-empty sequence of degradation names")
     for n in names:
         if n not in DEGRADATIONS:
-            raise ValueError(f"chain holds unknown degradation {n!r}; expected names from {tuple(DEGRADATIONS)}")
+            raise InvalidParameterError(
+                f"chain holds unknown degradation {n!r}; expected names from {tuple(DEGRADATIONS)}"
+            )
     return tuple(names)
 
 
@@ -610,12 +615,14 @@ def _bind(params, names):
     if params is None:
         params = {}
     if not isinstance(params, Mapping):
-        raise TypeError(f"degradation_params={params!r}; expected a dict of {{name: {{keyword: value}}}}")
+        raise InvalidParameterError(f"degradation_params={params!r}; expected a dict of {{name: {{keyword: value}}}}")
     for name, kwargs in params.items():
         if name not in names:
-            raise ValueError(f"degradation_params names {name!r}, which is not among the degradations {names}")
+            raise InvalidParameterError(
+                f"degradation_params names {name!r}, which is not among the degradations {names}"
+            )
         if not isinstance(kwargs, Mapping):
-            raise TypeError(f"degradation_params[{name!r}]={kwargs!r}; expected a dict of keyword arguments")
+            raise InvalidParameterError(f"degradation_params[{name!r}]={kwargs!r}; expected a dict of keyword arguments")
     return {n: functools.partial(DEGRADATIONS[n], **params[n]) if params.get(n) else DEGRADATIONS[n] for n in names}
 
 
@@ -627,7 +634,7 @@ def _try_params(funcs):
             try:
                 func(probe, np.random.default_rng(0))
             except (TypeError, ValueError) as exc:
-                raise type(exc)(f"degradation_params[{name!r}] is invalid: {exc}") from None
+                raise InvalidParameterError(f"degradation_params[{name!r}] is invalid: {exc}") from None
 
 
 def degradation_chains(degradations=None, *, lengths=(1, 2, 3), allow_repeats=True):
@@ -667,14 +674,14 @@ def degradation_chains(degradations=None, *, lengths=(1, 2, 3), allow_repeats=Tr
 
 def _check_lengths(lengths, name="lengths"):
     if is_integer(lengths) or isinstance(lengths, str) or not isinstance(lengths, Sequence):
-        raise TypeError(f"{name}={lengths!r}; expected a sequence of chain lengths such as (1, 2, 3)")
+        raise InvalidParameterError(f"{name}={lengths!r}; expected a sequence of chain lengths such as (1, 2, 3)")
     if len(lengths) == 0:
-        raise ValueError(f"{name} is empty; expected at least one chain length")
+        raise InvalidParameterError(f"{name} is empty; expected at least one chain length")
     for k in lengths:
         if not is_integer(k) or k < 1:
-            raise ValueError(f"{name} holds chain length {k!r}; expected integers >= 1")
+            raise InvalidParameterError(f"{name} holds chain length {k!r}; expected integers >= 1")
     if len(set(lengths)) != len(lengths):
-        raise ValueError(f"{name}={tuple(lengths)!r} repeats a length; expected distinct lengths")
+        raise InvalidParameterError(f"{name}={tuple(lengths)!r} repeats a length; expected distinct lengths")
     return sorted(int(k) for k in lengths)
 
 
@@ -730,7 +737,7 @@ def _check_size(size, name="size"):
         return _check_int(size, name, low=1), None
     if isinstance(size, tuple) and len(size) == 2 and all(is_integer(s) for s in size):
         return _check_int(size[0], name, low=1), _check_int(size[1], name, low=1)
-    raise TypeError(f"{name}={size!r}; expected an int height or an (height, width) tuple of ints")
+    raise InvalidParameterError(f"{name}={size!r}; expected an int height or an (height, width) tuple of ints")
 
 
 # Template caches key a resolution-matched hypothesis on how it is made (see
@@ -849,7 +856,7 @@ class _MatchedImages(Sequence):
 # --------------------------------------------------------------------------
 
 
-class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
+class GalleryDegrader(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
     """Degrade gallery images into many resolution-matched hypotheses; pass probes through.
 
     **fit_transform(X) and fit(X).transform(X) differ on purpose.**
@@ -950,6 +957,20 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
     1
     """
 
+    _parameter_constraints = {
+        # A height, a (height, width) tuple or a list of them; the items are checked in fit.
+        "probe_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "scales": [SequenceOf(Interval(Real, 0, None, closed="neither"), unique=True)],
+        "degradations": [None, SequenceOf(StrOptions(set(DEGRADATIONS)), unique=True)],
+        "chain_lengths": [SequenceOf(Interval(Integral, 1, None, closed="left"), unique=True)],
+        "n_chains": [None, Interval(Integral, 0, None, closed="left")],
+        "allow_repeats": ["boolean"],
+        "include_matched": ["boolean"],
+        # The keyword overrides are checked by calling each degradation once in fit.
+        "degradation_params": [None, dict],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         probe_size=24,
@@ -1045,15 +1066,11 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
 
     def _fit(self, images):
         # Everything is checked before any fitted attribute is set.
+        self._validate_params()
         probe_sizes = self._check_probe_sizes()
-        scales = self._check_scales()
+        scales = tuple(float(s) for s in self.scales)
         names = _check_names(self.degradations)
-        lengths = _check_lengths(self.chain_lengths, "chain_lengths")
-        for flag in ("allow_repeats", "include_matched"):
-            if not isinstance(getattr(self, flag), (bool, np.bool_)):
-                raise TypeError(f"{flag}={getattr(self, flag)!r}; expected a bool")
-        if self.n_chains is not None:
-            _check_int(self.n_chains, "n_chains", low=0)
+        lengths = sorted(int(k) for k in self.chain_lengths)
         funcs = _bind(self.degradation_params, names)
         _try_params(funcs)
         if isinstance(self.random_state, np.random.Generator):
@@ -1072,21 +1089,14 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
     def _check_probe_sizes(self):
         sizes = self.probe_size if isinstance(self.probe_size, list) else [self.probe_size]
         if not sizes:
-            raise ValueError("probe_size is an empty list; expected at least one probe size")
+            raise InvalidParameterError("probe_size is an empty list; expected at least one probe size")
         buckets = [_check_size(s, "probe_size") for s in sizes]
         heights = [h for h, _ in buckets]
         if len(set(heights)) != len(heights):
-            raise ValueError(f"probe_size={self.probe_size!r} has two buckets of the same height; expected distinct heights")
+            raise InvalidParameterError(
+                f"probe_size={self.probe_size!r} has two buckets of the same height; expected distinct heights"
+            )
         return buckets
-
-    def _check_scales(self):
-        scales = self.scales
-        if isinstance(scales, (str, Real)) or not isinstance(scales, Sequence) or len(scales) == 0:
-            raise TypeError(f"scales={scales!r}; expected a non-empty sequence of positive numbers such as (2, 4, 8)")
-        scales = tuple(_check_real(s, "scales", low=0, low_open=True) for s in scales)
-        if len(set(scales)) != len(scales):
-            raise ValueError(f"scales={self.scales!r} repeats a scale; expected distinct scales")
-        return scales
 
     def _targets(self, image):
         """(height, width, scale, bucket height) of every matched size, bucket-major."""

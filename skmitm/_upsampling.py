@@ -1,9 +1,9 @@
 """Multi-hypothesis face super-resolution of probes (the probe half of meet-in-the-middle)."""
 
 import copy
-import numbers
+import os
 from contextlib import contextmanager
-from pathlib import Path
+from numbers import Integral
 
 import cv2
 import numpy as np
@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import ImageTransformerMixin
 from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
+from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, SequenceOf
 
 __all__ = ["MultiHypothesisUpsampler"]
 
@@ -32,7 +33,7 @@ def _torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
-class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
+class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
     """Super-resolve **probes** into many hypotheses in ``transform``; pass the **gallery** through.
 
     This step acts only on probes: ``transform(X)`` turns every probe image
@@ -110,6 +111,17 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
     (7, ['original', 'super-resolved'], [(24, 24, 3), (48, 48, 3)])
     """
 
+    _parameter_constraints = {
+        "weights": [None, str, os.PathLike, FaceEDSR],
+        "scales": [SequenceOf(Interval(Integral, 2, None, closed="left"), unique=True)],
+        # A count, or the sigmas themselves (checked to be finite and non-negative in fit).
+        "sigmas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "include_original": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         weights=None,
@@ -130,25 +142,18 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
         self.n_threads = n_threads
 
 
-    def _check_params(self):
-        if isinstance(self.sigmas, numbers.Integral) and not isinstance(self.sigmas, bool):
-            if self.sigmas < 1:
-                raise ValueError(f"sigmas={self.sigmas}; expected a positive count or a list of blur sigmas")
-            sigmas = np.linspace(0.0, 1.0, self.sigmas)
-        else:
+    def _sigmas(self):
+        if isinstance(self.sigmas, Integral):
+            return np.linspace(0.0, 1.0, self.sigmas)
+        try:
             sigmas = np.asarray(self.sigmas, dtype=np.float64).ravel()
-            if sigmas.size == 0 or not np.isfinite(sigmas).all() or (sigmas < 0).any():
-                raise ValueError(f"sigmas={self.sigmas!r}; expected a count or non-negative finite blur sigmas")
-        scales = tuple(self.scales) if np.iterable(self.scales) else (self.scales,)
-        if not scales or not all(isinstance(s, numbers.Integral) and s >= 2 for s in scales):
-            raise ValueError(f"scales={self.scales!r}; expected a non-empty tuple of integers >= 2")
-        if len(set(scales)) != len(scales):
-            raise ValueError(f"scales={self.scales!r} repeats a scale")
-        if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer")
-        if self.n_threads is not None and (not isinstance(self.n_threads, numbers.Integral) or self.n_threads < 1):
-            raise ValueError(f"n_threads={self.n_threads!r}; expected None or a positive integer")
-        return scales, sigmas
+        except (TypeError, ValueError):
+            sigmas = np.array([np.nan])
+        if sigmas.size == 0 or not np.isfinite(sigmas).all() or (sigmas < 0).any():
+            raise InvalidParameterError(
+                f"MultiHypothesisUpsampler: sigmas={self.sigmas!r}; expected a count or non-negative finite blur sigmas"
+            )
+        return sigmas
 
     def fit(self, X=None, y=None):
         """Load and check the network; ``X`` and ``y`` are ignored.
@@ -162,20 +167,20 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
         -------
         self : MultiHypothesisUpsampler
         """
-        scales, sigmas = self._check_params()
+        self._validate_params()
+        sigmas = self._sigmas()
+        scales = tuple(int(s) for s in self.scales)
         if isinstance(self.weights, FaceEDSR):
             # A copy, so that fit leaves the caller's module (its device, its
             # training mode) as it was.
             net, card = copy.deepcopy(self.weights).to(self.device).eval(), {}
-        elif self.weights is None or isinstance(self.weights, (str, Path)):
-            net, card = load_edsr(self.weights, device=self.device)
         else:
-            raise TypeError(
-                f"weights of type {type(self.weights).__name__}; expected None, a weights card path or a FaceEDSR"
-            )
+            net, card = load_edsr(self.weights, device=self.device)
         missing = [s for s in scales if s not in net.scales]
         if missing:
-            raise ValueError(f"scales={self.scales!r}: the network has no tail for {missing}; it has {net.scales}")
+            raise InvalidParameterError(
+                f"scales={self.scales!r}: the network has no tail for {missing}; it has {net.scales}"
+            )
         self.net_ = net
         self.card_ = card
         self.scales_ = scales

@@ -604,7 +604,7 @@ def test_dlib_same_person_is_closer(lfw_dir):
 
 
 def test_memory_of_the_wrong_type_is_an_error(tiny_onnx):
-    with pytest.raises(TypeError, match="memory of type int; expected None, a folder path or a joblib.Memory"):
+    with pytest.raises(TypeError, match="memory=3; expected None or an instance of str .* joblib.memory.Memory"):
         TemplateExtractor(tiny_onnx, memory=3).fit()
 
 
