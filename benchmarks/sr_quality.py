@@ -30,8 +30,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skmitm import MultiHypothesisUpsampler
+from skmitm import MultiHypothesisUpsampler, match_resolution
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
+from skmitm.metrics import psnr
 
 from _shared import shared_path
 
@@ -44,11 +45,6 @@ def luma(image):
     """BT.601 luma of an RGB uint8 image, as float64 on the 16–235 scale."""
     rgb = image.astype(np.float64)
     return 16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255
-
-
-def psnr(a, b):
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def ssim(a, b):
@@ -71,11 +67,6 @@ def scores(outputs, targets):
     """Mean PSNR (RGB), PSNR (Y) and SSIM (Y) over paired images."""
     rows = [(psnr(o, t), psnr(luma(o), luma(t)), ssim(luma(o), luma(t))) for o, t in zip(outputs, targets)]
     return dict(zip(("psnr_rgb", "psnr_y", "ssim_y"), np.mean(rows, axis=0).tolist()))
-
-
-def target(face, size):
-    interpolation = cv2.INTER_AREA if size <= face.shape[0] else cv2.INTER_CUBIC
-    return cv2.resize(face, (size, size), interpolation=interpolation)
 
 
 def peer_models(folder):
@@ -103,7 +94,7 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
     pick = np.sort(np.random.default_rng(seed).choice(len(bench.probe_images), size=n_faces, replace=False))
     probes = [bench.probe_images[i] for i in pick]
     faces = [bench.hr_probe_images[i] for i in pick]
-    targets = {s: [target(f, 24 * s) for f in faces] for s in SCALES}
+    targets = {s: [match_resolution(f, 24 * s) for f in faces] for s in SCALES}
     facts = {"n_faces": n_faces, "n_people": len(set(bench.probe_subjects[pick])),
              "load_s": time.perf_counter() - start}
     rows = []

@@ -6,6 +6,7 @@ probes are super-resolved, gallery images are degraded and resolution-matched,
 and the two meet in the middle at several scales.
 """
 
+from . import _degradation
 from ._cropping import FaceCropper
 from ._degradation import (
     DEGRADATIONS,
@@ -64,22 +65,7 @@ __all__ = [
     "check_images",
     "load_image",
     "make_meta",
-    "DEGRADATIONS",
-    "GalleryDegrader",
-    "apply_chain",
-    "brightness_jitter",
-    "color_jitter",
-    "degradation_chains",
-    "disk_blur",
-    "down_up_rescale",
-    "gaussian_blur",
-    "gaussian_noise",
-    "match_resolution",
-    "motion_blur",
-    "patch_shuffle",
-    "random_perspective",
-    "random_shear",
-    "speckle_noise",
+    *_degradation.__all__,
     "TemplateExtractor",
     "MultiHypothesisUpsampler",
     "FaceEDSR",

@@ -20,8 +20,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backends import file_sha256
 from ._base import ImageTransformerMixin
-from ._param_validation import InvalidParameterError, Interval, Options, ParamValidationMixin, StrOptions
-from ._validation import check_images, is_integer
+from ._degradation import match_resolution
+from ._param_validation import InvalidParameterError, Interval, Options, ParamValidationMixin, StrOptions, check_size
+from ._validation import check_images
 
 __all__ = ["DETECTORS", "KNOWN_DETECTOR_MODELS", "FaceCropper"]
 
@@ -127,14 +128,6 @@ def _cut(image, box):
     if pad:
         image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     return np.ascontiguousarray(image[y0 + pad : y1 + pad, x0 + pad : x1 + pad])
-
-
-def _resize(image, size):
-    height, width = size
-    if image.shape[:2] == (height, width):
-        return image
-    shrinks = height * width < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinks else cv2.INTER_CUBIC)
 
 
 class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
@@ -399,8 +392,8 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : sequence of images or paths, or ndarray of shape (n, H, W, 3)
-            H×W×3 uint8 RGB images (greyscale is promoted) or image files.
+        X : as :meth:`detect` takes it
+            The photos or frames to crop.
 
         Returns
         -------
@@ -414,7 +407,7 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
         crops = []
         for image, box in zip(images, detections.crop_boxes):
             crop = _cut(image, box)
-            crops.append(crop if size is None else _resize(crop, size))
+            crops.append(crop if size is None else match_resolution(crop, size))
         missing = np.flatnonzero(~detections.found)
         if len(missing):
             shown = ", ".join(f"X[{i}]" for i in missing[:10]) + (" …" if len(missing) > 10 else "")
@@ -430,18 +423,4 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
 
 def _output_size(output_size):
     """(height, width) or None, from an int, a pair or None."""
-    if output_size is None:
-        return None
-    if is_integer(output_size):
-        if output_size < 1:
-            raise InvalidParameterError(
-                f"output_size={output_size!r}; expected None, a positive integer or (height, width)"
-            )
-        return (int(output_size), int(output_size))
-    if (
-        isinstance(output_size, (tuple, list))
-        and len(output_size) == 2
-        and all(is_integer(v) and v >= 1 for v in output_size)
-    ):
-        return (int(output_size[0]), int(output_size[1]))
-    raise InvalidParameterError(f"output_size={output_size!r}; expected None, a positive integer or (height, width)")
+    return None if output_size is None else check_size(output_size, "output_size")

@@ -25,7 +25,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import ImageTransformerMixin
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
-from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, SequenceOf, StrOptions
+from ._param_validation import (
+    InvalidParameterError,
+    Interval,
+    ParamValidationMixin,
+    SequenceOf,
+    StrOptions,
+    check_size,
+)
 from ._validation import is_integer
 
 __all__ = [
@@ -85,6 +92,38 @@ def _check_int(value, name, *, low):
     return int(value)
 
 
+_RNG_IGNORED = "Ignored; accepted so that every degradation has the same signature."
+
+#: Docstring fragments the degradation functions share, substituted for ``{{name}}`` by :func:`_shared_doc`.
+_DOC_FRAGMENTS = {
+    "image": "image : ndarray of shape (H, W, 3), dtype uint8\n        RGB image.",
+    "rng": "rng : numpy.random.Generator, int or None, default=None",
+    "parameters": "Parameters\n    ----------\n    {{image}}\n    {{rng}}\n        {rng}",
+    "returns": "Returns\n    -------\n    degraded : ndarray of shape (H, W, 3), dtype uint8",
+    "examples": "Examples\n    --------\n    >>> import numpy as np",
+}
+
+
+def _shared_doc(*, rng=None):
+    """Decorator: substitute the shared fragments ``{{name}}`` in a function's docstring.
+
+    The fragments are written once here instead of being pasted into eleven
+    docstrings; ``rng`` is the description of the function's ``rng``
+    parameter, which ``{{parameters}}`` ends with.
+    """
+
+    def substitute(func):
+        doc = func.__doc__
+        for name in ("parameters", "returns", "examples", "image", "rng"):
+            doc = doc.replace("{{" + name + "}}", _DOC_FRAGMENTS[name])
+        if "{{" in doc or ("{rng}" in doc and rng is None):
+            raise ValueError(f"{func.__name__}'s docstring has a fragment left unsubstituted")
+        func.__doc__ = doc.replace("{rng}", rng or "")
+        return func
+
+    return substitute
+
+
 def _to_uint8(values):
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
@@ -98,31 +137,23 @@ def _round(x):
 # --------------------------------------------------------------------------
 
 
+@_shared_doc(rng="Source of the noise (an int or None seeds a new Generator).")
 def gaussian_noise(image, rng=None, *, mean=0.0, var=0.02):
     """Add Gaussian noise, independently per pixel and channel (Table 1: mean 0, var 0.02).
 
     The mean and variance are on the image scaled to [0, 1]; the default
     standard deviation is therefore about 36 grey levels.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the noise (an int or None seeds a new Generator).
+    {{parameters}}
     mean : float, default=0.0
         Mean of the noise on [0, 1].
     var : float, default=0.02
         Variance of the noise on [0, 1].
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
         The noisy image, clipped to [0, 255].
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import gaussian_noise
     >>> grey = np.full((64, 64, 3), 128, np.uint8)
     >>> noisy = gaussian_noise(grey, np.random.default_rng(0))
@@ -136,28 +167,20 @@ def gaussian_noise(image, rng=None, *, mean=0.0, var=0.02):
     return _to_uint8(image + (noise * np.float32(255 * std) + np.float32(255 * mean)))
 
 
+@_shared_doc(rng="Source of the noise.")
 def speckle_noise(image, rng=None, *, var=0.02):
     """Multiply each pixel by ``1 + n`` with Gaussian ``n`` of mean 0 (Table 1: var 0.02).
 
     Speckle is proportional to the signal: dark regions stay nearly clean,
     bright ones get noisy, as in sensor shot noise.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the noise.
+    {{parameters}}
     var : float, default=0.02
         Variance of the multiplicative noise ``n``.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import speckle_noise
     >>> image = np.full((64, 64, 3), 100, np.uint8)
     >>> ratio = speckle_noise(image, np.random.default_rng(0)) / 100.0 - 1
@@ -170,6 +193,7 @@ def speckle_noise(image, rng=None, *, var=0.02):
     return _to_uint8(image * (1 + np.float32(std) * noise))
 
 
+@_shared_doc(rng="Source of the random shift and factor.")
 def color_jitter(image, rng=None, *, hue=0.1, saturation=0.5):
     """Randomly rotate the hue and scale the saturation of the whole image (Table 1).
 
@@ -177,24 +201,15 @@ def color_jitter(image, rng=None, *, hue=0.1, saturation=0.5):
     and a saturation factor from U(1 - saturation, 1 + saturation), as in
     torchvision's ``ColorJitter``; the paper gives no ranges.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the random shift and factor.
+    {{parameters}}
     hue : float, default=0.1
         Largest hue shift, in [0, 0.5].
     saturation : float, default=0.5
         Largest relative saturation change, in [0, 1].
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import color_jitter
     >>> red = np.zeros((8, 8, 3), np.uint8); red[..., 0] = 200
     >>> color_jitter(red, np.random.default_rng(1))[0, 0].tolist() != [200, 0, 0]
@@ -214,6 +229,7 @@ def color_jitter(image, rng=None, *, hue=0.1, saturation=0.5):
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
 
 
+@_shared_doc(rng="Source of the random factors.")
 def brightness_jitter(image, rng=None, *, brightness=0.4, contrast=0.4):
     """Randomly scale brightness, then contrast about the mean grey level (Table 1).
 
@@ -221,24 +237,15 @@ def brightness_jitter(image, rng=None, *, brightness=0.4, contrast=0.4):
     U(1 - contrast, 1 + contrast), as in torchvision's ``ColorJitter``; the
     paper gives no ranges.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the random factors.
+    {{parameters}}
     brightness : float, default=0.4
         Largest relative brightness change, in [0, 1].
     contrast : float, default=0.4
         Largest relative contrast change, in [0, 1].
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import brightness_jitter
     >>> flat = np.full((8, 8, 3), 100, np.uint8)
     >>> out = brightness_jitter(flat, np.random.default_rng(0))
@@ -262,28 +269,20 @@ def _motion_kernel(window):
     return np.full((1, window), 1.0 / window, np.float32)
 
 
+@_shared_doc(rng=_RNG_IGNORED)
 def motion_blur(image, rng=None, *, window=20):
     """Blur each row with a horizontal box of ``window`` pixels (Table 1: window 20).
 
     The window is in pixels of the image it is applied to, so later links of
     a chain (smaller images) are blurred relatively more. Rows never mix.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Ignored; accepted so that every degradation has the same signature.
+    {{parameters}}
     window : int, default=20
         Length of the motion in pixels.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import motion_blur
     >>> dot = np.zeros((5, 40, 3), np.uint8); dot[2, 20] = 200
     >>> out = motion_blur(dot)
@@ -301,27 +300,19 @@ def _gaussian_kernel(sigma, window):
     return taps @ taps.T
 
 
+@_shared_doc(rng=_RNG_IGNORED)
 def gaussian_blur(image, rng=None, *, sigma=1.1, window=5):
     """Blur with a normalised Gaussian kernel (Table 1: sigma 1.1, window 5).
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Ignored; accepted so that every degradation has the same signature.
+    {{parameters}}
     sigma : float, default=1.1
         Standard deviation of the kernel in pixels.
     window : int, default=5
         Side of the square kernel in pixels; odd.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import gaussian_blur
     >>> dot = np.zeros((9, 9, 3), np.uint8); dot[4, 4] = 250
     >>> out = gaussian_blur(dot)
@@ -348,25 +339,17 @@ def _disk_kernel(radius):
     return (cover / cover.sum()).astype(np.float32)
 
 
+@_shared_doc(rng=_RNG_IGNORED)
 def disk_blur(image, rng=None, *, radius=5):
     """Blur with a uniform disk, like an out-of-focus lens (Table 1: radius 5).
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Ignored; accepted so that every degradation has the same signature.
+    {{parameters}}
     radius : float, default=5
         Radius of the disk in pixels.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import disk_blur
     >>> flat = np.full((20, 20, 3), 77, np.uint8)
     >>> bool((disk_blur(flat) == 77).all())
@@ -377,32 +360,25 @@ def disk_blur(image, rng=None, *, radius=5):
     return cv2.filter2D(image, -1, _disk_kernel(radius), borderType=_BORDER)
 
 
+@_shared_doc(rng="Source of the corner displacements.")
 def random_perspective(image, rng=None, *, distortion=0.2):
     """Warp by a random perspective transform (Table 1), keeping the shape.
 
     Each corner moves independently by up to ``distortion / 2`` of the image
     width horizontally and of its height vertically; the paper gives no range.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the corner displacements.
+    {{parameters}}
     distortion : float, default=0.2
         Strength of the warp, in [0, 1].
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import random_perspective
     >>> image = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    >>> random_perspective(image, np.random.default_rng(0)).shape
-    (30, 40, 3)
+    >>> warped = random_perspective(image, np.random.default_rng(0))
+    >>> warped.shape, bool((random_perspective(image, 0, distortion=0.0) == image).all())
+    ((30, 40, 3), True)
     """
     image = _check_rgb(image)
     distortion = _check_real(distortion, "distortion", low=0, high=1)
@@ -414,6 +390,7 @@ def random_perspective(image, rng=None, *, distortion=0.2):
     return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=_BORDER)
 
 
+@_shared_doc(rng="Source of the angles.")
 def random_shear(image, rng=None, *, max_angle=15.0):
     """Shear about the image centre by random angles along both axes (Table 1).
 
@@ -421,26 +398,18 @@ def random_shear(image, rng=None, *, max_angle=15.0):
     U(-max_angle, max_angle) degrees, as in torchvision's ``RandomAffine``;
     the paper gives no range.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the angles.
+    {{parameters}}
     max_angle : float, default=15.0
         Largest shear angle in degrees, below 90.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import random_shear
-    >>> image = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    >>> random_shear(image, np.random.default_rng(0)).shape
-    (30, 40, 3)
+    >>> image = np.random.default_rng(0).integers(0, 256, (31, 41, 3), dtype=np.uint8)
+    >>> sheared = random_shear(image, np.random.default_rng(0))  # about the centre pixel, which stays
+    >>> sheared.shape, sheared[15, 20].tolist() == image[15, 20].tolist()
+    ((31, 41, 3), True)
     """
     image = _check_rgb(image)
     max_angle = _check_real(max_angle, "max_angle", low=0)
@@ -454,6 +423,7 @@ def random_shear(image, rng=None, *, max_angle=15.0):
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=_BORDER)
 
 
+@_shared_doc(rng="Source of the factor.")
 def down_up_rescale(image, rng=None, *, factor=(2.0, 4.0)):
     """Downscale by a random factor, then upscale back to the original size (Table 1).
 
@@ -461,22 +431,13 @@ def down_up_rescale(image, rng=None, *, factor=(2.0, 4.0)):
     averaging (a camera integrates light over each sensor cell) and enlarged
     again bicubically. The paper gives no range.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the factor.
+    {{parameters}}
     factor : float or (float, float), default=(2.0, 4.0)
         Downscaling factor, or the range it is drawn from; at least 1.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import down_up_rescale
     >>> image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     >>> out = down_up_rescale(image, np.random.default_rng(0))
@@ -501,6 +462,7 @@ def _pair(value, name):
     return low, high
 
 
+@_shared_doc(rng="Source of the permutations.")
 def patch_shuffle(image, rng=None, *, patch_size=2):
     """Shuffle the pixels inside each non-overlapping square patch (Table 1, PatchShuffle [20]).
 
@@ -509,27 +471,18 @@ def patch_shuffle(image, rng=None, *, patch_size=2):
     and only their places change. Rows and columns beyond the last whole
     patch are left as they are.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the permutations.
+    {{parameters}}
     patch_size : int, default=2
         Side of the patches in pixels.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
     References
     ----------
     .. [20] G. Kang, X. Dong, L. Zheng and Y. Yang, "PatchShuffle
        regularization", arXiv:1707.07103, 2017.
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import patch_shuffle
     >>> image = np.arange(16 * 3, dtype=np.uint8).reshape(4, 4, 3)
     >>> out = patch_shuffle(image, np.random.default_rng(0))
@@ -691,6 +644,7 @@ def _halve(image):
     return cv2.resize(image, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_CUBIC)
 
 
+@_shared_doc()
 def apply_chain(image, chain, rng=None, *, params=None):
     """Degrade an image by a chain of degradations with 2× downsampling between links (Eq. 1).
 
@@ -700,12 +654,11 @@ def apply_chain(image, chain, rng=None, *, params=None):
 
     Parameters
     ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
+    {{image}}
     chain : sequence of str or str
         Degradation names, first applied first, or the same joined by ``">"``
         (the ``chain`` field of hypothesis metadata).
-    rng : numpy.random.Generator, int or None, default=None
+    {{rng}}
         Source of every link's randomness, used in order.
     params : dict of {str: dict}, default=None
         Keyword overrides per degradation, e.g. ``{"motion_blur": {"window": 9}}``.
@@ -715,9 +668,7 @@ def apply_chain(image, chain, rng=None, *, params=None):
     degraded : ndarray of shape (ceil(H / 2^(k-1)), ceil(W / 2^(k-1)), 3), dtype uint8
         For a chain of ``k`` links.
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import apply_chain
     >>> face = np.full((126, 126, 3), 128, np.uint8)
     >>> apply_chain(face, "gaussian_noise>motion_blur>patch_shuffle", 0).shape
@@ -730,14 +681,6 @@ def apply_chain(image, chain, rng=None, *, params=None):
     for depth, name in enumerate(chain):
         image = funcs[name](_halve(image) if depth else image, rng)
     return image
-
-
-def _check_size(size, name="size"):
-    if is_integer(size):
-        return _check_int(size, name, low=1), None
-    if isinstance(size, tuple) and len(size) == 2 and all(is_integer(s) for s in size):
-        return _check_int(size[0], name, low=1), _check_int(size[1], name, low=1)
-    raise InvalidParameterError(f"{name}={size!r}; expected an int height or an (height, width) tuple of ints")
 
 
 # Template caches key a resolution-matched hypothesis on how it is made (see
@@ -753,6 +696,7 @@ def _match(image, shape):
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
+@_shared_doc()
 def match_resolution(image, size):
     """Resize an image to a probe's resolution (resolution matching).
 
@@ -760,8 +704,7 @@ def match_resolution(image, size):
 
     Parameters
     ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
+    {{image}}
     size : int or (int, int)
         Target height (the width keeps the aspect ratio) or (height, width).
 
@@ -769,15 +712,13 @@ def match_resolution(image, size):
     -------
     matched : ndarray of shape (height, width, 3), dtype uint8
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import match_resolution
     >>> match_resolution(np.zeros((126, 100, 3), np.uint8), 48).shape
     (48, 38, 3)
     """
     image = _check_rgb(image)
-    h, w = _check_size(size)
+    h, w = check_size(size, "size", square=False)
     if w is None:
         w = max(1, _round(h * image.shape[1] / image.shape[0]))
     return _match(image, (h, w))
@@ -1002,8 +943,8 @@ class GalleryDegrader(ImageTransformerMixin, ParamValidationMixin, BaseEstimator
 
         Parameters
         ----------
-        X : sequence of images or paths, 4-D uint8 array, or list of HypothesisSet
-            Gallery images (each set's single ``"original"`` image is used).
+        X : as :meth:`fit_transform` takes it
+            The gallery, checked but not degraded.
         y : None
             Ignored.
 
@@ -1090,7 +1031,7 @@ class GalleryDegrader(ImageTransformerMixin, ParamValidationMixin, BaseEstimator
         sizes = self.probe_size if isinstance(self.probe_size, list) else [self.probe_size]
         if not sizes:
             raise InvalidParameterError("probe_size is an empty list; expected at least one probe size")
-        buckets = [_check_size(s, "probe_size") for s in sizes]
+        buckets = [check_size(s, "probe_size", square=False) for s in sizes]
         heights = [h for h, _ in buckets]
         if len(set(heights)) != len(heights):
             raise InvalidParameterError(

@@ -35,6 +35,7 @@ __all__ = [
     "ParamValidationMixin",
     "SequenceOf",
     "StrOptions",
+    "check_size",
     "make_constraint",
     "validate_parameter_constraints",
 ]
@@ -256,17 +257,15 @@ def make_constraint(constraint):
     """
     if isinstance(constraint, _Constraint):
         return constraint
-    if constraint is None:
-        return _NONE
-    if constraint is callable:
-        return _CALLABLE
-    if isinstance(constraint, str):
-        if constraint not in _SHORTHANDS:
-            raise ValueError(f"unknown constraint {constraint!r}; expected one of {sorted(_SHORTHANDS)}")
-        return _SHORTHANDS[constraint]
     if isinstance(constraint, type):
         return _InstanceOf(constraint)
-    raise TypeError(f"{constraint!r} is not a constraint")
+    try:
+        return {None: _NONE, callable: _CALLABLE, **_SHORTHANDS}[constraint]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"{constraint!r} is not a constraint; expected a constraint object, a type, None, callable or one of "
+            f"{sorted(_SHORTHANDS)}"
+        ) from None
 
 
 def validate_parameter_constraints(constraints, params, caller_name):
@@ -308,6 +307,36 @@ def validate_parameter_constraints(constraints, params, caller_name):
             continue
         expected = " or ".join(str(c) for c in accepted)
         raise InvalidParameterError(f"{caller_name}: {name}={_short_repr(value)}; expected {expected}")
+
+
+def check_size(size, name, *, square=True):
+    """``(height, width)`` from an image size parameter: an int or a (height, width) pair of positive ints.
+
+    Parameters
+    ----------
+    size : int or (int, int)
+    name : str
+        The parameter, named in the error.
+    square : bool, default=True
+        What an int means: a square (True), or a height whose width follows
+        each image's aspect ratio (False: the width is None).
+
+    Raises
+    ------
+    InvalidParameterError
+        For anything else.
+
+    Examples
+    --------
+    >>> from skmitm._param_validation import check_size
+    >>> check_size(24, "probe_size"), check_size(24, "probe_size", square=False), check_size([16, 12], "size")
+    ((24, 24), (24, None), (16, 12))
+    """
+    if _is_integer(size) and size >= 1:
+        return (int(size), int(size) if square else None)
+    if isinstance(size, (tuple, list)) and len(size) == 2 and all(_is_integer(v) and v >= 1 for v in size):
+        return (int(size[0]), int(size[1]))
+    raise InvalidParameterError(f"{name}={size!r}; expected a positive integer or a (height, width) pair of them")
 
 
 def _short_repr(value, limit=120):

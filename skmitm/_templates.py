@@ -33,7 +33,8 @@ from ._backends import (
 )
 from ._base import ImageTransformerMixin
 from ._hypotheses import as_hypothesis_sets
-from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, StrOptions
+from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, StrOptions, check_size
+from ._runtime import progress_bar
 
 __all__ = ["TemplateExtractor"]
 
@@ -302,7 +303,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
             else:
                 raise InvalidParameterError("the model's graph does not fix its input size; pass input_size=(height, width)")
         else:
-            size = _as_size(self.input_size)
+            size = check_size(self.input_size, "input_size")
         for got, want in zip(size, declared):
             if want is not None and got != want:
                 raise InvalidParameterError(
@@ -375,7 +376,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         for i, hs in enumerate(sets):
             if hs.has_templates:
                 raise ValueError(f"X[{i}] already holds templates; expected a HypothesisSet of images")
-        bar = _progress_bar(sum(len(hs) for hs in sets), self.progress)
+        bar = progress_bar(total=sum(len(hs) for hs in sets), enabled=self.progress, desc="templates", unit="image")
         out, group, count = [], [], 0
         try:
             # Sets are processed a few thousand images at a time: a degraded
@@ -388,8 +389,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
                     out += self._transform_group(group, bar)
                     group, count = [], 0
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         return out
 
     def _transform_group(self, group, bar):
@@ -595,14 +595,6 @@ def _file_sha256(path):
     return _FILE_SHA256[key]
 
 
-def _progress_bar(total, enabled):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="templates", unit="image")
-
-
 class _TemplateCache:
     """Templates in a SQLite file, one row per (model and preprocessing, image content or recipe) key."""
 
@@ -710,18 +702,6 @@ def _onnx_path(model, backend, model_root):
     if path.is_dir():
         return os.fspath(insightface_pack_file(path.name, path.parent))
     return os.fspath(insightface_pack_file(os.fspath(model), model_root))
-
-
-def _as_size(size):
-    if isinstance(size, Integral) and not isinstance(size, bool):
-        size = (size, size)
-    try:
-        height, width = size
-    except (TypeError, ValueError):
-        raise InvalidParameterError(f"input_size={size!r}; expected an int or (height, width)") from None
-    if not all(isinstance(d, Integral) and not isinstance(d, bool) and d > 0 for d in (height, width)):
-        raise InvalidParameterError(f"input_size={size!r}; expected positive integers")
-    return int(height), int(width)
 
 
 def _as_triple(value, name):

@@ -2,7 +2,6 @@
 
 import copy
 import os
-from contextlib import contextmanager
 from numbers import Integral
 
 import cv2
@@ -15,22 +14,9 @@ from ._base import ImageTransformerMixin
 from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
 from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, SequenceOf
+from ._runtime import torch_threads
 
 __all__ = ["MultiHypothesisUpsampler"]
-
-
-@contextmanager
-def _torch_threads(n_threads):
-    """Run a block with ``n_threads`` torch threads (None: leave as is), restoring the previous count."""
-    if n_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
@@ -49,7 +35,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
     ----------
     weights : str, Path, FaceEDSR or None, default=None
         The network: a weights card (``.json``, or its ``.pt``) written by
-        :func:`skmitm.sr_training.train` / ``python -m skmitm.sr_training``,
+        :func:`skmitm.sr_training.train_sr` / ``skmitm train-sr``,
         a :class:`~skmitm.FaceEDSR` instance (copied in ``fit``), or None for the shipped
         face-trained weights (realistic degradations; see
         ``docs/super_resolution.md``).
@@ -233,7 +219,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
         for i, probe in enumerate(probes):
             by_size.setdefault(probe.shape[:2], []).append(i)
         outputs = [None] * len(probes)
-        with _torch_threads(self.n_threads), torch.inference_mode():
+        with torch_threads(self.n_threads), torch.inference_mode():
             for indices in by_size.values():
                 for i, images in zip(indices, self._super_resolve([probes[i] for i in indices])):
                     outputs[i] = images

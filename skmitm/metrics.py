@@ -4,7 +4,7 @@ import numpy as np
 
 from ._validation import check_subjects, is_integer
 
-__all__ = ["cmc_curve", "plot_cmc", "rank_k_identification_rate", "true_subject_ranks"]
+__all__ = ["cmc_curve", "plot_cmc", "psnr", "rank_k_identification_rate", "true_subject_ranks"]
 
 
 def _check_scores(y_true, scores, classes):
@@ -109,6 +109,33 @@ def rank_k_identification_rate(y_true, scores, classes, *, k=1):
     if not is_integer(k) or k < 1:
         raise ValueError(f"k={k!r}; expected an integer >= 1")
     return float((true_subject_ranks(y_true, scores, classes) <= k).mean())
+
+
+def psnr(a, b):
+    """Peak signal-to-noise ratio in dB between two images on the 0–255 scale.
+
+    Parameters
+    ----------
+    a, b : array-like of the same shape
+        uint8 images, or float arrays on the 0–255 scale.
+
+    Returns
+    -------
+    psnr : float
+        ``10 log10(255² / MSE)``; ``inf`` for identical images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm.metrics import psnr
+    >>> round(psnr(np.zeros((4, 4)), np.full((4, 4), 255.0)), 6), psnr(np.ones(3), np.ones(3))
+    (0.0, inf)
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"images of shapes {a.shape} and {b.shape}; expected the same shape")
+    mse = np.mean((a - b) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def plot_cmc(curves, path=None, *, ax=None, max_rank=20, title="CMC"):
