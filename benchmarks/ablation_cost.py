@@ -54,7 +54,8 @@ def main(argv=None):
     parser.add_argument("--sigmas", type=int, default=4)
     args = parser.parse_args(argv)
     r = run(lfw=args.lfw or shared_path("data/lfw-deepfunneled"),
-            model=args.model or shared_path("models/mobilefacenet.onnx"), subjects=args.subjects, chains=args.chains, sigmas=args.sigmas)
+            model=args.model or shared_path("models/mobilefacenet.onnx"), subjects=args.subjects, chains=args.chains,
+            sigmas=args.sigmas)
     print(f"{args.subjects} subjects, {args.chains} chains, {args.sigmas} blur levels, scales 2/4/8, moderate 24 px")
     print(f"  most expensive single row (full method from scratch): {r['single_seconds']:.1f} s")
     print(f"  whole ablation ({r['rows']} rows, templates once)   : {r['ablation_seconds']:.1f} s")

@@ -115,7 +115,8 @@ def main(argv=None):
         parser.error("--chains must be positive; resolution matching alone is always reported")
 
     results, t = run(lfw=args.lfw or shared_path("data/lfw-deepfunneled"),
-                     model=args.model or shared_path("models/mobilefacenet.onnx"), chain_counts=sorted(set(args.chains)), single=args.single,
+                     model=args.model or shared_path("models/mobilefacenet.onnx"),
+                     chain_counts=sorted(set(args.chains)), single=args.single,
                      probe_size=args.probe_size, severity=args.severity, memory=args.memory,
                      random_state=args.random_state)
     print(f"LFW cross-resolution, {args.severity}, {args.probe_size} px: {t['n_subjects']} subjects, "

@@ -29,7 +29,6 @@ Run: ``python benchmarks/sr_gain.py [--lfw DIR] [--model FILE]
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm

@@ -143,7 +143,8 @@ def _train_sr_options(parser):
 
     defaults = {**TRAIN_OPTIONS, **_defaults(train_sr)}
     parser.add_argument("--lfw", required=True, help="LFW deep-funneled folder (NAME/NAME_NNNN.jpg)")
-    parser.add_argument("--out", default=defaults["out"], help="folder for the checkpoint and log (default: %(default)s)")
+    parser.add_argument("--out", default=defaults["out"],
+                        help="folder for the checkpoint and log (default: %(default)s)")
     parser.add_argument("--export", help="weights file to write at the end (.pt; a .json card goes beside it) "
                         "(default: OUT/face_edsr_DEGRADATION.pt)")
     parser.add_argument("--degradation", choices=DEGRADATIONS, default=defaults["degradation"],

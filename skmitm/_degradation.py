@@ -33,7 +33,7 @@ from ._param_validation import (
     StrOptions,
     check_size,
 )
-from ._validation import is_integer
+from ._validation import check_image, is_integer
 
 __all__ = [
     "DEGRADATIONS",
@@ -57,17 +57,6 @@ __all__ = [
 # Reflection keeps a face's edge statistics; a constant border would add dark
 # frames that no camera produces.
 _BORDER = cv2.BORDER_REFLECT_101
-
-
-def _check_rgb(image, name="image"):
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        raise TypeError(f"{name} has dtype {arr.dtype}; expected H×W×3 RGB uint8")
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"{name} has shape {arr.shape}; expected H×W×3 RGB uint8")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} has shape {arr.shape}; expected a non-empty H×W×3 RGB uint8 image")
-    return np.ascontiguousarray(arr)
 
 
 def _as_generator(rng):
@@ -160,7 +149,7 @@ def gaussian_noise(image, rng=None, *, mean=0.0, var=0.02):
     >>> noisy.shape, noisy.dtype, round(float((noisy / 255.0).var()), 2)
     ((64, 64, 3), dtype('uint8'), 0.02)
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     mean = _check_real(mean, "mean")
     std = np.sqrt(_check_real(var, "var", low=0))
     noise = _as_generator(rng).standard_normal(image.shape, dtype=np.float32)
@@ -187,7 +176,7 @@ def speckle_noise(image, rng=None, *, var=0.02):
     >>> round(float(ratio.var()), 2)
     0.02
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     std = np.sqrt(_check_real(var, "var", low=0))
     noise = _as_generator(rng).standard_normal(image.shape, dtype=np.float32)
     return _to_uint8(image * (1 + np.float32(std) * noise))
@@ -215,7 +204,7 @@ def color_jitter(image, rng=None, *, hue=0.1, saturation=0.5):
     >>> color_jitter(red, np.random.default_rng(1))[0, 0].tolist() != [200, 0, 0]
     True
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     hue = _check_real(hue, "hue", low=0, high=0.5)
     saturation = _check_real(saturation, "saturation", low=0, high=1)
     rng = _as_generator(rng)
@@ -252,7 +241,7 @@ def brightness_jitter(image, rng=None, *, brightness=0.4, contrast=0.4):
     >>> bool((out == out[0, 0, 0]).all())
     True
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     brightness = _check_real(brightness, "brightness", low=0, high=1)
     contrast = _check_real(contrast, "contrast", low=0, high=1)
     rng = _as_generator(rng)
@@ -289,7 +278,7 @@ def motion_blur(image, rng=None, *, window=20):
     >>> int(out[2].sum(axis=0)[0]), int(out[[0, 1, 3, 4]].sum())
     (200, 0)
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     window = _check_int(window, "window", low=1)
     return cv2.filter2D(image, -1, _motion_kernel(window), borderType=_BORDER)
 
@@ -319,7 +308,7 @@ def gaussian_blur(image, rng=None, *, sigma=1.1, window=5):
     >>> int((out[..., 0] > 0).sum()), abs(int(out[..., 0].sum()) - 250) <= 12
     (25, True)
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     sigma = _check_real(sigma, "sigma", low=0, low_open=True)
     window = _check_int(window, "window", low=1)
     if window % 2 == 0:
@@ -355,7 +344,7 @@ def disk_blur(image, rng=None, *, radius=5):
     >>> bool((disk_blur(flat) == 77).all())
     True
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     radius = _check_real(radius, "radius", low=0, low_open=True)
     return cv2.filter2D(image, -1, _disk_kernel(radius), borderType=_BORDER)
 
@@ -380,7 +369,7 @@ def random_perspective(image, rng=None, *, distortion=0.2):
     >>> warped.shape, bool((random_perspective(image, 0, distortion=0.0) == image).all())
     ((30, 40, 3), True)
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     distortion = _check_real(distortion, "distortion", low=0, high=1)
     h, w = image.shape[:2]
     # Pixel-edge corners keep the quadrilateral non-degenerate even for 1-px images.
@@ -411,7 +400,7 @@ def random_shear(image, rng=None, *, max_angle=15.0):
     >>> sheared.shape, sheared[15, 20].tolist() == image[15, 20].tolist()
     ((31, 41, 3), True)
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     max_angle = _check_real(max_angle, "max_angle", low=0)
     if max_angle >= 90:
         raise InvalidParameterError(f"max_angle={max_angle!r}; expected an angle below 90 degrees")
@@ -444,7 +433,7 @@ def down_up_rescale(image, rng=None, *, factor=(2.0, 4.0)):
     >>> out.shape, bool(out.std() < image.std())
     ((32, 32, 3), True)
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     low, high = (factor, factor) if isinstance(factor, Real) else _pair(factor, "factor")
     low = _check_real(low, "factor", low=1)
     high = _check_real(high, "factor", low=low)
@@ -489,7 +478,7 @@ def patch_shuffle(image, rng=None, *, patch_size=2):
     >>> sorted(out[:2, :2].reshape(-1, 3).tolist()) == sorted(image[:2, :2].reshape(-1, 3).tolist())
     True
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     n = _check_int(patch_size, "patch_size", low=1)
     rows, cols = image.shape[0] // n, image.shape[1] // n
     out = image.copy()
@@ -575,7 +564,9 @@ def _bind(params, names):
                 f"degradation_params names {name!r}, which is not among the degradations {names}"
             )
         if not isinstance(kwargs, Mapping):
-            raise InvalidParameterError(f"degradation_params[{name!r}]={kwargs!r}; expected a dict of keyword arguments")
+            raise InvalidParameterError(
+                f"degradation_params[{name!r}]={kwargs!r}; expected a dict of keyword arguments"
+            )
     return {n: functools.partial(DEGRADATIONS[n], **params[n]) if params.get(n) else DEGRADATIONS[n] for n in names}
 
 
@@ -674,7 +665,7 @@ def apply_chain(image, chain, rng=None, *, params=None):
     >>> apply_chain(face, "gaussian_noise>motion_blur>patch_shuffle", 0).shape
     (32, 32, 3)
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     chain = _check_chain(chain)
     funcs = _bind(params, tuple(DEGRADATIONS))
     rng = _as_generator(rng)
@@ -717,7 +708,7 @@ def match_resolution(image, size):
     >>> match_resolution(np.zeros((126, 100, 3), np.uint8), 48).shape
     (48, 38, 3)
     """
-    image = _check_rgb(image)
+    image = check_image(image, strict=True)
     h, w = check_size(size, "size", square=False)
     if w is None:
         w = max(1, _round(h * image.shape[1] / image.shape[0]))

@@ -107,7 +107,9 @@ class Interval(_Constraint):
             return False
         if np.isnan(value):
             return False
-        if self.left is not None and (value < self.left or (value == self.left and self.closed in ("right", "neither"))):
+        if self.left is not None and (
+            value < self.left or (value == self.left and self.closed in ("right", "neither"))
+        ):
             return False
         if self.right is not None and (
             value > self.right or (value == self.right and self.closed in ("left", "neither"))

@@ -141,7 +141,8 @@ def compute_templates(gallery_images, probe_images, *, extractor, degrader, upsa
     for i in progress_bar(range(0, len(probe_images), chunk_size), enabled=progress, desc="probe templates",
                           unit="chunk"):
         probe_sets += extractor.transform(upsampler.transform(probe_images[i : i + chunk_size]))
-    return gallery_sets, probe_sets, {"gallery": gallery_seconds, "probes": time.perf_counter() - start - gallery_seconds}
+    probe_seconds = time.perf_counter() - start - gallery_seconds
+    return gallery_sets, probe_sets, {"gallery": gallery_seconds, "probes": probe_seconds}
 
 
 def run_public_benchmark(
@@ -348,7 +349,8 @@ def _markdown(results):
             "",
             *markdown_table(
                 ["method", "rank-1 (%)", "rank-5 (%)"],
-                [["baseline", f"{method['rank1'] - method['gain_rank1']:.1f}", f"{method['rank5'] - method['gain_rank5']:.1f}"],
+                [["baseline", f"{method['rank1'] - method['gain_rank1']:.1f}",
+                  f"{method['rank5'] - method['gain_rank5']:.1f}"],
                  ["full method", f"{method['rank1']:.1f}", f"{method['rank5']:.1f}"],
                  ["gain (points)", f"{method['gain_rank1']:+.1f}", f"{method['gain_rank5']:+.1f}"]],
             ),

@@ -35,6 +35,7 @@ from ._base import ImageTransformerMixin
 from ._hypotheses import as_hypothesis_sets
 from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, StrOptions, check_size
 from ._runtime import progress_bar
+from ._validation import check_image
 
 __all__ = ["TemplateExtractor"]
 
@@ -265,7 +266,9 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
             backend = _auto_backend(model, is_module)
         if backend == "torch":
             if self.weights is not None and not is_module:
-                raise InvalidParameterError("weights= needs model=<torch.nn.Module instance> to load the state_dict into")
+                raise InvalidParameterError(
+                    "weights= needs model=<torch.nn.Module instance> to load the state_dict into"
+                )
             if not is_module and not isinstance(model, (str, os.PathLike)):
                 raise InvalidParameterError(
                     f"model of type {type(model).__name__} cannot be run by the torch backend; "
@@ -301,7 +304,9 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
             elif backend == "torch":
                 size = _ARCFACE_SIZE
             else:
-                raise InvalidParameterError("the model's graph does not fix its input size; pass input_size=(height, width)")
+                raise InvalidParameterError(
+                    "the model's graph does not fix its input size; pass input_size=(height, width)"
+                )
         else:
             size = check_size(self.input_size, "input_size")
         for got, want in zip(size, declared):
@@ -314,9 +319,13 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
     def _resolve_normalisation(self, backend, path, known):
         if backend == "dlib":
             if self.mean is not None or self.std is not None:
-                raise InvalidParameterError("the dlib backend normalises inside its network; leave mean and std as None")
+                raise InvalidParameterError(
+                    "the dlib backend normalises inside its network; leave mean and std as None"
+                )
             if self.channel_order not in (None, "RGB"):
-                raise InvalidParameterError(f"the dlib network takes RGB input; got channel_order={self.channel_order!r}")
+                raise InvalidParameterError(
+                    f"the dlib network takes RGB input; got channel_order={self.channel_order!r}"
+                )
             return None, None
         if known is not None:
             default_mean, default_std = known["mean"], known["std"]
@@ -404,7 +413,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         """Raw (un-normalised) templates of every hypothesis of ``group``, read from the cache where present."""
         cache = self._cache()
         if cache is None:
-            images = [_check_hypothesis_image(image, i, j) for i, hs in group for j, image in enumerate(hs.data)]
+            images = [_hypothesis_image(image, i, j) for i, hs in group for j, image in enumerate(hs.data)]
             return self._compute(images, bar)
         # A hypothesis whose data can say how it is made (a degraded gallery's
         # lazily resized images) is keyed on that recipe, so that a hit never
@@ -415,7 +424,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
             for j, recipe in enumerate(recipes() if recipes is not None else [None] * len(hs)):
                 where.append((i, hs.data, j))
                 if recipe is None:
-                    image = images[len(keys)] = _check_hypothesis_image(hs.data[j], i, j)
+                    image = images[len(keys)] = _hypothesis_image(hs.data[j], i, j)
                     keys.append(cache.key(image))
                 else:
                     keys.append(cache.recipe_key(recipe))
@@ -429,7 +438,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
             for index in todo.values():
                 if index not in images:
                     i, data, j = where[index]
-                    images[index] = _check_hypothesis_image(data[j], i, j)
+                    images[index] = _hypothesis_image(data[j], i, j)
                 missing.append(images[index])
             computed = self._compute(missing, bar)
             cache.put(list(todo), computed)
@@ -505,7 +514,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         """
         check_is_fitted(self, "model_")
         preprocessing = self._preprocessing()
-        checked = [_check_hypothesis_image(image, i, 0) for i, image in enumerate(images)]
+        checked = [check_image(image, name=f"images[{i}]", strict=True) for i, image in enumerate(images)]
         return preprocessing.normalise(preprocessing.chips(checked))
 
     def _preprocessing(self):
@@ -660,7 +669,9 @@ def _cache_location(memory):
         return None if memory is None else os.fspath(memory)
     if isinstance(memory, joblib.Memory):
         return memory.location
-    raise InvalidParameterError(f"memory of type {type(memory).__name__}; expected None, a folder path or a joblib.Memory")
+    raise InvalidParameterError(
+        f"memory of type {type(memory).__name__}; expected None, a folder path or a joblib.Memory"
+    )
 
 
 def _is_torch_module(model):
@@ -713,10 +724,6 @@ def _as_triple(value, name):
     return arr
 
 
-def _check_hypothesis_image(image, i, j):
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        what = f"shape {image.shape} and dtype {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"X[{i}] hypothesis {j} has {what}; expected H×W×3 RGB uint8")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"X[{i}] hypothesis {j} has shape {image.shape}; expected a non-empty image")
-    return image
+def _hypothesis_image(image, i, j):
+    """Hypothesis ``j`` of sample ``i``, checked to be an H×W×3 uint8 image."""
+    return check_image(image, name=f"X[{i}] hypothesis {j}", strict=True)

@@ -58,7 +58,7 @@ def load_image(path, *, name="path"):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def check_image(image, *, name="image"):
+def check_image(image, *, name="image", strict=False):
     """Validate one image and return it as a C-contiguous H×W×3 uint8 array.
 
     Parameters
@@ -68,12 +68,16 @@ def check_image(image, *, name="image"):
         RGB) or the path of an image file.
     name : str, default="image"
         How the image is named in error messages, e.g. ``"X[3]"``.
+    strict : bool, default=False
+        Accept only an H×W×3 uint8 array (no path, no greyscale): the check
+        of images that are already inside skmitm, such as hypotheses or the
+        input of a degradation function.
 
     Returns
     -------
     image : ndarray of shape (H, W, 3), dtype uint8
     """
-    if isinstance(image, (str, os.PathLike)):
+    if isinstance(image, (str, os.PathLike)) and not strict:
         return load_image(image, name=name)
     arr = np.asarray(image)
     if arr.dtype == object:
@@ -82,7 +86,7 @@ def check_image(image, *, name="image"):
         raise ValueError(f"{name} contains NaN; expected H×W×3 RGB uint8")
     if arr.dtype != np.uint8:
         raise TypeError(f"{name} has dtype {arr.dtype}; expected H×W×3 RGB uint8")
-    if arr.ndim == 2:
+    if arr.ndim == 2 and not strict:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"{name} has shape {arr.shape}; expected H×W×3 RGB uint8")
@@ -122,13 +126,18 @@ def check_images(X, *, name="X"):
             )
         if X.shape[0] == 0:
             raise ValueError(f"{name} is empty; expected at least one image")
+    return [check_image(X[i], name=f"{name}[{i}]") for i in range(check_length(X, name, item="image"))]
+
+
+def check_length(X, name, *, item):
+    """The length of a non-empty sequence ``X`` of ``item``s; an error naming ``X`` otherwise."""
     try:
         n = len(X)
     except TypeError:
-        raise TypeError(f"{name} of type {type(X).__name__} is not a sequence of images") from None
+        raise TypeError(f"{name} of type {type(X).__name__} is not a sequence of {item}s") from None
     if n == 0:
-        raise ValueError(f"{name} is empty; expected at least one image")
-    return [check_image(X[i], name=f"{name}[{i}]") for i in range(n)]
+        raise ValueError(f"{name} is empty; expected at least one {item}")
+    return n
 
 
 def check_subjects(y, n_samples, *, name="y"):
