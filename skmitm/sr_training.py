@@ -413,7 +413,7 @@ def train_sr(lfw, *, out="sr-training", export=None, val_people=100, max_faces=N
         faces, subjects = load_training_faces(lfw, max_faces=max_faces)
         people = np.unique(subjects)
         n_val = min(val_people, len(people) // 2)
-        held_out = np.random.default_rng(seed).choice(people, size=n_val, replace=False)
+        held_out = np.random.default_rng(settings["seed"]).choice(people, size=n_val, replace=False)
         is_val = np.isin(subjects, held_out)
         # One face per held-out person, so no person dominates validation.
         _, first = np.unique(subjects[is_val], return_index=True)

@@ -531,7 +531,7 @@ def test_bad_input_names_the_sample(tiny_onnx, faces):
         ({"n_jobs": 0}, "n_jobs=0"),
         ({"std": (1, 0, 1)}, "expected positive values"),
         ({"mean": (1, 2)}, r"mean=\(1, 2\); expected a finite number or 3 numbers"),
-        ({"input_size": (16, -1)}, "expected positive integers"),
+        ({"input_size": (16, -1)}, r"input_size=\(16, -1\); expected a positive integer or a \(height, width\) pair"),
         ({"weights": "w.pt"}, "weights= is for the torch backend only"),
         ({"backend": "onnx", "model": "buffalo_l"}, "not an .onnx file"),
     ],
