@@ -11,6 +11,7 @@ from skmitm import make_mitm_pipeline
 from skmitm.__main__ import main
 from skmitm._report import SPEC_BASELINES, run_public_benchmark
 from skmitm.datasets import LFW_CROPS, load_lfw_folder, make_cross_resolution_benchmark
+from skmitm.metrics import cmc_curve
 
 
 def _fake_lfw(root, n_subjects=6, n_images=5, seed=0):
@@ -62,13 +63,15 @@ def test_report_on_a_small_folder(tmp_path):
 
 def test_method_row_is_what_the_pipeline_scores(tmp_path):
     """The report's full-method rank-1 is make_mitm_pipeline's own score on the same benchmark."""
-    lfw = _fake_lfw(tmp_path / "lfw", n_subjects=5)
-    results = run_public_benchmark(lfw=lfw, out=tmp_path / "r", conditions=[], crop="spec", n_chains=2, sigmas=2,
+    lfw = _fake_lfw(tmp_path / "lfw", n_subjects=4)
+    results = run_public_benchmark(lfw=lfw, out=tmp_path / "r", conditions=[], crop="spec", n_chains=1, sigmas=2,
                                    progress=False)
     bench = make_cross_resolution_benchmark(
         load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5, crop="spec"), probe_size=24)
-    pipe = make_mitm_pipeline(probe_size=24, n_chains=2, sigmas=2).fit(bench.gallery_images, bench.gallery_subjects)
+    pipe = make_mitm_pipeline(probe_size=24, n_chains=1, sigmas=2).fit(bench.gallery_images, bench.gallery_subjects)
     assert results["method"]["rank1"] == pytest.approx(100 * pipe.score(bench.probe_images, bench.probe_subjects))
+    _, rates = cmc_curve(bench.probe_subjects, pipe.decision_function(bench.probe_images), pipe.classes_, max_rank=20)
+    np.testing.assert_allclose(results["method"]["cmc"], rates)
     assert results["method"]["sigmas"] == [0.0, 1.0]
 
 
@@ -111,8 +114,11 @@ def test_report_crop_named_and_cli(tmp_path):
                  "--crop", "spec", "--n-jobs", "2"]) == 0
     assert json.loads((out / "results.json").read_text())["crop"] == [62, 55, 188, 181]
     assert main(["benchmark", "--lfw", str(lfw), "--out", str(out), "--no-progress", "--conditions", "moderate:16",
-                 "--crop", "20,20,220,220"]) == 0
-    assert json.loads((out / "results.json").read_text())["crop"] == [20, 20, 220, 220]
+                 "--crop", "20,20,220,220", "--baseline-only"]) == 0
+    written = json.loads((out / "results.json").read_text())
+    assert written["crop"] == [20, 20, 220, 220]
+    assert written["method"] is None and [r["condition"] for r in written["rows"]] == ["moderate 16 px",
+                                                                                       "HR vs HR (ceiling)"]
     with pytest.raises(SystemExit):
         main(["benchmark", "--crop", "tight"])
 
