@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up skmitm in ./.venv, then run the main job or the tests.
 #
-#   bash quickstart.sh benchmark   # public LFW cross-resolution benchmark -> reports/public-benchmark/report.md
+#   bash quickstart.sh benchmark   # public LFW benchmark, baseline and full method -> reports/public-benchmark/report.md
 #   bash quickstart.sh test        # the default test suite (long benchmarks excluded)
 #   bash quickstart.sh slow        # the long tests marked slow
 #   bash quickstart.sh docs        # build the documentation -> docs/_build/html (warnings are errors)

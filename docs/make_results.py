@@ -7,7 +7,7 @@ Usage (from the repository root, after running the ablations)::
 The first folder is shown in full (its Tables 2 and 3); every folder gives a
 column of the summary of its face network. Where a folder's templates file
 (``FOLDER.npz``, from ``skmitm ablation --templates FOLDER.npz``) is present,
-``skmitm.benchmarks.component_gain`` removes one component at a time over it.
+``benchmarks/component_gain.py`` removes one component at a time over it.
 Each folder's CMC figure is drawn again into docs/images/.
 """
 
@@ -16,9 +16,11 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
 from skmitm._ablation import network_label, plot_ablation_cmc
 from skmitm._report import crop_label
-from skmitm.benchmarks import component_gain
+import component_gain  # noqa: E402  (benchmarks/, not part of the package)
 
 DOCS = Path(__file__).resolve().parent
 
@@ -104,7 +106,7 @@ def main(folders):
             "## What each component adds",
             "",
             "All hypotheses, `T_concat`, mean-centred, with one component removed at a time, over the templates",
-            "each ablation kept (`python -m skmitm.benchmarks.component_gain --templates FILE`):",
+            "each ablation kept (`python benchmarks/component_gain.py --templates FILE`):",
             "",
             "| setting | " + " | ".join(f"{_network(r['settings'])}, {_column(r['settings'])}" for _, r in kept)
             + " |",

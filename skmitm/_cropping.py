@@ -10,7 +10,7 @@ ever downloaded).
 import math
 import os
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import cv2
 import numpy as np
@@ -20,7 +20,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backends import file_sha256
 from ._base import ImageTransformerMixin
-from ._validation import check_images, is_integer
+from ._degradation import match_resolution
+from ._param_validation import InvalidParameterError, Interval, Options, ParamValidationMixin, StrOptions, check_size
+from ._validation import check_images
 
 __all__ = ["DETECTORS", "KNOWN_DETECTOR_MODELS", "FaceCropper"]
 
@@ -132,15 +134,7 @@ def _cut(image, box):
     return np.ascontiguousarray(image[y0 + pad : y1 + pad, x0 + pad : x1 + pad])
 
 
-def _resize(image, size):
-    height, width = size
-    if image.shape[:2] == (height, width):
-        return image
-    shrinks = height * width < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinks else cv2.INTER_CUBIC)
-
-
-class FaceCropper(ImageTransformerMixin, BaseEstimator):
+class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
     """Detect the face in each image and crop its box enlarged 1.3×.
 
     The same step serves gallery photos and probe frames: ``fit`` only loads
@@ -240,6 +234,21 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
     ((64, 64, 3), [False])
     """
 
+    _parameter_constraints = {
+        "detector": [StrOptions(set(DETECTORS))],
+        # None for dlib, a path for the ONNX detectors: checked against detector in fit.
+        "model": [None, str, os.PathLike],
+        "model_sha256": [None, Options(bool, {False}), str],
+        "enlarge": [Interval(Real, 0, None, closed="neither")],
+        "square": ["boolean"],
+        "score_threshold": [None, Interval(Real, None, None)],
+        "detection_size": [None, Interval(Integral, 32, None, closed="left")],
+        "select": [StrOptions(set(_SELECT))],
+        "on_missing": [StrOptions(set(_ON_MISSING))],
+        # A side or a (height, width) pair, checked in fit.
+        "output_size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
+    }
+
     def __init__(
         self,
         detector="dlib",
@@ -310,29 +319,14 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
         return self
 
     def _check_params(self):
-        if self.detector not in DETECTORS:
-            raise ValueError(f"detector={self.detector!r}; expected one of {DETECTORS}")
+        self._validate_params()
         if self.detector == "dlib":
             if self.model is not None:
-                raise ValueError("detector='dlib' is built into dlib and takes no model file; leave model=None")
-        elif not isinstance(self.model, (str, os.PathLike)):
-            raise ValueError(f"detector={self.detector!r} needs model=<path of its ONNX file>; got {self.model!r}")
-        if not (self.model_sha256 is None or self.model_sha256 is False or isinstance(self.model_sha256, str)):
-            raise TypeError(f"model_sha256={self.model_sha256!r}; expected None, False or a hex SHA-256 string")
-        if not isinstance(self.enlarge, Real) or isinstance(self.enlarge, bool) or not self.enlarge > 0:
-            raise ValueError(f"enlarge={self.enlarge!r}; expected a positive number")
-        if not isinstance(self.square, (bool, np.bool_)):
-            raise TypeError(f"square={self.square!r}; expected True or False")
-        if self.score_threshold is not None and (
-            not isinstance(self.score_threshold, Real) or isinstance(self.score_threshold, bool)
-        ):
-            raise TypeError(f"score_threshold={self.score_threshold!r}; expected None or a number")
-        if self.detection_size is not None and (not is_integer(self.detection_size) or self.detection_size < 32):
-            raise ValueError(f"detection_size={self.detection_size!r}; expected None or an integer >= 32")
-        if self.select not in _SELECT:
-            raise ValueError(f"select={self.select!r}; expected one of {_SELECT}")
-        if self.on_missing not in _ON_MISSING:
-            raise ValueError(f"on_missing={self.on_missing!r}; expected one of {_ON_MISSING}")
+                raise InvalidParameterError(
+                    "detector='dlib' is built into dlib and takes no model file; leave model=None"
+                )
+        elif self.model is None:
+            raise InvalidParameterError(f"detector={self.detector!r} needs model=<path of its ONNX file>; got None")
         _output_size(self.output_size)
 
     def _detect_one(self, image):
@@ -402,8 +396,8 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : sequence of images or paths, or ndarray of shape (n, H, W, 3)
-            H×W×3 uint8 RGB images (greyscale is promoted) or image files.
+        X : as :meth:`detect` takes it
+            The photos or frames to crop.
 
         Returns
         -------
@@ -417,7 +411,7 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
         crops = []
         for image, box in zip(images, detections.crop_boxes):
             crop = _cut(image, box)
-            crops.append(crop if size is None else _resize(crop, size))
+            crops.append(crop if size is None else match_resolution(crop, size))
         missing = np.flatnonzero(~detections.found)
         if len(missing):
             shown = ", ".join(f"X[{i}]" for i in missing[:10]) + (" …" if len(missing) > 10 else "")
@@ -433,16 +427,4 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
 
 def _output_size(output_size):
     """(height, width) or None, from an int, a pair or None."""
-    if output_size is None:
-        return None
-    if is_integer(output_size):
-        if output_size < 1:
-            raise ValueError(f"output_size={output_size!r}; expected None, a positive integer or (height, width)")
-        return (int(output_size), int(output_size))
-    if (
-        isinstance(output_size, (tuple, list))
-        and len(output_size) == 2
-        and all(is_integer(v) and v >= 1 for v in output_size)
-    ):
-        return (int(output_size[0]), int(output_size[1]))
-    raise ValueError(f"output_size={output_size!r}; expected None, a positive integer or (height, width)")
+    return None if output_size is None else check_size(output_size, "output_size")

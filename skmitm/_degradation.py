@@ -26,6 +26,14 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import ImageTransformerMixin
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
 from ._io import pixel_limit
+from ._param_validation import (
+    InvalidParameterError,
+    Interval,
+    ParamValidationMixin,
+    SequenceOf,
+    StrOptions,
+    check_size,
+)
 from ._validation import check_rgb, is_integer
 
 __all__ = [
@@ -58,20 +66,52 @@ def _as_generator(rng):
 
 def _check_real(value, name, *, low=None, high=None, low_open=False):
     if not isinstance(value, Real) or isinstance(value, bool) or not np.isfinite(value):
-        raise TypeError(f"{name}={value!r}; expected a finite real number")
+        raise InvalidParameterError(f"{name}={value!r}; expected a finite real number")
     if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name}={value!r}; expected a number {'>' if low_open else '>='} {low}")
+        raise InvalidParameterError(f"{name}={value!r}; expected a number {'>' if low_open else '>='} {low}")
     if high is not None and value > high:
-        raise ValueError(f"{name}={value!r}; expected a number <= {high}")
+        raise InvalidParameterError(f"{name}={value!r}; expected a number <= {high}")
     return float(value)
 
 
 def _check_int(value, name, *, low):
     if not is_integer(value):
-        raise TypeError(f"{name}={value!r}; expected an integer")
+        raise InvalidParameterError(f"{name}={value!r}; expected an integer")
     if value < low:
-        raise ValueError(f"{name}={value!r}; expected an integer >= {low}")
+        raise InvalidParameterError(f"{name}={value!r}; expected an integer >= {low}")
     return int(value)
+
+
+_RNG_IGNORED = "Ignored; accepted so that every degradation has the same signature."
+
+#: Docstring fragments the degradation functions share, substituted for ``{{name}}`` by :func:`_shared_doc`.
+_DOC_FRAGMENTS = {
+    "image": "image : ndarray of shape (H, W, 3), dtype uint8\n        RGB image.",
+    "rng": "rng : numpy.random.Generator, int or None, default=None",
+    "parameters": "Parameters\n    ----------\n    {{image}}\n    {{rng}}\n        {rng}",
+    "returns": "Returns\n    -------\n    degraded : ndarray of shape (H, W, 3), dtype uint8",
+    "examples": "Examples\n    --------\n    >>> import numpy as np",
+}
+
+
+def _shared_doc(*, rng=None):
+    """Decorator: substitute the shared fragments ``{{name}}`` in a function's docstring.
+
+    The fragments are written once here instead of being pasted into eleven
+    docstrings; ``rng`` is the description of the function's ``rng``
+    parameter, which ``{{parameters}}`` ends with.
+    """
+
+    def substitute(func):
+        doc = func.__doc__
+        for name in ("parameters", "returns", "examples", "image", "rng"):
+            doc = doc.replace("{{" + name + "}}", _DOC_FRAGMENTS[name])
+        if "{{" in doc or ("{rng}" in doc and rng is None):
+            raise ValueError(f"{func.__name__}'s docstring has a fragment left unsubstituted")
+        func.__doc__ = doc.replace("{rng}", rng or "")
+        return func
+
+    return substitute
 
 
 def _to_uint8(values):
@@ -87,31 +127,23 @@ def _round(x):
 # --------------------------------------------------------------------------
 
 
+@_shared_doc(rng="Source of the noise (an int or None seeds a new Generator).")
 def gaussian_noise(image, rng=None, *, mean=0.0, var=0.02):
     """Add Gaussian noise, independently per pixel and channel (Table 1: mean 0, var 0.02).
 
     The mean and variance are on the image scaled to [0, 1]; the default
     standard deviation is therefore about 36 grey levels.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the noise (an int or None seeds a new Generator).
+    {{parameters}}
     mean : float, default=0.0
         Mean of the noise on [0, 1].
     var : float, default=0.02
         Variance of the noise on [0, 1].
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
         The noisy image, clipped to [0, 255].
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import gaussian_noise
     >>> grey = np.full((64, 64, 3), 128, np.uint8)
     >>> noisy = gaussian_noise(grey, np.random.default_rng(0))
@@ -125,28 +157,20 @@ def gaussian_noise(image, rng=None, *, mean=0.0, var=0.02):
     return _to_uint8(image + (noise * np.float32(255 * std) + np.float32(255 * mean)))
 
 
+@_shared_doc(rng="Source of the noise.")
 def speckle_noise(image, rng=None, *, var=0.02):
     """Multiply each pixel by ``1 + n`` with Gaussian ``n`` of mean 0 (Table 1: var 0.02).
 
     Speckle is proportional to the signal: dark regions stay nearly clean,
     bright ones get noisy, as in sensor shot noise.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the noise.
+    {{parameters}}
     var : float, default=0.02
         Variance of the multiplicative noise ``n``.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import speckle_noise
     >>> image = np.full((64, 64, 3), 100, np.uint8)
     >>> ratio = speckle_noise(image, np.random.default_rng(0)) / 100.0 - 1
@@ -159,6 +183,7 @@ def speckle_noise(image, rng=None, *, var=0.02):
     return _to_uint8(image * (1 + np.float32(std) * noise))
 
 
+@_shared_doc(rng="Source of the random shift and factor.")
 def color_jitter(image, rng=None, *, hue=0.1, saturation=0.5):
     """Randomly rotate the hue and scale the saturation of the whole image (Table 1).
 
@@ -166,24 +191,15 @@ def color_jitter(image, rng=None, *, hue=0.1, saturation=0.5):
     and a saturation factor from U(1 - saturation, 1 + saturation), as in
     torchvision's ``ColorJitter``; the paper gives no ranges.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the random shift and factor.
+    {{parameters}}
     hue : float, default=0.1
         Largest hue shift, in [0, 0.5].
     saturation : float, default=0.5
         Largest relative saturation change, in [0, 1].
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import color_jitter
     >>> red = np.zeros((8, 8, 3), np.uint8); red[..., 0] = 200
     >>> color_jitter(red, np.random.default_rng(1))[0, 0].tolist() != [200, 0, 0]
@@ -203,6 +219,7 @@ def color_jitter(image, rng=None, *, hue=0.1, saturation=0.5):
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
 
 
+@_shared_doc(rng="Source of the random factors.")
 def brightness_jitter(image, rng=None, *, brightness=0.4, contrast=0.4):
     """Randomly scale brightness, then contrast about the mean grey level (Table 1).
 
@@ -210,24 +227,15 @@ def brightness_jitter(image, rng=None, *, brightness=0.4, contrast=0.4):
     U(1 - contrast, 1 + contrast), as in torchvision's ``ColorJitter``; the
     paper gives no ranges.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the random factors.
+    {{parameters}}
     brightness : float, default=0.4
         Largest relative brightness change, in [0, 1].
     contrast : float, default=0.4
         Largest relative contrast change, in [0, 1].
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import brightness_jitter
     >>> flat = np.full((8, 8, 3), 100, np.uint8)
     >>> out = brightness_jitter(flat, np.random.default_rng(0))
@@ -251,28 +259,20 @@ def _motion_kernel(window):
     return np.full((1, window), 1.0 / window, np.float32)
 
 
+@_shared_doc(rng=_RNG_IGNORED)
 def motion_blur(image, rng=None, *, window=20):
     """Blur each row with a horizontal box of ``window`` pixels (Table 1: window 20).
 
     The window is in pixels of the image it is applied to, so later links of
     a chain (smaller images) are blurred relatively more. Rows never mix.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Ignored; accepted so that every degradation has the same signature.
+    {{parameters}}
     window : int, default=20
         Length of the motion in pixels.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import motion_blur
     >>> dot = np.zeros((5, 40, 3), np.uint8); dot[2, 20] = 200
     >>> out = motion_blur(dot)
@@ -290,27 +290,19 @@ def _gaussian_kernel(sigma, window):
     return taps @ taps.T
 
 
+@_shared_doc(rng=_RNG_IGNORED)
 def gaussian_blur(image, rng=None, *, sigma=1.1, window=5):
     """Blur with a normalised Gaussian kernel (Table 1: sigma 1.1, window 5).
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Ignored; accepted so that every degradation has the same signature.
+    {{parameters}}
     sigma : float, default=1.1
         Standard deviation of the kernel in pixels.
     window : int, default=5
         Side of the square kernel in pixels; odd.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import gaussian_blur
     >>> dot = np.zeros((9, 9, 3), np.uint8); dot[4, 4] = 250
     >>> out = gaussian_blur(dot)
@@ -321,7 +313,7 @@ def gaussian_blur(image, rng=None, *, sigma=1.1, window=5):
     sigma = _check_real(sigma, "sigma", low=0, low_open=True)
     window = _check_int(window, "window", low=1)
     if window % 2 == 0:
-        raise ValueError(f"window={window}; expected an odd kernel size")
+        raise InvalidParameterError(f"window={window}; expected an odd kernel size")
     return cv2.filter2D(image, -1, _gaussian_kernel(sigma, window), borderType=_BORDER)
 
 
@@ -337,25 +329,17 @@ def _disk_kernel(radius):
     return (cover / cover.sum()).astype(np.float32)
 
 
+@_shared_doc(rng=_RNG_IGNORED)
 def disk_blur(image, rng=None, *, radius=5):
     """Blur with a uniform disk, like an out-of-focus lens (Table 1: radius 5).
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Ignored; accepted so that every degradation has the same signature.
+    {{parameters}}
     radius : float, default=5
         Radius of the disk in pixels.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import disk_blur
     >>> flat = np.full((20, 20, 3), 77, np.uint8)
     >>> bool((disk_blur(flat) == 77).all())
@@ -366,32 +350,25 @@ def disk_blur(image, rng=None, *, radius=5):
     return cv2.filter2D(image, -1, _disk_kernel(radius), borderType=_BORDER)
 
 
+@_shared_doc(rng="Source of the corner displacements.")
 def random_perspective(image, rng=None, *, distortion=0.2):
     """Warp by a random perspective transform (Table 1), keeping the shape.
 
     Each corner moves independently by up to ``distortion / 2`` of the image
     width horizontally and of its height vertically; the paper gives no range.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the corner displacements.
+    {{parameters}}
     distortion : float, default=0.2
         Strength of the warp, in [0, 1].
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import random_perspective
     >>> image = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    >>> random_perspective(image, np.random.default_rng(0)).shape
-    (30, 40, 3)
+    >>> warped = random_perspective(image, np.random.default_rng(0))
+    >>> warped.shape, bool((random_perspective(image, 0, distortion=0.0) == image).all())
+    ((30, 40, 3), True)
     """
     image = check_rgb(image)
     distortion = _check_real(distortion, "distortion", low=0, high=1)
@@ -403,6 +380,7 @@ def random_perspective(image, rng=None, *, distortion=0.2):
     return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=_BORDER)
 
 
+@_shared_doc(rng="Source of the angles.")
 def random_shear(image, rng=None, *, max_angle=15.0):
     """Shear about the image centre by random angles along both axes (Table 1).
 
@@ -410,31 +388,23 @@ def random_shear(image, rng=None, *, max_angle=15.0):
     U(-max_angle, max_angle) degrees, as in torchvision's ``RandomAffine``;
     the paper gives no range.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the angles.
+    {{parameters}}
     max_angle : float, default=15.0
         Largest shear angle in degrees, below 90.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import random_shear
-    >>> image = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    >>> random_shear(image, np.random.default_rng(0)).shape
-    (30, 40, 3)
+    >>> image = np.random.default_rng(0).integers(0, 256, (31, 41, 3), dtype=np.uint8)
+    >>> sheared = random_shear(image, np.random.default_rng(0))  # about the centre pixel, which stays
+    >>> sheared.shape, sheared[15, 20].tolist() == image[15, 20].tolist()
+    ((31, 41, 3), True)
     """
     image = check_rgb(image)
     max_angle = _check_real(max_angle, "max_angle", low=0)
     if max_angle >= 90:
-        raise ValueError(f"max_angle={max_angle!r}; expected an angle below 90 degrees")
+        raise InvalidParameterError(f"max_angle={max_angle!r}; expected an angle below 90 degrees")
     h, w = image.shape[:2]
     sx, sy = np.tan(np.radians(_as_generator(rng).uniform(-max_angle, max_angle, 2)))
     linear = np.array([[1.0, sx], [sy, 1.0]])
@@ -443,6 +413,7 @@ def random_shear(image, rng=None, *, max_angle=15.0):
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=_BORDER)
 
 
+@_shared_doc(rng="Source of the factor.")
 def down_up_rescale(image, rng=None, *, factor=(2.0, 4.0)):
     """Downscale by a random factor, then upscale back to the original size (Table 1).
 
@@ -450,22 +421,13 @@ def down_up_rescale(image, rng=None, *, factor=(2.0, 4.0)):
     averaging (a camera integrates light over each sensor cell) and enlarged
     again bicubically. The paper gives no range.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the factor.
+    {{parameters}}
     factor : float or (float, float), default=(2.0, 4.0)
         Downscaling factor, or the range it is drawn from; at least 1.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import down_up_rescale
     >>> image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     >>> out = down_up_rescale(image, np.random.default_rng(0))
@@ -486,10 +448,11 @@ def _pair(value, name):
     try:
         low, high = value
     except (TypeError, ValueError):
-        raise TypeError(f"{name}={value!r}; expected a number or a (low, high) pair") from None
+        raise InvalidParameterError(f"{name}={value!r}; expected a number or a (low, high) pair") from None
     return low, high
 
 
+@_shared_doc(rng="Source of the permutations.")
 def patch_shuffle(image, rng=None, *, patch_size=2):
     """Shuffle the pixels inside each non-overlapping square patch (Table 1, PatchShuffle [20]).
 
@@ -498,27 +461,18 @@ def patch_shuffle(image, rng=None, *, patch_size=2):
     and only their places change. Rows and columns beyond the last whole
     patch are left as they are.
 
-    Parameters
-    ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
-    rng : numpy.random.Generator, int or None, default=None
-        Source of the permutations.
+    {{parameters}}
     patch_size : int, default=2
         Side of the patches in pixels.
 
-    Returns
-    -------
-    degraded : ndarray of shape (H, W, 3), dtype uint8
+    {{returns}}
 
     References
     ----------
     .. [20] G. Kang, X. Dong, L. Zheng and Y. Yang, "PatchShuffle
        regularization", arXiv:1707.07103, 2017.
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import patch_shuffle
     >>> image = np.arange(16 * 3, dtype=np.uint8).reshape(4, 4, 3)
     >>> out = patch_shuffle(image, np.random.default_rng(0))
@@ -573,25 +527,29 @@ def _check_names(degradations, name="degradations"):
     if degradations is None:
         return tuple(DEGRADATIONS)
     if isinstance(degradations, str) or not isinstance(degradations, Sequence):
-        raise TypeError(f"{name}={degradations!r}; expected a sequence of degradation names or None")
+        raise InvalidParameterError(f"{name}={degradations!r}; expected a sequence of degradation names or None")
     names = tuple(degradations)
     if not names:
-        raise ValueError(f"{name} is empty; expected at least one degradation name")
+        raise InvalidParameterError(f"{name} is empty; expected at least one degradation name")
     for n in names:
         if n not in DEGRADATIONS:
-            raise ValueError(f"{name} holds unknown degradation {n!r}; expected names from {tuple(DEGRADATIONS)}")
+            raise InvalidParameterError(
+                f"{name} holds unknown degradation {n!r}; expected names from {tuple(DEGRADATIONS)}"
+            )
     if len(set(names)) != len(names):
-        raise ValueError(f"{name}={names!r} repeats a degradation; expected distinct names")
+        raise InvalidParameterError(f"{name}={names!r} repeats a degradation; expected distinct names")
     return names
 
 
 def _check_chain(chain):
     names = tuple(chain.split(">")) if isinstance(chain, str) else chain
     if not isinstance(names, Sequence) or len(names) == 0:
-        raise ValueError(f"chain={chain!r}; expected a non-empty sequence of degradation names")
+        raise InvalidParameterError(f"chain={chain!r}; expected a non-empty sequence of degradation names")
     for n in names:
         if n not in DEGRADATIONS:
-            raise ValueError(f"chain holds unknown degradation {n!r}; expected names from {tuple(DEGRADATIONS)}")
+            raise InvalidParameterError(
+                f"chain holds unknown degradation {n!r}; expected names from {tuple(DEGRADATIONS)}"
+            )
     return tuple(names)
 
 
@@ -600,12 +558,16 @@ def _bind(params, names):
     if params is None:
         params = {}
     if not isinstance(params, Mapping):
-        raise TypeError(f"degradation_params={params!r}; expected a dict of {{name: {{keyword: value}}}}")
+        raise InvalidParameterError(f"degradation_params={params!r}; expected a dict of {{name: {{keyword: value}}}}")
     for name, kwargs in params.items():
         if name not in names:
-            raise ValueError(f"degradation_params names {name!r}, which is not among the degradations {names}")
+            raise InvalidParameterError(
+                f"degradation_params names {name!r}, which is not among the degradations {names}"
+            )
         if not isinstance(kwargs, Mapping):
-            raise TypeError(f"degradation_params[{name!r}]={kwargs!r}; expected a dict of keyword arguments")
+            raise InvalidParameterError(
+                f"degradation_params[{name!r}]={kwargs!r}; expected a dict of keyword arguments"
+            )
     return {n: functools.partial(DEGRADATIONS[n], **params[n]) if params.get(n) else DEGRADATIONS[n] for n in names}
 
 
@@ -617,7 +579,7 @@ def _try_params(funcs):
             try:
                 func(probe, np.random.default_rng(0))
             except (TypeError, ValueError) as exc:
-                raise type(exc)(f"degradation_params[{name!r}] is invalid: {exc}") from None
+                raise InvalidParameterError(f"degradation_params[{name!r}] is invalid: {exc}") from None
 
 
 def degradation_chains(degradations=None, *, lengths=(1, 2, 3), allow_repeats=True):
@@ -657,14 +619,14 @@ def degradation_chains(degradations=None, *, lengths=(1, 2, 3), allow_repeats=Tr
 
 def _check_lengths(lengths, name="lengths"):
     if is_integer(lengths) or isinstance(lengths, str) or not isinstance(lengths, Sequence):
-        raise TypeError(f"{name}={lengths!r}; expected a sequence of chain lengths such as (1, 2, 3)")
+        raise InvalidParameterError(f"{name}={lengths!r}; expected a sequence of chain lengths such as (1, 2, 3)")
     if len(lengths) == 0:
-        raise ValueError(f"{name} is empty; expected at least one chain length")
+        raise InvalidParameterError(f"{name} is empty; expected at least one chain length")
     for k in lengths:
         if not is_integer(k) or k < 1:
-            raise ValueError(f"{name} holds chain length {k!r}; expected integers >= 1")
+            raise InvalidParameterError(f"{name} holds chain length {k!r}; expected integers >= 1")
     if len(set(lengths)) != len(lengths):
-        raise ValueError(f"{name}={tuple(lengths)!r} repeats a length; expected distinct lengths")
+        raise InvalidParameterError(f"{name}={tuple(lengths)!r} repeats a length; expected distinct lengths")
     return sorted(int(k) for k in lengths)
 
 
@@ -674,6 +636,7 @@ def _halve(image):
     return cv2.resize(image, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_CUBIC)
 
 
+@_shared_doc()
 def apply_chain(image, chain, rng=None, *, params=None):
     """Degrade an image by a chain of degradations with 2× downsampling between links (Eq. 1).
 
@@ -683,12 +646,11 @@ def apply_chain(image, chain, rng=None, *, params=None):
 
     Parameters
     ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
+    {{image}}
     chain : sequence of str or str
         Degradation names, first applied first, or the same joined by ``">"``
         (the ``chain`` field of hypothesis metadata).
-    rng : numpy.random.Generator, int or None, default=None
+    {{rng}}
         Source of every link's randomness, used in order.
     params : dict of {str: dict}, default=None
         Keyword overrides per degradation, e.g. ``{"motion_blur": {"window": 9}}``.
@@ -698,9 +660,7 @@ def apply_chain(image, chain, rng=None, *, params=None):
     degraded : ndarray of shape (ceil(H / 2^(k-1)), ceil(W / 2^(k-1)), 3), dtype uint8
         For a chain of ``k`` links.
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import apply_chain
     >>> face = np.full((126, 126, 3), 128, np.uint8)
     >>> apply_chain(face, "gaussian_noise>motion_blur>patch_shuffle", 0).shape
@@ -713,14 +673,6 @@ def apply_chain(image, chain, rng=None, *, params=None):
     for depth, name in enumerate(chain):
         image = funcs[name](_halve(image) if depth else image, rng)
     return image
-
-
-def _check_size(size, name="size"):
-    if is_integer(size):
-        return _check_int(size, name, low=1), None
-    if isinstance(size, tuple) and len(size) == 2 and all(is_integer(s) for s in size):
-        return _check_int(size[0], name, low=1), _check_int(size[1], name, low=1)
-    raise TypeError(f"{name}={size!r}; expected an int height or an (height, width) tuple of ints")
 
 
 # Template caches key a resolution-matched hypothesis on how it is made (see
@@ -736,6 +688,7 @@ def _match(image, shape):
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
+@_shared_doc()
 def match_resolution(image, size):
     """Resize an image to a probe's resolution (resolution matching).
 
@@ -743,8 +696,7 @@ def match_resolution(image, size):
 
     Parameters
     ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
-        RGB image.
+    {{image}}
     size : int or (int, int)
         Target height (the width keeps the aspect ratio) or (height, width).
 
@@ -752,15 +704,13 @@ def match_resolution(image, size):
     -------
     matched : ndarray of shape (height, width, 3), dtype uint8
 
-    Examples
-    --------
-    >>> import numpy as np
+    {{examples}}
     >>> from skmitm import match_resolution
     >>> match_resolution(np.zeros((126, 100, 3), np.uint8), 48).shape
     (48, 38, 3)
     """
     image = check_rgb(image)
-    h, w = _check_size(size)
+    h, w = check_size(size, "size", square=False)
     if w is None:
         w = max(1, _round(h * image.shape[1] / image.shape[0]))
     return _match(image, (h, w))
@@ -839,7 +789,7 @@ class _MatchedImages(Sequence):
 # --------------------------------------------------------------------------
 
 
-class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
+class GalleryDegrader(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
     """Degrade gallery images into many resolution-matched hypotheses; pass probes through.
 
     **fit_transform(X) and fit(X).transform(X) differ on purpose.**
@@ -940,6 +890,20 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
     1
     """
 
+    _parameter_constraints = {
+        # A height, a (height, width) tuple or a list of them; the items are checked in fit.
+        "probe_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "scales": [SequenceOf(Interval(Real, 0, None, closed="neither"), unique=True)],
+        "degradations": [None, SequenceOf(StrOptions(set(DEGRADATIONS)), unique=True)],
+        "chain_lengths": [SequenceOf(Interval(Integral, 1, None, closed="left"), unique=True)],
+        "n_chains": [None, Interval(Integral, 0, None, closed="left")],
+        "allow_repeats": ["boolean"],
+        "include_matched": ["boolean"],
+        # The keyword overrides are checked by calling each degradation once in fit.
+        "degradation_params": [None, dict],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         probe_size=24,
@@ -971,8 +935,8 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : sequence of images or paths, 4-D uint8 array, or list of HypothesisSet
-            Gallery images (each set's single ``"original"`` image is used).
+        X : as :meth:`fit_transform` takes it
+            The gallery, checked but not degraded.
         y : None
             Ignored.
 
@@ -1035,8 +999,9 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
 
     def _fit(self, images):
         # Everything is checked before any fitted attribute is set.
+        self._validate_params()
         probe_sizes = self._check_probe_sizes()
-        scales = self._check_scales()
+        scales = tuple(float(s) for s in self.scales)
         # Bounded before any allocation: the gallery is matched to each probe size times each scale.
         for height, width in probe_sizes:
             pixels = height * (width or height) * max(scales) ** 2
@@ -1044,12 +1009,7 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
                 raise ValueError(f"probe_size={self.probe_size!r} at scale {max(scales):g} makes {pixels:.0f}-pixel "
                                  f"gallery hypotheses, more than the pixel limit of {pixel_limit()}")
         names = _check_names(self.degradations)
-        lengths = _check_lengths(self.chain_lengths, "chain_lengths")
-        for flag in ("allow_repeats", "include_matched"):
-            if not isinstance(getattr(self, flag), (bool, np.bool_)):
-                raise TypeError(f"{flag}={getattr(self, flag)!r}; expected a bool")
-        if self.n_chains is not None:
-            _check_int(self.n_chains, "n_chains", low=0)
+        lengths = sorted(int(k) for k in self.chain_lengths)
         funcs = _bind(self.degradation_params, names)
         _try_params(funcs)
         if isinstance(self.random_state, np.random.Generator):
@@ -1068,21 +1028,14 @@ class GalleryDegrader(ImageTransformerMixin, BaseEstimator):
     def _check_probe_sizes(self):
         sizes = self.probe_size if isinstance(self.probe_size, list) else [self.probe_size]
         if not sizes:
-            raise ValueError("probe_size is an empty list; expected at least one probe size")
-        buckets = [_check_size(s, "probe_size") for s in sizes]
+            raise InvalidParameterError("probe_size is an empty list; expected at least one probe size")
+        buckets = [check_size(s, "probe_size", square=False) for s in sizes]
         heights = [h for h, _ in buckets]
         if len(set(heights)) != len(heights):
-            raise ValueError(f"probe_size={self.probe_size!r} has two buckets of the same height; expected distinct heights")
+            raise InvalidParameterError(
+                f"probe_size={self.probe_size!r} has two buckets of the same height; expected distinct heights"
+            )
         return buckets
-
-    def _check_scales(self):
-        scales = self.scales
-        if isinstance(scales, (str, Real)) or not isinstance(scales, Sequence) or len(scales) == 0:
-            raise TypeError(f"scales={scales!r}; expected a non-empty sequence of positive numbers such as (2, 4, 8)")
-        scales = tuple(_check_real(s, "scales", low=0, low_open=True) for s in scales)
-        if len(set(scales)) != len(scales):
-            raise ValueError(f"scales={self.scales!r} repeats a scale; expected distinct scales")
-        return scales
 
     def _targets(self, image):
         """(height, width, scale, bucket height) of every matched size, bucket-major."""

@@ -14,7 +14,6 @@ file's sha256; :func:`load_edsr` checks the hash before ``torch.load``
 (``weights_only=True``) reads a byte of it.
 """
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._io import atomic_write, write_text
+from ._backends import file_sha256
 
 __all__ = ["FaceEDSR", "load_edsr", "save_edsr", "DEFAULT_WEIGHTS"]
 
@@ -141,14 +141,6 @@ class FaceEDSR(nn.Module):
         return {s: self.upsample(x, feats, s) for s in (self.scales if scales is None else scales)}
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def save_edsr(net, path, *, card=None):
     """Write ``net``'s state_dict to ``path`` (``.pt``) and its card beside it (``.json``).
 
@@ -171,7 +163,7 @@ def save_edsr(net, path, *, card=None):
         torch.save(state, f)
     card = {
         "weights": path.name,
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "architecture": "FaceEDSR",
         "config": net.config,
         **(card or {}),
@@ -214,7 +206,7 @@ def load_edsr(card_path=None, *, device="cpu"):
     weights_path = card_path.with_name(card["weights"])
     if not weights_path.is_file():
         raise FileNotFoundError(f"weights file {weights_path} named by {card_path} does not exist")
-    actual = _sha256(weights_path)
+    actual = file_sha256(weights_path)
     if actual != card["sha256"]:
         raise ValueError(
             f"weights file {weights_path} has sha256 {actual}; its card {card_path.name} expects {card['sha256']}"

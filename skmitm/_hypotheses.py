@@ -9,7 +9,7 @@ them for one sample, images or templates, with one metadata record each.
 
 import numpy as np
 
-from ._validation import check_image
+from ._validation import check_image, check_length
 
 __all__ = [
     "HypothesisSet",
@@ -214,12 +214,7 @@ def as_hypothesis_sets(X, *, name="X", allow_templates=True):
         X = X.astype(np.float32)
         meta = make_meta(X.shape[0])
         return [HypothesisSet(X[i : i + 1], meta[i : i + 1]) for i in range(X.shape[0])]
-    try:
-        n = len(X)
-    except TypeError:
-        raise TypeError(f"{name} of type {type(X).__name__} is not a sequence of samples") from None
-    if n == 0:
-        raise ValueError(f"{name} is empty; expected at least one sample")
+    check_length(X, name, item="sample")
     if all(isinstance(x, HypothesisSet) for x in X):
         for i, x in enumerate(X):
             if len(x) == 0:

@@ -8,7 +8,7 @@ score max/addition, and ranks gallery subjects by the fused similarity.
 """
 
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -16,7 +16,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._hypotheses import KINDS, HypothesisSet, as_hypothesis_sets, make_meta
-from ._validation import check_subjects, is_integer
+from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, SequenceOf, StrOptions
+from ._validation import check_subjects
 
 __all__ = ["FUSION_STRATEGIES", "SIMILARITIES", "FusedNearestNeighborIdentifier"]
 
@@ -145,7 +146,7 @@ class _GalleryGroup:
         return self.subject_means
 
 
-class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
+class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, BaseEstimator):
     """Nearest-neighbour face identification over fused multi-hypothesis templates.
 
     ``fit`` enrols a gallery: one hypothesis set of templates per gallery
@@ -251,7 +252,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     public benchmark (moderate 24 px, T_concat) 100 reference probes of
     other subjects came within 0.1 points of the whole-batch rank-1 with
     MobileFaceNet and within 1.3 with dlib's network; 300 matched it with
-    both (``python -m skmitm.benchmarks.probe_reference``).
+    both (``python benchmarks/probe_reference.py``).
 
     ``decision_function`` has one column per subject also for two subjects
     (scikit-learn's binary classifiers return one column), because rank-k
@@ -277,6 +278,19 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     (2, 3)
     """
 
+    _parameter_constraints = {
+        "fusion": [StrOptions(set(FUSION_STRATEGIES))],
+        "similarity": [StrOptions(set(SIMILARITIES))],
+        "scales": [None, SequenceOf(Interval(Real, None, None))],
+        "probe_kinds": [None, SequenceOf(StrOptions(set(KINDS)))],
+        "gallery_kinds": [None, SequenceOf(StrOptions(set(KINDS)))],
+        "probe_sigmas": [None, SequenceOf(Interval(Real, None, None))],
+        "n_degraded": [None, Interval(Integral, 0, None, closed="left")],
+        "chunk_size": [None, Interval(Integral, 1, None, closed="left")],
+        # Checked against similarity (and non-empty) at fit and at scoring time.
+        "probe_means": [None, dict],
+    }
+
     def __init__(
         self,
         fusion="S_max/S_add",
@@ -301,39 +315,19 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         self.probe_means = probe_means
 
     # ------------------------------------------------------------------ checks
-    def _validate_params(self):
-        if not isinstance(self.fusion, str) or self.fusion not in FUSION_STRATEGIES:
-            raise ValueError(f"fusion={self.fusion!r}; expected one of {sorted(FUSION_STRATEGIES)}")
-        if not isinstance(self.similarity, str) or self.similarity not in SIMILARITIES:
-            raise ValueError(f"similarity={self.similarity!r}; expected one of {SIMILARITIES}")
-        for name in ("probe_kinds", "gallery_kinds"):
-            kinds = getattr(self, name)
-            if kinds is None:
-                continue
-            if (isinstance(kinds, str) or not np.iterable(kinds) or len(kinds) == 0
-                    or not all(isinstance(k, str) and k in KINDS for k in kinds)):
-                raise ValueError(f"{name}={kinds!r}; expected None or a non-empty sequence from {KINDS}")
-        for name in ("scales", "probe_sigmas"):
-            values = getattr(self, name)
-            if values is None:
-                continue
-            if (isinstance(values, (str, Real)) or len(values) == 0
-                    or not all(isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) for v in values)):
-                raise ValueError(f"{name}={values!r}; expected None or a non-empty sequence of numbers")
-        if self.n_degraded is not None and (not is_integer(self.n_degraded) or self.n_degraded < 0):
-            raise ValueError(f"n_degraded={self.n_degraded!r}; expected None or an integer >= 0")
-        if self.chunk_size is not None and (not is_integer(self.chunk_size) or self.chunk_size < 1):
-            raise ValueError(f"chunk_size={self.chunk_size!r}; expected None or an integer >= 1")
-        self._check_probe_means()
-
     def _check_probe_means(self):
+        """What the constraints cannot say: probe means are a non-empty dict, and only for mean-centred."""
         if self.probe_means is not None:
             if not isinstance(self.probe_means, dict) or not self.probe_means:
-                raise ValueError("probe_means must be None or a non-empty dict of hypothesis group to mean template, "
-                                 "as estimate_probe_means returns")
+                raise InvalidParameterError(
+                    "probe_means must be None or a non-empty dict of hypothesis group to mean template, "
+                    "as estimate_probe_means returns"
+                )
             if self.similarity != "mean-centred":
-                raise ValueError(f"probe_means is set but similarity={self.similarity!r}; probe means are used only "
-                                 "under similarity='mean-centred'")
+                raise InvalidParameterError(
+                    f"probe_means is set but similarity={self.similarity!r}; probe means are used only "
+                    "under similarity='mean-centred'"
+                )
 
     def _template_sets(self, X, *, reset):
         """Hypothesis sets of templates; a 2-D array is validated the scikit-learn way."""
@@ -402,6 +396,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         self : FusedNearestNeighborIdentifier
         """
         self._validate_params()
+        self._check_probe_means()
         sets = self._template_sets(X, reset=True)
         if y is not None:
             check_subjects(y, len(sets))  # before numpy turns mixed labels such as 1 and "1" into one type

@@ -1,11 +1,12 @@
 """Repeated random sub-sampling validation (RRSSV) over subjects."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
+from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin
 from ._validation import check_subjects, is_integer
 
 __all__ = ["RepeatedSubjectSubsampling"]
@@ -29,7 +30,7 @@ def _roles(groups, n_samples):
     return roles == "gallery"
 
 
-class RepeatedSubjectSubsampling(BaseCrossValidator):
+class RepeatedSubjectSubsampling(ParamValidationMixin, BaseCrossValidator):
     """Repeated random sub-sampling of subjects: gallery to train, probes to test.
 
     Each repetition draws ``n_subjects`` subjects without replacement; the
@@ -68,6 +69,12 @@ class RepeatedSubjectSubsampling(BaseCrossValidator):
     True 2
     """
 
+    _parameter_constraints = {
+        "n_subjects": [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="neither")],
+        "n_repeats": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, n_subjects=80, *, n_repeats=10, random_state=None):
         self.n_subjects = n_subjects
         self.n_repeats = n_repeats
@@ -75,19 +82,16 @@ class RepeatedSubjectSubsampling(BaseCrossValidator):
 
     def get_n_splits(self, X=None, y=None, groups=None):
         """Number of repetitions."""
-        if not is_integer(self.n_repeats) or self.n_repeats < 1:
-            raise ValueError(f"n_repeats={self.n_repeats!r}; expected an integer >= 1")
+        self._validate_params()
         return self.n_repeats
 
     def _count(self, available):
         n = self.n_subjects
         if is_integer(n):
-            if not 1 <= n <= available:
-                raise ValueError(f"n_subjects={n} but {available} subjects have gallery and probe samples")
+            if n > available:
+                raise InvalidParameterError(f"n_subjects={n} but {available} subjects have gallery and probe samples")
             return int(n)
-        if isinstance(n, Real) and 0 < n < 1:
-            return max(1, int(round(n * available)))
-        raise ValueError(f"n_subjects={n!r}; expected an integer >= 1 or a fraction in (0, 1)")
+        return max(1, int(round(n * available)))
 
     def split(self, X, y=None, groups=None):
         """Generate (train, test) index arrays: gallery and probe samples of the drawn subjects.

@@ -16,7 +16,6 @@ subjects, and the mean ± standard deviation over 10 random 80-subject
 sub-samplings (RRSSV).
 """
 
-import os
 import re
 from pathlib import Path
 

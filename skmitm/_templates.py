@@ -12,7 +12,7 @@ import os
 import sqlite3
 import warnings
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 import cv2
@@ -34,6 +34,8 @@ from ._backends import (
 )
 from ._base import ImageTransformerMixin
 from ._hypotheses import as_hypothesis_sets
+from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, StrOptions, check_size
+from ._runtime import progress_bar
 from ._validation import check_rgb
 
 __all__ = ["TemplateExtractor"]
@@ -48,7 +50,7 @@ _CACHE_FORMAT = "skmitm-templates-3"
 _STREAM_IMAGES = 2048
 
 
-class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
+class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
     """Compute a face template for every hypothesis with a face recognition network.
 
     Every hypothesis image of every sample is resized to the network input,
@@ -171,6 +173,25 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
     True
     """
 
+    _parameter_constraints = {
+        # A path, a pack name or a torch module (torch is imported only for modules): checked in fit.
+        "model": "no_validation",
+        "backend": [StrOptions(set(_BACKENDS))],
+        "model_root": [str, os.PathLike],
+        "weights": [None, str, os.PathLike],
+        "input_size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
+        "channel_order": [None, StrOptions({"RGB", "BGR"})],
+        "mean": [None, Interval(Real, None, None), "array-like"],
+        "std": [None, Interval(Real, 0, None, closed="neither"), "array-like"],
+        "interpolation": [StrOptions(set(_INTERPOLATIONS))],
+        "normalize": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "memory": [None, str, os.PathLike, joblib.Memory],
+        "n_jobs": [None, Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "progress": ["boolean"],
+    }
+
     def __init__(
         self,
         model=None,
@@ -222,7 +243,7 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         -------
         self : TemplateExtractor
         """
-        self._check_params()
+        self._validate_params()
         backend, runner, path = self._load_runner()
         sha256 = _file_sha256(path) if path is not None else runner.content_sha256()
         runner = _shared_runner(runner, sha256, self.device)
@@ -249,21 +270,6 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         self.template_dim_ = self._probe_output_dim()
         return self
 
-    def _check_params(self):
-        if self.backend not in _BACKENDS:
-            raise ValueError(f"backend={self.backend!r}; expected one of {_BACKENDS}")
-        if self.interpolation not in _INTERPOLATIONS:
-            raise ValueError(f"interpolation={self.interpolation!r}; expected one of {_INTERPOLATIONS}")
-        if self.channel_order not in (None, "RGB", "BGR"):
-            raise ValueError(f"channel_order={self.channel_order!r}; expected 'RGB', 'BGR' or None")
-        if not isinstance(self.batch_size, Integral) or isinstance(self.batch_size, bool) or self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer")
-        if not isinstance(self.device, str):
-            raise TypeError(f"device={self.device!r}; expected a string such as 'cpu' or 'cuda'")
-        if self.n_jobs is not None and (not isinstance(self.n_jobs, Integral) or self.n_jobs == 0):
-            raise ValueError(f"n_jobs={self.n_jobs!r}; expected None or a non-zero integer")
-        _cache_location(self.memory)
-
     def _load_runner(self):
         """The backend name, its runner and the model file (None for an in-memory module)."""
         model, backend = self.model, self.backend
@@ -272,18 +278,20 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
             backend = _auto_backend(model, is_module)
         if backend == "torch":
             if self.weights is not None and not is_module:
-                raise ValueError("weights= needs model=<torch.nn.Module instance> to load the state_dict into")
+                raise InvalidParameterError(
+                    "weights= needs model=<torch.nn.Module instance> to load the state_dict into"
+                )
             if not is_module and not isinstance(model, (str, os.PathLike)):
-                raise TypeError(
+                raise InvalidParameterError(
                     f"model of type {type(model).__name__} cannot be run by the torch backend; "
                     "expected a torch.nn.Module or the path of a TorchScript file"
                 )
             runner = TorchRunner(model, weights=self.weights, device=self.device)
             return backend, runner, None if is_module else os.fspath(model)
         if self.weights is not None:
-            raise ValueError(f"weights= is for the torch backend only; got backend={backend!r}")
+            raise InvalidParameterError(f"weights= is for the torch backend only; got backend={backend!r}")
         if is_module or not (model is None or isinstance(model, (str, os.PathLike))):
-            raise TypeError(
+            raise InvalidParameterError(
                 f"model of type {type(model).__name__} cannot be run by the {backend} backend; expected a path"
             )
         if backend == "dlib":
@@ -291,7 +299,7 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
             runner = DlibRunner(path, device=self.device)
         else:
             if model is None:
-                raise ValueError(f"backend={backend!r} needs model=<path of an ONNX file or a pack name>")
+                raise InvalidParameterError(f"backend={backend!r} needs model=<path of an ONNX file or a pack name>")
             path = _onnx_path(model, backend, self.model_root)
             runner = OnnxRunner(path, device=self.device)
         if not os.path.isfile(path):
@@ -308,12 +316,14 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
             elif backend == "torch":
                 size = _ARCFACE_SIZE
             else:
-                raise ValueError("the model's graph does not fix its input size; pass input_size=(height, width)")
+                raise InvalidParameterError(
+                    "the model's graph does not fix its input size; pass input_size=(height, width)"
+                )
         else:
-            size = _as_size(self.input_size)
+            size = check_size(self.input_size, "input_size")
         for got, want in zip(size, declared):
             if want is not None and got != want:
-                raise ValueError(
+                raise InvalidParameterError(
                     f"input_size={size} does not match the model, which takes {declared[0]}×{declared[1]} input"
                 )
         return tuple(int(d) for d in size)
@@ -321,9 +331,13 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
     def _resolve_normalisation(self, backend, path, known):
         if backend == "dlib":
             if self.mean is not None or self.std is not None:
-                raise ValueError("the dlib backend normalises inside its network; leave mean and std as None")
+                raise InvalidParameterError(
+                    "the dlib backend normalises inside its network; leave mean and std as None"
+                )
             if self.channel_order not in (None, "RGB"):
-                raise ValueError(f"the dlib network takes RGB input; got channel_order={self.channel_order!r}")
+                raise InvalidParameterError(
+                    f"the dlib network takes RGB input; got channel_order={self.channel_order!r}"
+                )
             return None, None
         if known is not None:
             default_mean, default_std = known["mean"], known["std"]
@@ -336,7 +350,7 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         mean = _as_triple(default_mean if self.mean is None else self.mean, "mean")
         std = _as_triple(default_std if self.std is None else self.std, "std")
         if not (std > 0).all():
-            raise ValueError(f"std={self.std!r}; expected positive values")
+            raise InvalidParameterError(f"std={self.std!r}; expected positive values")
         return mean, std
 
     def _probe_output_dim(self):
@@ -393,7 +407,7 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
         for i, hs in enumerate(sets):
             if hs.has_templates:
                 raise ValueError(f"X[{i}] already holds templates; expected a HypothesisSet of images")
-        bar = _progress_bar(sum(len(hs) for hs in sets), self.progress)
+        bar = progress_bar(total=sum(len(hs) for hs in sets), enabled=self.progress, desc="templates", unit="image")
         out, group, count = [], [], 0
         try:
             # Sets are processed a few thousand images at a time: a degraded
@@ -406,8 +420,7 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
                     out += self._transform_group(group, bar)
                     group, count = [], 0
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         return out
 
     def _transform_group(self, group, bar):
@@ -512,6 +525,28 @@ class TemplateExtractor(ImageTransformerMixin, BaseEstimator):
                 bar.update(len(batch))
         return out
 
+    def network_input(self, images):
+        """The network's input for a batch of images: resized, channel-ordered and normalised.
+
+        What :meth:`transform` feeds the network, without the network; for
+        timing or checking a model outside skmitm on exactly the same input.
+
+        Parameters
+        ----------
+        images : sequence of ndarray of shape (H, W, 3), dtype uint8
+            RGB images of any size.
+
+        Returns
+        -------
+        batch : ndarray
+            (N, 3, H, W) float32 for ONNX and torch networks; the (N, H, W, 3)
+            uint8 chips for dlib, which normalises inside its network.
+        """
+        check_is_fitted(self, "model_")
+        preprocessing = self._preprocessing()
+        checked = [check_rgb(image, name=f"images[{i}]") for i, image in enumerate(images)]
+        return preprocessing.normalise(preprocessing.chips(checked))
+
     def _preprocessing(self):
         return _Preprocessing(
             self.input_size_, self.interpolation, self.channel_order_, self.mean_, self.std_, self.model_.takes_uint8
@@ -610,14 +645,6 @@ def _file_sha256(path):
     if key not in _FILE_SHA256:
         _FILE_SHA256[key] = file_sha256(path)
     return _FILE_SHA256[key]
-
-
-def _progress_bar(total, enabled):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="templates", unit="image")
 
 
 class _TemplateCache:
@@ -732,7 +759,9 @@ def _cache_location(memory):
         return None if memory is None else os.fspath(memory)
     if isinstance(memory, joblib.Memory):
         return memory.location
-    raise TypeError(f"memory of type {type(memory).__name__}; expected None, a folder path or a joblib.Memory")
+    raise InvalidParameterError(
+        f"memory of type {type(memory).__name__}; expected None, a folder path or a joblib.Memory"
+    )
 
 
 def _is_torch_module(model):
@@ -751,7 +780,7 @@ def _auto_backend(model, is_module):
     if is_module:
         return "torch"
     if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(
+        raise InvalidParameterError(
             f"model of type {type(model).__name__} is not supported; expected None, a path, "
             "an insightface pack name or a torch.nn.Module"
         )
@@ -770,22 +799,10 @@ def _onnx_path(model, backend, model_root):
     if path.suffix.lower() == ".onnx":
         return os.fspath(path)
     if backend == "onnx":
-        raise ValueError(f"model={os.fspath(model)!r} is not an .onnx file; backend='onnx' needs one")
+        raise InvalidParameterError(f"model={os.fspath(model)!r} is not an .onnx file; backend='onnx' needs one")
     if path.is_dir():
         return os.fspath(insightface_pack_file(path.name, path.parent))
     return os.fspath(insightface_pack_file(os.fspath(model), model_root))
-
-
-def _as_size(size):
-    if isinstance(size, Integral) and not isinstance(size, bool):
-        size = (size, size)
-    try:
-        height, width = size
-    except (TypeError, ValueError):
-        raise ValueError(f"input_size={size!r}; expected an int or (height, width)") from None
-    if not all(isinstance(d, Integral) and not isinstance(d, bool) and d > 0 for d in (height, width)):
-        raise ValueError(f"input_size={size!r}; expected positive integers")
-    return int(height), int(width)
 
 
 def _as_triple(value, name):
@@ -793,5 +810,5 @@ def _as_triple(value, name):
     if arr.ndim == 0:
         arr = np.repeat(arr, 3)
     if arr.shape != (3,) or not np.isfinite(arr).all():
-        raise ValueError(f"{name}={value!r}; expected a finite number or 3 numbers, one per channel")
+        raise InvalidParameterError(f"{name}={value!r}; expected a finite number or 3 numbers, one per channel")
     return arr

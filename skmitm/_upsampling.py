@@ -1,9 +1,8 @@
 """Multi-hypothesis face super-resolution of probes (the probe half of meet-in-the-middle)."""
 
 import copy
-import numbers
-from contextlib import contextmanager
-from pathlib import Path
+import os
+from numbers import Integral
 
 import cv2
 import numpy as np
@@ -15,25 +14,13 @@ from ._base import ImageTransformerMixin
 from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
 from ._io import pixel_limit
+from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, SequenceOf
+from ._runtime import torch_threads
 
 __all__ = ["MultiHypothesisUpsampler"]
 
 
-@contextmanager
-def _torch_threads(n_threads):
-    """Run a block with ``n_threads`` torch threads (None: leave as is), restoring the previous count."""
-    if n_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
+class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
     """Super-resolve **probes** into many hypotheses in ``transform``; pass the **gallery** through.
 
     This step acts only on probes: ``transform(X)`` turns every probe image
@@ -49,7 +36,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
     ----------
     weights : str, Path, FaceEDSR or None, default=None
         The network: a weights card (``.json``, or its ``.pt``) written by
-        :func:`skmitm.sr_training.train` / ``python -m skmitm.sr_training``,
+        :func:`skmitm.sr_training.train_sr` / ``skmitm train-sr``,
         a :class:`~skmitm.FaceEDSR` instance (copied in ``fit``), or None for the shipped
         face-trained weights (realistic degradations; see
         ``docs/super_resolution.md``).
@@ -111,6 +98,17 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
     (7, ['original', 'super-resolved'], [(24, 24, 3), (48, 48, 3)])
     """
 
+    _parameter_constraints = {
+        "weights": [None, str, os.PathLike, FaceEDSR],
+        "scales": [SequenceOf(Interval(Integral, 2, None, closed="left"), unique=True)],
+        # A count, or the sigmas themselves (checked to be finite and non-negative in fit).
+        "sigmas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "include_original": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         weights=None,
@@ -131,31 +129,23 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
         self.n_threads = n_threads
 
 
-    def _check_params(self):
-        if isinstance(self.sigmas, numbers.Integral) and not isinstance(self.sigmas, bool):
-            if self.sigmas < 1:
-                raise ValueError(f"sigmas={self.sigmas}; expected a positive count or a list of blur sigmas")
-            sigmas = np.linspace(0.0, 1.0, self.sigmas)
-        else:
-            values = self.sigmas if np.iterable(self.sigmas) and not isinstance(self.sigmas, str) else [self.sigmas]
-            if any(isinstance(v, (bool, np.bool_)) for v in np.ravel(np.asarray(values, dtype=object))):
-                raise TypeError(f"sigmas={self.sigmas!r}; expected a count or a list of blur sigmas, not booleans")
-            try:
-                sigmas = np.asarray(self.sigmas, dtype=np.float64).ravel()
-            except (TypeError, ValueError):
-                raise TypeError(f"sigmas={self.sigmas!r}; expected a count or a list of blur sigmas") from None
-            if sigmas.size == 0 or not np.isfinite(sigmas).all() or (sigmas < 0).any():
-                raise ValueError(f"sigmas={self.sigmas!r}; expected a count or non-negative finite blur sigmas")
-        scales = tuple(self.scales) if np.iterable(self.scales) else (self.scales,)
-        if not scales or not all(isinstance(s, numbers.Integral) and s >= 2 for s in scales):
-            raise ValueError(f"scales={self.scales!r}; expected a non-empty tuple of integers >= 2")
-        if len(set(scales)) != len(scales):
-            raise ValueError(f"scales={self.scales!r} repeats a scale")
-        if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r}; expected a positive integer")
-        if self.n_threads is not None and (not isinstance(self.n_threads, numbers.Integral) or self.n_threads < 1):
-            raise ValueError(f"n_threads={self.n_threads!r}; expected None or a positive integer")
-        return scales, sigmas
+    def _sigmas(self):
+        if isinstance(self.sigmas, Integral):
+            return np.linspace(0.0, 1.0, self.sigmas)
+        if any(isinstance(v, (bool, np.bool_)) for v in np.ravel(np.asarray(self.sigmas, dtype=object))):
+            raise InvalidParameterError(
+                f"MultiHypothesisUpsampler: sigmas={self.sigmas!r}; expected a count or a list of blur sigmas, "
+                "not booleans"
+            )
+        try:
+            sigmas = np.asarray(self.sigmas, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            sigmas = np.array([np.nan])
+        if sigmas.size == 0 or not np.isfinite(sigmas).all() or (sigmas < 0).any():
+            raise InvalidParameterError(
+                f"MultiHypothesisUpsampler: sigmas={self.sigmas!r}; expected a count or non-negative finite blur sigmas"
+            )
+        return sigmas
 
     def fit(self, X=None, y=None):
         """Load and check the network; ``X`` and ``y`` are ignored.
@@ -169,20 +159,20 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
         -------
         self : MultiHypothesisUpsampler
         """
-        scales, sigmas = self._check_params()
+        self._validate_params()
+        sigmas = self._sigmas()
+        scales = tuple(int(s) for s in self.scales)
         if isinstance(self.weights, FaceEDSR):
             # A copy, so that fit leaves the caller's module (its device, its
             # training mode) as it was.
             net, card = copy.deepcopy(self.weights).to(self.device).eval(), {}
-        elif self.weights is None or isinstance(self.weights, (str, Path)):
-            net, card = load_edsr(self.weights, device=self.device)
         else:
-            raise TypeError(
-                f"weights of type {type(self.weights).__name__}; expected None, a weights card path or a FaceEDSR"
-            )
+            net, card = load_edsr(self.weights, device=self.device)
         missing = [s for s in scales if s not in net.scales]
         if missing:
-            raise ValueError(f"scales={self.scales!r}: the network has no tail for {missing}; it has {net.scales}")
+            raise InvalidParameterError(
+                f"scales={self.scales!r}: the network has no tail for {missing}; it has {net.scales}"
+            )
         self.net_ = net
         self.card_ = card
         self.scales_ = scales
@@ -243,7 +233,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
         for i, probe in enumerate(probes):
             by_size.setdefault(probe.shape[:2], []).append(i)
         outputs = [None] * len(probes)
-        with _torch_threads(self.n_threads), torch.inference_mode():
+        with torch_threads(self.n_threads), torch.inference_mode():
             for indices in by_size.values():
                 for i, images in zip(indices, self._super_resolve([probes[i] for i in indices])):
                     outputs[i] = images
@@ -261,8 +251,20 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
             result.append(HypothesisSet(images, meta))
         return result
 
-    def _blurred(self, probe):
-        """The probe's blurred copies, one per sigma, as an (n_sigmas, H, W, 3) float32 array in [0, 1]."""
+    def blurred_copies(self, probe):
+        """The probe's blurred copies, one per sigma: the network's input in :meth:`transform`.
+
+        Parameters
+        ----------
+        probe : ndarray of shape (H, W, 3), dtype uint8
+            One probe image.
+
+        Returns
+        -------
+        copies : ndarray of shape (len(sigmas_), H, W, 3), dtype float32
+            Values in [0, 1]; copy ``j`` is blurred with ``sigmas_[j]``.
+        """
+        check_is_fitted(self, "sigmas_")
         image = probe.astype(np.float32) / 255.0
         copies = []
         for sigma in self.sigmas_:
@@ -275,7 +277,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, BaseEstimator):
     def _super_resolve(self, probes):
         """Per probe (all of one size), its SR images ordered scale by scale, sigma by sigma."""
         n_sigmas = len(self.sigmas_)
-        lr = np.concatenate([self._blurred(p) for p in probes])
+        lr = np.concatenate([self.blurred_copies(p) for p in probes])
         device = torch.device(self.device)
         per_scale = {s: [] for s in self.scales_}
         for start in range(0, len(lr), self.batch_size):

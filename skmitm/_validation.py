@@ -114,13 +114,18 @@ def check_images(X, *, name="X"):
             )
         if X.shape[0] == 0:
             raise ValueError(f"{name} is empty; expected at least one image")
+    return [check_image(X[i], name=f"{name}[{i}]") for i in range(check_length(X, name, item="image"))]
+
+
+def check_length(X, name, *, item):
+    """The length of a non-empty sequence ``X`` of ``item``s; an error naming ``X`` otherwise."""
     try:
         n = len(X)
     except TypeError:
-        raise TypeError(f"{name} of type {type(X).__name__} is not a sequence of images") from None
+        raise TypeError(f"{name} of type {type(X).__name__} is not a sequence of {item}s") from None
     if n == 0:
-        raise ValueError(f"{name} is empty; expected at least one image")
-    return [check_image(X[i], name=f"{name}[{i}]") for i in range(n)]
+        raise ValueError(f"{name} is empty; expected at least one {item}")
+    return n
 
 
 def check_subjects(y, n_samples, *, name="y"):

@@ -86,6 +86,7 @@ def load_lfw_folder(
     *,
     min_images_per_subject=1,
     max_images_per_subject=None,
+    max_images_in_folder=None,
     crop=True,
     data_home=None,
 ):
@@ -103,6 +104,10 @@ def load_lfw_folder(
     max_images_per_subject : int, default=None
         Load at most this many images per person (the lowest numbers first).
         People are still selected by their total count.
+    max_images_in_folder : int, default=None
+        Keep only people with at most this many images in the folder (their
+        total count, like ``min_images_per_subject``); the others' files are
+        never read. ``4`` keeps out the public benchmark's evaluation people.
     crop : bool, {"spec", "dlib"} or tuple of 4 int, default=True
         The face box cut out of each 250×250 image: True or ``"spec"`` for
         the benchmark's 126×126 box :data:`LFW_CROP`, ``"dlib"`` for the box
@@ -139,6 +144,8 @@ def load_lfw_folder(
         not is_integer(max_images_per_subject) or max_images_per_subject < 1
     ):
         raise ValueError(f"max_images_per_subject={max_images_per_subject!r}; expected None or an integer >= 1")
+    if max_images_in_folder is not None and (not is_integer(max_images_in_folder) or max_images_in_folder < 1):
+        raise ValueError(f"max_images_in_folder={max_images_in_folder!r}; expected None or an integer >= 1")
     box = _crop_box(crop)
     root = Path(path) if path is not None else _default_lfw_root(data_home)
     if not root.is_dir():
@@ -149,7 +156,7 @@ def load_lfw_folder(
     images, subjects, numbers, paths = [], [], [], []
     for subject in sorted(people):
         files = people[subject]
-        if len(files) < min_images_per_subject:
+        if len(files) < min_images_per_subject or len(files) > (max_images_in_folder or len(files)):
             continue
         for number, file in files[:max_images_per_subject]:
             image = load_image(file, name=f"LFW image {file}")
@@ -165,8 +172,9 @@ def load_lfw_folder(
             numbers.append(number)
             paths.append(file)
     if not images:
+        at_most = "" if max_images_in_folder is None else f" and at most {max_images_in_folder}"
         raise ValueError(
-            f"no person in {str(root)!r} has at least {min_images_per_subject} images"
+            f"no person in {str(root)!r} has at least {min_images_per_subject}{at_most} images"
         )
     return Bunch(images=images, subjects=np.asarray(subjects), image_numbers=np.asarray(numbers), paths=paths,
                  crop=box)

@@ -1,11 +1,13 @@
 """Identification metrics: rank-k identification rate and the CMC curve."""
 
+import os
+
 import numpy as np
 
 from ._io import atomic_write
 from ._validation import check_subjects, is_integer
 
-__all__ = ["cmc_curve", "plot_cmc", "rank_k_identification_rate", "true_subject_ranks"]
+__all__ = ["cmc_curve", "plot_cmc", "psnr", "rank_k_identification_rate", "true_subject_ranks"]
 
 
 def _check_scores(y_true, scores, classes):
@@ -112,48 +114,85 @@ def rank_k_identification_rate(y_true, scores, classes, *, k=1):
     return float((true_subject_ranks(y_true, scores, classes) <= k).mean())
 
 
-def plot_cmc(curves, path, *, max_rank=20, title="CMC"):
-    """Draw one or more CMC curves to a PNG file.
+def psnr(a, b):
+    """Peak signal-to-noise ratio in dB between two images on the 0–255 scale.
+
+    Parameters
+    ----------
+    a, b : array-like of the same shape
+        uint8 images, or float arrays on the 0–255 scale.
+
+    Returns
+    -------
+    psnr : float
+        ``10 log10(255² / MSE)``; ``inf`` for identical images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm.metrics import psnr
+    >>> round(psnr(np.zeros((4, 4)), np.full((4, 4), 255.0)), 6), psnr(np.ones(3), np.ones(3))
+    (0.0, inf)
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"images of shapes {a.shape} and {b.shape}; expected the same shape")
+    mse = np.mean((a - b) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def plot_cmc(curves, path=None, *, ax=None, max_rank=20, title="CMC"):
+    """Draw one or more CMC curves on an Axes, and save them to a file if asked.
+
+    matplotlib's backend and pyplot's global state are left alone: without
+    ``ax``, the curves go on a new :class:`matplotlib.figure.Figure` that no
+    pyplot window knows about.
 
     Parameters
     ----------
     curves : dict of str to (ranks, rates)
         Label of each curve and its :func:`cmc_curve` output.
-    path : str or os.PathLike
-        The PNG file to write (its folder must exist).
+    path : str or os.PathLike, default=None
+        Image file to write the figure to (format from its suffix, e.g.
+        ``.png``; its folder must exist). None writes nothing.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None draws on a new Figure.
     max_rank : int, default=20
         Last rank shown.
     title : str, default="CMC"
 
     Returns
     -------
-    path : str
-        The file written.
-    """
-    import matplotlib
+    ax : matplotlib.axes.Axes
+        The Axes drawn on (its figure is ``ax.figure``).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Examples
+    --------
+    >>> from skmitm.metrics import cmc_curve, plot_cmc
+    >>> ax = plot_cmc({"toy": cmc_curve(["a", "b"], [[0.9, 0.1], [0.8, 0.3]], ["a", "b"])}, max_rank=2)
+    >>> [line.get_label() for line in ax.get_lines()]
+    ['toy (rank-1 50.0%)']
+    """
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     if not curves:
         raise ValueError("curves is empty; expected at least one (ranks, rates) pair")
-    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
-    try:
-        for label, (ranks, rates) in curves.items():
-            ranks, rates = np.asarray(ranks)[:max_rank], np.asarray(rates)[:max_rank]
-            ax.plot(ranks, 100 * rates, marker="o", markersize=3, label=f"{label} (rank-1 {100 * rates[0]:.1f}%)")
-        ax.set_xlabel("rank")
-        ax.set_ylabel("identification rate (%)")
-        ax.set_ylim(0, 100)
-        ax.set_xlim(1, max_rank)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.set_title(title)
-        ax.legend(fontsize=7, loc="lower right")
-        fig.tight_layout()
+    if ax is None:
+        ax = Figure(figsize=(5.5, 4), dpi=120).add_subplot()
+    for label, (ranks, rates) in curves.items():
+        ranks, rates = np.asarray(ranks)[:max_rank], np.asarray(rates)[:max_rank]
+        ax.plot(ranks, 100 * rates, marker="o", markersize=3, label=f"{label} (rank-1 {100 * rates[0]:.1f}%)")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("identification rate (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(1, max_rank)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    if path is not None:
+        ax.figure.tight_layout()
         with atomic_write(path, "wb") as f:
-            fig.savefig(f, format="png")
-    finally:
-        plt.close(fig)
-    return str(path)
+            ax.figure.savefig(f, format=os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png")
+    return ax

@@ -1,8 +1,9 @@
 """Train the face super-resolution network (FaceEDSR) on LFW people outside the benchmark.
 
-Run ``python -m skmitm.sr_training --help``. The network learns from LFW
-people with fewer than five images (SPEC §5): the 423 people with five or more
-are the public benchmark's evaluation subjects and are never read. Faces are
+Run ``skmitm train-sr --help`` (the command calls :func:`train_sr`). The
+network learns from LFW people with fewer than five images: the 423 people
+with five or more are the public benchmark's evaluation subjects and are
+never read. Faces are
 the benchmark's 126×126 crop, loaded once into memory; every step draws a
 batch of faces, makes its low-resolution inputs on the fly with a seeded
 degradation pipeline and trains all scales at once through the shared body.
@@ -21,29 +22,30 @@ Training is seeded and resumable: the data of step ``t`` come from
 of ``t``, so a run resumed from a checkpoint continues exactly where it left.
 """
 
-import argparse
+import inspect
 import math
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from ._degradation import match_resolution
 from ._edsr import FaceEDSR, save_edsr
-from ._io import atomic_write, load_image
+from ._io import atomic_write
+from ._runtime import progress_bar, torch_threads
 from ._validation import is_integer
-from .datasets import LFW_CROP, _scan_lfw
+from .datasets import load_lfw_folder
+from .metrics import psnr
 
 __all__ = [
     "DEGRADATIONS",
     "degrade_face",
     "load_training_faces",
     "make_batch",
-    "psnr",
     "train",
+    "train_sr",
 ]
 
 #: Low-resolution input pipelines the trainer knows.
@@ -73,28 +75,8 @@ def load_training_faces(lfw_dir, *, max_images_per_subject=EVALUATION_MIN_IMAGES
     faces : ndarray of shape (n_faces, 126, 126, 3), dtype uint8
     subjects : ndarray of str, shape (n_faces,)
     """
-    root = Path(lfw_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"LFW folder {str(root)!r} does not exist")
-    x0, y0, x1, y1 = LFW_CROP
-    faces, subjects = [], []
-    people = _scan_lfw(root)
-    for person in sorted(people):
-        files = people[person]
-        if len(files) > max_images_per_subject:
-            continue
-        for _, file in files:
-            image = load_image(file, name=f"LFW image {file}")
-            if image.shape[0] < y1 or image.shape[1] < x1:
-                raise ValueError(
-                    f"LFW image {file} has shape {image.shape}; expected at least {y1}×{x1} for the crop"
-                )
-            faces.append(image[y0:y1, x0:x1])
-            subjects.append(person)
-            if max_faces is not None and len(faces) >= max_faces:
-                return np.stack(faces), np.asarray(subjects)
-    if not faces:
-        raise ValueError(f"no person in {str(root)!r} has between 1 and {max_images_per_subject} images")
+    lfw = load_lfw_folder(lfw_dir, max_images_in_folder=max_images_per_subject, crop=True)
+    faces, subjects = lfw.images[:max_faces], lfw.subjects[:max_faces]
     return np.stack(faces), np.asarray(subjects)
 
 
@@ -132,6 +114,7 @@ def degrade_face(face, lr_size, rng, *, degradation="realistic"):
     Returns
     -------
     lr : ndarray of shape (lr_size, lr_size, 3), dtype uint8
+        The network's low-resolution input for this face.
 
     Examples
     --------
@@ -164,11 +147,6 @@ def degrade_face(face, lr_size, rng, *, degradation="realistic"):
     return np.ascontiguousarray(image)
 
 
-def _target(face, size):
-    interpolation = cv2.INTER_AREA if size <= face.shape[0] else cv2.INTER_CUBIC
-    return cv2.resize(face, (size, size), interpolation=interpolation)
-
-
 def make_batch(faces, rng, *, batch_size, scales, patch, lr_sizes, degradation="realistic"):
     """Draw a training batch: LR patches and the matching HR patches at each scale.
 
@@ -191,18 +169,12 @@ def make_batch(faces, rng, *, batch_size, scales, patch, lr_sizes, degradation="
         i, j = (int(v) for v in rng.integers(0, size - patch + 1, size=2))
         lrs.append(lr[i : i + patch, j : j + patch])
         for s in scales:
-            hrs[s].append(_target(face, s * size)[s * i : s * (i + patch), s * j : s * (j + patch)])
+            hrs[s].append(match_resolution(face, s * size)[s * i : s * (i + patch), s * j : s * (j + patch)])
 
     def to_tensor(images):
         return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
 
     return to_tensor(lrs), {s: to_tensor(v) for s, v in hrs.items()}
-
-
-def psnr(a, b):
-    """PSNR in dB between two uint8 images (or float arrays on the 0–255 scale)."""
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def _to_uint8(tensor):
@@ -222,7 +194,7 @@ def _validate(net, faces, scales, *, lr_size, degradation, seed):
     result = {}
     for s in scales:
         size = s * lr_size
-        hr = [_target(f, size) for f in faces]
+        hr = [match_resolution(f, size) for f in faces]
         bicubic = [cv2.resize(im, (size, size), interpolation=cv2.INTER_CUBIC) for im in lr]
         result[s] = {
             "net": float(np.mean([psnr(o, h) for o, h in zip(out[s], hr)])),
@@ -339,7 +311,7 @@ def train(
             )
 
     net.train()
-    bar = tqdm(total=steps, initial=history["steps"], disable=not progress, mininterval=5, desc="FaceEDSR")
+    bar = progress_bar(total=steps, initial=history["steps"], enabled=progress, mininterval=5, desc="FaceEDSR")
     losses = []
     start = time.perf_counter() - history["seconds"]
     while history["steps"] < steps:
@@ -378,118 +350,99 @@ def train(
     return net.cpu().eval(), history
 
 
-def _parser():
-    p = argparse.ArgumentParser(
-        prog="python -m skmitm.sr_training",
-        description=(
-            "Train FaceEDSR (shared EDSR body, ×2/×4/×8 tails) on LFW people with fewer than five "
-            "images (never the benchmark's evaluation people) and export a weights file with its card. "
-            "Defaults are the settings of the shipped weights."
-        ),
-    )
-    p.add_argument("--lfw", required=True, help="LFW deep-funneled folder (NAME/NAME_NNNN.jpg)")
-    p.add_argument("--out", default="sr-training", help="folder for the checkpoint and log (default: %(default)s)")
-    p.add_argument(
-        "--export",
-        default=None,
-        help="weights file to write at the end (.pt; a .json card goes beside it); "
-        "default: OUT/face_edsr_DEGRADATION.pt",
-    )
-    p.add_argument("--degradation", choices=DEGRADATIONS, default="realistic")
-    p.add_argument("--scales", type=int, nargs="+", default=[2, 4, 8])
-    p.add_argument("--n-feats", type=int, default=32)
-    p.add_argument("--n-blocks", type=int, default=8)
-    p.add_argument("--steps", type=int, default=5000)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--patch", type=int, default=16, help="LR patch side")
-    p.add_argument("--lr-sizes", type=int, nargs=2, default=[16, 32], help="inclusive range of LR face sizes")
-    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
-    p.add_argument("--val-people", type=int, default=100, help="training people held out for validation")
-    p.add_argument("--max-faces", type=int, default=None, help="use only the first N faces (quick runs)")
-    p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p
+#: The settings :func:`train_sr` passes on to :func:`train`, with train's defaults.
+TRAIN_OPTIONS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(train).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("val_faces", "checkpoint", "log")
+}
 
 
-def main(argv=None):
-    args = _parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(1)
-    out = Path(args.out)
+def train_sr(lfw, *, out="sr-training", export=None, val_people=100, max_faces=None, threads=1, command=None,
+             **options):
+    """Train FaceEDSR on the LFW people outside the benchmark and export a weights file with its card.
+
+    Loads the training faces (:func:`load_training_faces`), holds out one face
+    of each of ``val_people`` random people for validation, trains with
+    :func:`train` (resuming from ``OUT/checkpoint_DEGRADATION.pt`` if it
+    exists), logs to ``OUT/train.log`` and writes the weights and their card
+    with :func:`~skmitm._edsr.save_edsr`. :func:`train`'s defaults are the
+    settings of the shipped weights.
+
+    Parameters
+    ----------
+    lfw : str or os.PathLike
+        LFW deep-funneled folder (``NAME/NAME_NNNN.jpg``).
+    out : str or os.PathLike, default="sr-training"
+        Folder for the checkpoint and the log.
+    export : str or os.PathLike, default=None
+        Weights file to write (``.pt``; the ``.json`` card goes beside it);
+        None: ``OUT/face_edsr_DEGRADATION.pt``.
+    val_people : int, default=100
+        Training people held out for validation (at most half of them).
+    max_faces : int, default=None
+        Use only the first faces (people in name order), for quick runs.
+    threads : int, default=1
+        Torch CPU threads during training (restored afterwards).
+    command : str, default=None
+        The command line that started the run, recorded in the card.
+    **options
+        Keyword arguments of :func:`train` (``degradation``, ``scales``,
+        ``steps``, ``lr``…); the others keep :func:`train`'s defaults.
+
+    Returns
+    -------
+    card_path : Path
+        The weights card written.
+    """
+    unknown = set(options) - set(TRAIN_OPTIONS)
+    if unknown:
+        raise TypeError(f"train_sr got {sorted(unknown)}; expected keyword arguments of train: {sorted(TRAIN_OPTIONS)}")
+    settings = {**TRAIN_OPTIONS, **options}
+    degradation = settings["degradation"]
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    logfile = open(out / "train.log", "a")
+    with open(out / "train.log", "a") as logfile, torch_threads(threads):
 
-    def log(line):
-        tqdm.write(line)
-        logfile.write(line + "\n")
-        logfile.flush()
+        def log(line):
+            print(line, flush=True)
+            logfile.write(line + "\n")
+            logfile.flush()
 
-    t0 = time.perf_counter()
-    faces, subjects = load_training_faces(args.lfw, max_faces=args.max_faces)
-    people = np.unique(subjects)
-    n_val = min(args.val_people, len(people) // 2)
-    held_out = np.random.default_rng(args.seed).choice(people, size=n_val, replace=False)
-    is_val = np.isin(subjects, held_out)
-    # One face per held-out person, so no person dominates validation.
-    _, first = np.unique(subjects[is_val], return_index=True)
-    val_faces = faces[is_val][first]
-    train_faces = faces[~is_val]
-    log(
-        f"loaded {len(faces)} faces of {len(people)} people with < {EVALUATION_MIN_IMAGES} images in "
-        f"{time.perf_counter() - t0:.0f} s; training on {len(train_faces)} faces, validating on {len(val_faces)}"
-    )
-    net, history = train(
-        train_faces,
-        val_faces=val_faces,
-        scales=tuple(args.scales),
-        n_feats=args.n_feats,
-        n_blocks=args.n_blocks,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        patch=args.patch,
-        lr_sizes=tuple(args.lr_sizes),
-        lr=args.lr,
-        degradation=args.degradation,
-        seed=args.seed,
-        device=args.device,
-        checkpoint=out / f"checkpoint_{args.degradation}.pt",
-        checkpoint_every=args.checkpoint_every,
-        progress=not args.no_progress,
-        log=log,
-    )
-    export = Path(args.export) if args.export else out / f"face_edsr_{args.degradation}.pt"
-    card = {
-        "degradation": args.degradation,
-        "data": {
-            "source": "LFW deep-funneled, people with fewer than 5 images (never the benchmark's 423)",
-            "crop": "x 62..188, y 55..181 (126x126)",
-            "train_faces": int(len(train_faces)),
-            "train_people": int(len(people) - len(held_out)),
-            "val_faces": int(len(val_faces)),
-        },
-        "training": {
-            "steps": history["steps"],
-            "batch_size": args.batch_size,
-            "patch": args.patch,
-            "lr_sizes": list(args.lr_sizes),
-            "lr": args.lr,
-            "seed": args.seed,
-            "threads": args.threads,
-            "device": args.device,
-            "seconds": round(history["seconds"], 1),
-            "torch": torch.__version__,
-        },
-        "validation_psnr_lr24": history["val"][-1][1] if history["val"] else None,
-        "command": "python -m skmitm.sr_training " + " ".join(argv if argv is not None else sys.argv[1:]),
-    }
-    card_path = save_edsr(net, export, card=card)
-    log(f"wrote {export.with_suffix('.pt')} and {card_path} after {history['seconds']:.0f} s of training")
-    logfile.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        t0 = time.perf_counter()
+        faces, subjects = load_training_faces(lfw, max_faces=max_faces)
+        people = np.unique(subjects)
+        n_val = min(val_people, len(people) // 2)
+        held_out = np.random.default_rng(settings["seed"]).choice(people, size=n_val, replace=False)
+        is_val = np.isin(subjects, held_out)
+        # One face per held-out person, so no person dominates validation.
+        _, first = np.unique(subjects[is_val], return_index=True)
+        val_faces = faces[is_val][first]
+        train_faces = faces[~is_val]
+        log(
+            f"loaded {len(faces)} faces of {len(people)} people with < {EVALUATION_MIN_IMAGES} images in "
+            f"{time.perf_counter() - t0:.0f} s; training on {len(train_faces)} faces, validating on {len(val_faces)}"
+        )
+        net, history = train(train_faces, val_faces=val_faces, checkpoint=out / f"checkpoint_{degradation}.pt", log=log,
+                             **settings)
+        export = Path(export) if export else out / f"face_edsr_{degradation}.pt"
+        card = {
+            "degradation": degradation,
+            "data": {
+                "source": "LFW deep-funneled, people with fewer than 5 images (never the benchmark's 423)",
+                "crop": "x 62..188, y 55..181 (126x126)",
+                "train_faces": int(len(train_faces)),
+                "train_people": int(len(people) - len(held_out)),
+                "val_faces": int(len(val_faces)),
+            },
+            "training": {
+                "steps": history["steps"], **{k: settings[k] for k in ("batch_size", "patch", "lr", "seed", "device")},
+                "lr_sizes": list(settings["lr_sizes"]), "threads": threads, "seconds": round(history["seconds"], 1),
+                "torch": torch.__version__,
+            },
+            "validation_psnr_lr24": history["val"][-1][1] if history["val"] else None,
+            "command": command,
+        }
+        card_path = save_edsr(net, export, card=card)
+        log(f"wrote {export.with_suffix('.pt')} and {card_path} after {history['seconds']:.0f} s of training")
+    return card_path

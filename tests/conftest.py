@@ -1,6 +1,8 @@
-"""Shared fixtures: locating ../shared assets (skipping when absent) and seeding."""
+"""Shared fixtures: locating ../shared assets (skipping when absent), benchmark modules, seeding."""
 
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,15 @@ def shared_path(relative):
     if not path.exists():
         pytest.skip(f"needs ../shared/{relative}, which is absent (set SKMITM_SHARED to its folder)")
     return path
+
+
+def benchmark(name):
+    """The module of ``benchmarks/NAME.py``, which is not part of the package, imported by path."""
+    folder = str(REPO / "benchmarks")
+    if folder not in sys.path:
+        # Benchmarks import each other and their _shared helper as top-level modules, as when run as scripts.
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
 
 
 @pytest.fixture

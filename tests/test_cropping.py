@@ -17,6 +17,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skmitm import FaceCropper, load_image
+from skmitm._param_validation import InvalidParameterError
 from skmitm.datasets import LFW_CROP
 
 from conftest import shared_path
@@ -210,7 +211,9 @@ def test_known_detector_files_are_checked_by_sha256(tmp_path):
         ({"detector": "scrfd"}, ValueError, "needs model=<path of its ONNX file>"),
         ({"model": "x.onnx"}, ValueError, "takes no model file"),
         ({"detector": "yunet", "model": "/nonexistent/yunet.onnx"}, FileNotFoundError, "no yunet detector file"),
-        ({"enlarge": 0}, ValueError, "enlarge=0; expected a positive number"),
+        ({"enlarge": 0}, ValueError, r"enlarge=0; expected a real number in \(0, inf\)"),
+        ({"enlarge": "1.3"}, InvalidParameterError, "enlarge='1.3'"),
+        ({"detection_size": "64"}, InvalidParameterError, "detection_size='64'"),
         ({"square": "yes"}, TypeError, "square='yes'"),
         ({"score_threshold": "high"}, TypeError, "score_threshold='high'"),
         ({"detection_size": 10}, ValueError, "detection_size=10"),

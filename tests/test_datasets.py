@@ -7,6 +7,8 @@ import pytest
 from skmitm import datasets
 from skmitm.datasets import LFW_CROP, LFW_CROPS, degrade_probe, load_lfw_folder, make_cross_resolution_benchmark
 
+from conftest import benchmark
+
 
 def _folder(root, counts, seed=0):
     rng = np.random.default_rng(seed)
@@ -135,7 +137,7 @@ def test_real_lfw_benchmark_shape(lfw_dir):
 @pytest.mark.slow
 def test_dlib_box_is_where_dlib_chips_fall(lfw_dir):
     """LFW_CROPS['dlib'] is the mean box of dlib's chips, and it serves dlib's network better than the SPEC box."""
-    from skmitm.benchmarks.dlib_face_box import run
+    run = benchmark("dlib_face_box").run
 
     r = run(lfw=lfw_dir, box_people=40, subjects=20)
     assert r["n_found"] >= 35

@@ -32,6 +32,9 @@ from skmitm import (
     speckle_noise,
 )
 from skmitm._degradation import _disk_kernel, _gaussian_kernel, _halve, _motion_kernel
+from skmitm._param_validation import InvalidParameterError
+
+from conftest import benchmark
 
 RANDOM = ["gaussian_noise", "speckle_noise", "color_jitter", "brightness_jitter",
           "random_perspective", "random_shear", "down_up_rescale", "patch_shuffle"]
@@ -410,31 +413,40 @@ def test_gallery_input_forms():
 
 
 @pytest.mark.parametrize(
-    "params, error, match",
+    "params, match",
     [
-        ({"degradations": ["motion_blur", "jpeg"]}, ValueError, "unknown degradation 'jpeg'"),
-        ({"chain_lengths": (1, 0)}, ValueError, "chain_lengths holds chain length 0"),
-        ({"chain_lengths": ()}, ValueError, "chain_lengths is empty"),
-        ({"n_chains": -1}, ValueError, "n_chains=-1"),
-        ({"n_chains": 2.5}, TypeError, "n_chains=2.5"),
-        ({"probe_size": 0}, ValueError, "probe_size=0"),
-        ({"probe_size": (24, 24, 3)}, TypeError, "probe_size="),
-        ({"probe_size": [24, (24, 30)]}, ValueError, "same height"),
-        ({"probe_size": []}, ValueError, "empty list"),
-        ({"scales": (2, -1)}, ValueError, "scales=-1"),
-        ({"scales": 2}, TypeError, "scales=2"),
-        ({"scales": (2, 2)}, ValueError, "repeats a scale"),
-        ({"allow_repeats": "no"}, TypeError, "allow_repeats"),
+        ({"degradations": ["motion_blur", "jpeg"]},
+         r"GalleryDegrader: degradations=\['motion_blur', 'jpeg'\]; expected None or a non-empty sequence of "
+         r"distinct items, each one of \{'brightness_jitter'"),
+        ({"chain_lengths": (1, 0)}, r"chain_lengths=\(1, 0\); expected .*an integer in \[1, inf\)"),
+        ({"chain_lengths": ()}, r"chain_lengths=\(\); expected a non-empty sequence"),
+        ({"n_chains": -1}, r"n_chains=-1; expected None or an integer in \[0, inf\)"),
+        ({"n_chains": 2.5}, "n_chains=2.5"),
+        ({"n_chains": "64"}, "n_chains='64'"),
+        ({"probe_size": 0}, "probe_size=0"),
+        ({"probe_size": "24"}, "probe_size='24'"),
+        ({"probe_size": (24, 24, 3)}, "probe_size="),
+        ({"probe_size": [24, (24, 30)]}, "same height"),
+        ({"probe_size": []}, "empty list"),
+        ({"scales": (2, -1)}, r"scales=\(2, -1\); expected a non-empty sequence of distinct items, each a real number "
+         r"in \(0, inf\)"),
+        ({"scales": 2}, "scales=2"),
+        ({"scales": (2, 2)}, r"scales=\(2, 2\); expected .*distinct"),
+        ({"allow_repeats": "no"}, "allow_repeats='no'; expected a bool"),
+        ({"include_matched": "x"}, "include_matched='x'; expected a bool"),
+        ({"random_state": "seed"}, "random_state='seed'"),
         ({"degradation_params": {"disk_blur": {"radius": 3}}, "degradations": ["motion_blur"]},
-         ValueError, "not among the degradations"),
-        ({"degradation_params": {"motion_blur": {"size": 3}}}, TypeError, r"degradation_params\['motion_blur'\]"),
-        ({"degradation_params": {"motion_blur": {"window": 0}}}, ValueError, "window=0"),
+         "not among the degradations"),
+        ({"degradation_params": {"motion_blur": {"size": 3}}}, r"degradation_params\['motion_blur'\]"),
+        ({"degradation_params": {"motion_blur": {"window": 0}}}, "window=0"),
     ],
 )
-def test_bad_parameters_raise_in_fit(params, error, match):
+def test_bad_parameters_raise_in_fit(params, match):
     degrader = GalleryDegrader(**params)
-    with pytest.raises(error, match=match):
+    # One error type for every bad parameter, both a ValueError and a TypeError.
+    with pytest.raises(InvalidParameterError, match=match) as caught:
         degrader.fit([_face(16, 16)])
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TypeError)
     assert not hasattr(degrader, "chains_")
 
 
@@ -449,7 +461,7 @@ def test_sklearn_parameter_conventions():
 
 
 def test_speed_benchmark_reports_consistent_memory_figures():
-    from skmitm.benchmarks.degrader_speed import gallery
+    gallery = benchmark("degrader_speed").gallery
 
     figures = gallery(n_faces=3, n_chains=4)
     assert figures["hypotheses"] == 3 * (1 + 3 + 4 * 3) and figures["chains"] == 4

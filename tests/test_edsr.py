@@ -13,7 +13,9 @@ from torch.nn import functional as F
 
 from skmitm._edsr import DEFAULT_WEIGHTS, FaceEDSR, load_edsr, save_edsr
 from skmitm.datasets import degrade_probe
-from skmitm.sr_training import degrade_face, load_training_faces, main, make_batch, psnr, train
+from skmitm.__main__ import main
+from skmitm.metrics import psnr
+from skmitm.sr_training import degrade_face, load_training_faces, make_batch, train
 
 from conftest import shared_path
 
@@ -249,7 +251,7 @@ def test_command_trains_resumes_and_exports(tmp_path, capsys):
     lfw = tmp_path / "lfw"
     make_lfw(lfw, {f"P{i:02d}_X": 1 + i % 3 for i in range(12)} | {"Many_M": 6})
     out = tmp_path / "run"
-    args = ["--lfw", str(lfw), "--out", str(out), "--scales", "2", "4", "--n-feats", "8", "--n-blocks", "1",
+    args = ["train-sr", "--lfw", str(lfw), "--out", str(out), "--scales", "2", "4", "--n-feats", "8", "--n-blocks", "1",
             "--batch-size", "2", "--patch", "8", "--lr-sizes", "12", "16", "--val-people", "3",
             "--checkpoint-every", "2", "--no-progress"]  # fmt: skip
     assert main(args + ["--steps", "2"]) == 0
@@ -264,11 +266,13 @@ def test_command_trains_resumes_and_exports(tmp_path, capsys):
     assert card["data"]["train_people"] == 9 and card["data"]["val_faces"] == 3
     assert card["data"]["train_faces"] + 3 <= sum(1 + i % 3 for i in range(12))
     assert set(card["validation_psnr_lr24"]) == {"2", "4"}
+    # The card records the whole command, every option written out.
+    assert card["command"].startswith(f"skmitm train-sr --lfw {lfw} --out {out}") and "--steps 4" in card["command"]
 
 
 def test_command_help_lists_the_options(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["--help"])
+        main(["train-sr", "--help"])
     assert exit_info.value.code == 0
     help_text = capsys.readouterr().out
     for option in ("--lfw", "--degradation", "--steps", "--export", "--threads"):

@@ -1,10 +1,16 @@
 """Rank-k identification rate, CMC and the CMC picture."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sklearn.metrics import top_k_accuracy_score
 
 from skmitm.metrics import cmc_curve, plot_cmc, rank_k_identification_rate, true_subject_ranks
+
+from conftest import REPO
 
 
 def test_ranks_and_rates_by_hand():
@@ -46,8 +52,25 @@ def test_bad_input():
 
 def test_plot_cmc_writes_a_png(tmp_path):
     curve = cmc_curve(["a", "b"], [[0.9, 0.1], [0.8, 0.3]], ["a", "b"])
-    path = plot_cmc({"toy": curve}, tmp_path / "cmc.png", max_rank=2)
-    with open(path, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    ax = plot_cmc({"toy": curve}, tmp_path / "cmc.png", max_rank=2)
+    assert (tmp_path / "cmc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [50.0, 100.0])
     with pytest.raises(ValueError, match="curves is empty"):
         plot_cmc({}, tmp_path / "none.png")
+
+
+def test_plot_cmc_draws_on_a_given_axes_and_leaves_the_backend_alone():
+    from matplotlib.figure import Figure
+
+    # A caller's backend (here svg, chosen through the environment) survives plotting.
+    backend = subprocess.run(
+        [sys.executable, "-c", "import matplotlib, skmitm.metrics as m; m.plot_cmc({'x': ([1, 2], [0.25, 0.75])}); "
+         "print(matplotlib.get_backend())"],
+        capture_output=True, text=True, check=True, env={**os.environ, "MPLBACKEND": "svg"}, cwd=REPO,
+    )
+    assert backend.stdout.strip() == "svg"
+    fig = Figure()
+    first, second = fig.subplots(1, 2)
+    assert plot_cmc({"a": ([1, 2, 3], [0.2, 0.4, 1.0])}, ax=second, max_rank=3, title="right") is second
+    assert not first.get_lines() and second.get_title() == "right"
+    np.testing.assert_allclose(second.get_lines()[0].get_ydata(), [20.0, 40.0, 100.0])

@@ -1,14 +1,17 @@
 """The main job: ``skmitm benchmark`` and the report it writes."""
 
 import json
+import os
 
 import cv2
 import numpy as np
 import pytest
 
+from skmitm import make_mitm_pipeline
 from skmitm.__main__ import main
 from skmitm._report import SPEC_BASELINES, run_public_benchmark
-from skmitm.datasets import LFW_CROPS
+from skmitm.datasets import LFW_CROPS, load_lfw_folder, make_cross_resolution_benchmark
+from skmitm.metrics import cmc_curve
 
 
 def _fake_lfw(root, n_subjects=6, n_images=5, seed=0):
@@ -30,9 +33,10 @@ def _fake_lfw(root, n_subjects=6, n_images=5, seed=0):
 def test_report_on_a_small_folder(tmp_path):
     lfw = _fake_lfw(tmp_path / "lfw")
     out = tmp_path / "report"
-    results = run_public_benchmark(lfw=lfw, out=out, conditions=[("moderate", 24), ("harsh", 16)], progress=False)
+    results = run_public_benchmark(lfw=lfw, out=out, conditions=[("harsh", 16)], n_chains=3, progress=False)
     names = [r["condition"] for r in results["rows"]]
-    assert names == ["moderate 24 px", "harsh 16 px", "HR vs HR (ceiling)"]
+    # The method's condition joins the baseline's, so that the gain is measured against it.
+    assert names == ["harsh 16 px", "moderate 24 px", "HR vs HR (ceiling)"]
     assert results["n_subjects"] == 6 and results["n_probes"] == 24
     for row in results["rows"]:
         assert 0 <= row["rank1"] <= row["rank5"] <= 100
@@ -44,6 +48,63 @@ def test_report_on_a_small_folder(tmp_path):
     assert "| moderate 24 px |" in report and "HR vs HR" in report
     assert (out / "cmc.png").read_bytes()[:4] == b"\x89PNG"
     assert "x 68…184, y 77…193 (116×116)" in report
+    method = results["method"]
+    baseline = results["rows"][1]
+    assert method["condition"] == "moderate 24 px" and 0 <= method["rank1"] <= method["rank5"] <= 100
+    assert method["gain_rank1"] == pytest.approx(method["rank1"] - baseline["rank1"])
+    assert method["n_chains"] == 3 and method["sigmas"] == [0.0] and method["scales"] == [2, 4, 8]
+    assert (method["fusion"], method["similarity"]) == ("T_concat", "mean-centred")
+    # 1 original + 3 matched + 3 chains × 3 scales per gallery image; original + 3 super-resolved per probe.
+    assert method["gallery_hypotheses"] == 6 * 13 and method["probe_hypotheses"] == 24 * 4
+    assert "3 degradation chains per gallery image" in report and "| gain (points) |" in report
+    assert results["cpu_seconds"] > 0 and "s of CPU time" in report
+    assert written["method"]["rank1"] == method["rank1"]
+
+
+def test_method_row_is_what_the_pipeline_scores(tmp_path):
+    """The report's full-method rank-1 is make_mitm_pipeline's own score on the same benchmark."""
+    lfw = _fake_lfw(tmp_path / "lfw", n_subjects=4)
+    results = run_public_benchmark(lfw=lfw, out=tmp_path / "r", conditions=[], crop="spec", n_chains=1, sigmas=2,
+                                   progress=False)
+    bench = make_cross_resolution_benchmark(
+        load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5, crop="spec"), probe_size=24)
+    pipe = make_mitm_pipeline(probe_size=24, n_chains=1, sigmas=2).fit(bench.gallery_images, bench.gallery_subjects)
+    assert results["method"]["rank1"] == pytest.approx(100 * pipe.score(bench.probe_images, bench.probe_subjects))
+    _, rates = cmc_curve(bench.probe_subjects, pipe.decision_function(bench.probe_images), pipe.classes_, max_rank=20)
+    np.testing.assert_allclose(results["method"]["cmc"], rates)
+    assert results["method"]["sigmas"] == [0.0, 1.0]
+
+
+@pytest.mark.shared
+def test_main_job_on_a_subset_of_the_public_benchmark(tmp_path, lfw_dir, mobilefacenet_path):
+    """30 subjects of the real benchmark: the baseline matches a plain script, the method beats it."""
+    import onnxruntime as ort
+
+    subset = tmp_path / "lfw"
+    subset.mkdir()
+    people = sorted(p for p in os.listdir(lfw_dir) if len(os.listdir(lfw_dir / p)) >= 5)[:30]
+    for person in people:
+        os.symlink(lfw_dir / person, subset / person)
+    results = run_public_benchmark(lfw=subset, model=mobilefacenet_path, out=tmp_path / "r",
+                                   conditions=[("moderate", 24)], progress=False)
+    # The plain script: bicubic to 112, the network's ImageNet normalisation, cosine, nearest neighbour.
+    bench = make_cross_resolution_benchmark(subset, probe_size=24)
+    session = ort.InferenceSession(str(mobilefacenet_path), providers=["CPUExecutionProvider"])
+    mean, std = np.array([0.485, 0.456, 0.406]) * 255, np.array([0.229, 0.224, 0.225]) * 255
+
+    def embed(images):
+        batch = np.stack([(cv2.resize(im, (112, 112), interpolation=cv2.INTER_CUBIC) - mean) / std for im in images])
+        out = session.run(None, {session.get_inputs()[0].name: batch.transpose(0, 3, 1, 2).astype(np.float32)})[0]
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    nearest = np.argmax(embed(bench.probe_images) @ embed(bench.gallery_images).T, axis=1)
+    plain = 100 * np.mean(bench.gallery_subjects[nearest] == bench.probe_subjects)
+    baseline = results["rows"][0]
+    assert baseline["condition"] == "moderate 24 px"
+    assert baseline["rank1"] == pytest.approx(plain, abs=100 / len(bench.probe_subjects) + 1e-9)
+    method = results["method"]
+    assert method["rank1"] >= baseline["rank1"] + 10, (method["rank1"], baseline["rank1"])
+    assert results["seconds"] > 0 and "reduced settings" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_report_crop_named_and_cli(tmp_path):
@@ -53,8 +114,11 @@ def test_report_crop_named_and_cli(tmp_path):
                  "--crop", "spec", "--n-jobs", "2"]) == 0
     assert json.loads((out / "results.json").read_text())["crop"] == [62, 55, 188, 181]
     assert main(["benchmark", "--lfw", str(lfw), "--out", str(out), "--no-progress", "--conditions", "moderate:16",
-                 "--crop", "20,20,220,220"]) == 0
-    assert json.loads((out / "results.json").read_text())["crop"] == [20, 20, 220, 220]
+                 "--crop", "20,20,220,220", "--baseline-only"]) == 0
+    written = json.loads((out / "results.json").read_text())
+    assert written["crop"] == [20, 20, 220, 220]
+    assert written["method"] is None and [r["condition"] for r in written["rows"]] == ["moderate 16 px",
+                                                                                       "HR vs HR (ceiling)"]
     with pytest.raises(SystemExit):
         main(["benchmark", "--crop", "tight"])
 
@@ -72,7 +136,8 @@ def test_cli_errors_and_leaves_nothing(tmp_path, capsys):
 @pytest.mark.slow
 def test_baseline_reproduces_spec(tmp_path, lfw_dir, mobilefacenet_path):
     """SPEC §5: the toolkit's baseline within ±1 point of the plain script, every condition."""
-    results = run_public_benchmark(lfw=lfw_dir, model=mobilefacenet_path, out=tmp_path, progress=False)
+    results = run_public_benchmark(lfw=lfw_dir, model=mobilefacenet_path, out=tmp_path, method_condition=None,
+                                   progress=False)
     for row in results["rows"]:
         assert abs(row["rank1"] - row["spec_rank1"]) <= 1.0, row
     assert set(SPEC_BASELINES) >= {("moderate", 24), "HR"}

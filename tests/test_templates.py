@@ -517,7 +517,7 @@ def test_bad_input_names_the_sample(tiny_onnx, faces):
     with pytest.raises(ValueError, match=r"X\[0\] already holds templates"):
         ext.transform([HypothesisSet.from_template(np.ones(4))])
     bad = HypothesisSet([faces[0], faces[1].astype(np.float32)], make_meta(2))
-    with pytest.raises(TypeError, match=r"X\[1\] hypothesis 1 has dtype float32"):
+    with pytest.raises(TypeError, match=r"X\[1\] hypothesis 1 has dtype float32; expected H×W×3 RGB uint8"):
         ext.transform([HypothesisSet([faces[0]], make_meta(1)), bad])
     with pytest.raises(ValueError, match=r"X\[2\] has shape \(8, 8, 4\)"):
         ext.transform([faces[0], faces[1], np.zeros((8, 8, 4), np.uint8)])
@@ -535,7 +535,7 @@ def test_bad_input_names_the_sample(tiny_onnx, faces):
         ({"n_jobs": 0}, "n_jobs=0"),
         ({"std": (1, 0, 1)}, "expected positive values"),
         ({"mean": (1, 2)}, r"mean=\(1, 2\); expected a finite number or 3 numbers"),
-        ({"input_size": (16, -1)}, "expected positive integers"),
+        ({"input_size": (16, -1)}, r"input_size=\(16, -1\); expected a positive integer or a \(height, width\) pair"),
         ({"weights": "w.pt"}, "weights= is for the torch backend only"),
         ({"backend": "onnx", "model": "buffalo_l"}, "not an .onnx file"),
     ],
@@ -608,7 +608,7 @@ def test_dlib_same_person_is_closer(lfw_dir):
 
 
 def test_memory_of_the_wrong_type_is_an_error(tiny_onnx):
-    with pytest.raises(TypeError, match="memory of type int; expected None, a folder path or a joblib.Memory"):
+    with pytest.raises(TypeError, match="memory=3; expected None or an instance of str .* joblib.memory.Memory"):
         TemplateExtractor(tiny_onnx, memory=3).fit()
 
 

@@ -14,6 +14,9 @@ from sklearn.utils.estimator_checks import (
 
 from skmitm import HypothesisSet, MultiHypothesisUpsampler, make_meta
 from skmitm._edsr import FaceEDSR
+from skmitm._param_validation import InvalidParameterError
+
+from conftest import benchmark
 
 
 @pytest.fixture
@@ -135,18 +138,21 @@ def test_weights_card_path_is_accepted(net, tmp_path):
     "params, message",
     [
         ({"scales": (2, 3)}, r"no tail for \[3\]"),
-        ({"scales": ()}, "expected a non-empty tuple"),
-        ({"scales": (2, 2)}, "repeats a scale"),
-        ({"sigmas": 0}, "expected a positive count"),
+        ({"scales": ()}, r"scales=\(\); expected a non-empty sequence of distinct items, each an integer in \[2, inf\)"),
+        ({"scales": (2, 2)}, r"scales=\(2, 2\); expected .*distinct"),
+        ({"scales": "24"}, "scales='24'"),
+        ({"sigmas": 0}, r"sigmas=0; expected an integer in \[1, inf\) or an array-like"),
+        ({"sigmas": "x"}, "sigmas='x'"),
+        ({"include_original": "x"}, "include_original='x'; expected a bool"),
         ({"sigmas": [0.0, -1.0]}, "non-negative finite"),
         ({"batch_size": 0}, "batch_size=0"),
         ({"n_threads": 0}, "n_threads=0"),
-        ({"weights": 3}, "weights of type int"),
+        ({"weights": 3}, "weights=3; expected None or an instance of str or an instance of os.PathLike"),
     ],
 )
 def test_bad_parameters_are_refused_in_fit(net, params, message):
     up = MultiHypothesisUpsampler(**{"weights": net, **params})
-    with pytest.raises((ValueError, TypeError), match=message):
+    with pytest.raises(InvalidParameterError, match=message):
         up.fit()
 
 
@@ -181,7 +187,7 @@ def test_sklearn_parameter_conventions(net):
 
 
 def test_speed_benchmark_compares_with_the_raw_forward():
-    from skmitm.benchmarks.upsampler_speed import measure
+    measure = benchmark("upsampler_speed").measure
 
     result = measure(n_probes=1, repeats=1, threads=1)
     assert result["hypotheses_per_probe"] == 49
@@ -189,7 +195,8 @@ def test_speed_benchmark_compares_with_the_raw_forward():
 
 
 def test_sr_quality_metrics_are_ssim_and_psnr():
-    from skmitm.benchmarks.sr_quality import luma, psnr, ssim
+    quality = benchmark("sr_quality")
+    luma, psnr, ssim = quality.luma, quality.psnr, quality.ssim
 
     rng = np.random.default_rng(0)
     image = cv2.GaussianBlur(rng.uniform(0, 255, (48, 48, 3)), (0, 0), 2).astype(np.uint8)

@@ -10,7 +10,7 @@ the crop, so ×8 is scored against a smooth target for every method alike).
 
 Methods: bicubic (OpenCV), our FaceEDSR (σ = 0 hypothesis, i.e. the plain
 network output) for each weights card given, and the generic peers in
-``../shared/models/sr-baselines`` (FSRCNN, ESPCN, LapSRN) through OpenCV's
+``$SKMITM_SHARED/models/sr-baselines`` (FSRCNN, ESPCN, LapSRN) through OpenCV's
 ``dnn_superres``, which needs the contrib build of OpenCV (``pip install
 skmitm[sr-baselines]``; see ``docs/super_resolution.md``). Without it the
 peers are skipped with a note.
@@ -19,7 +19,7 @@ Metrics: PSNR on RGB and PSNR and SSIM (Gaussian window σ = 1.5, as Wang et
 al. 2004) on luma (BT.601 Y), the usual super-resolution convention; no
 border is cropped.
 
-Run: ``python -m skmitm.benchmarks.sr_quality [--lfw DIR] [--faces 200]
+Run: ``python benchmarks/sr_quality.py [--lfw DIR] [--faces 200]
 [--severity moderate] [--weights CARD ...] [--peers DIR]``.
 """
 
@@ -30,10 +30,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skmitm import MultiHypothesisUpsampler
+from skmitm import MultiHypothesisUpsampler, match_resolution
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
+from skmitm.metrics import psnr
 
-_SHARED = Path(__file__).resolve().parents[3] / "shared"
+from _shared import shared_path
+
 SCALES = (2, 4, 8)
 #: Generic peers and the scales their files cover.
 PEERS = {"FSRCNN": (2, 4), "ESPCN": (2, 4), "LapSRN": (2, 4, 8)}
@@ -43,11 +45,6 @@ def luma(image):
     """BT.601 luma of an RGB uint8 image, as float64 on the 16–235 scale."""
     rgb = image.astype(np.float64)
     return 16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255
-
-
-def psnr(a, b):
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def ssim(a, b):
@@ -70,11 +67,6 @@ def scores(outputs, targets):
     """Mean PSNR (RGB), PSNR (Y) and SSIM (Y) over paired images."""
     rows = [(psnr(o, t), psnr(luma(o), luma(t)), ssim(luma(o), luma(t))) for o, t in zip(outputs, targets)]
     return dict(zip(("psnr_rgb", "psnr_y", "ssim_y"), np.mean(rows, axis=0).tolist()))
-
-
-def target(face, size):
-    interpolation = cv2.INTER_AREA if size <= face.shape[0] else cv2.INTER_CUBIC
-    return cv2.resize(face, (size, size), interpolation=interpolation)
 
 
 def peer_models(folder):
@@ -102,7 +94,7 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
     pick = np.sort(np.random.default_rng(seed).choice(len(bench.probe_images), size=n_faces, replace=False))
     probes = [bench.probe_images[i] for i in pick]
     faces = [bench.hr_probe_images[i] for i in pick]
-    targets = {s: [target(f, 24 * s) for f in faces] for s in SCALES}
+    targets = {s: [match_resolution(f, 24 * s) for f in faces] for s in SCALES}
     facts = {"n_faces": n_faces, "n_people": len(set(bench.probe_subjects[pick])),
              "load_s": time.perf_counter() - start}
     rows = []
@@ -122,7 +114,7 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
         seconds = time.perf_counter() - start
         for s in SCALES:
             add(label, s, [hs.data[list(hs.meta["scale"]).index(s)] for hs in sets], seconds / len(SCALES))
-    models = peer_models(peers_dir or _SHARED / "models" / "sr-baselines")
+    models = peer_models(peers_dir or shared_path("models/sr-baselines"))
     facts["peers"] = sorted({name for name, _ in models})
     for (name, s), model in sorted(models.items()):
         start = time.perf_counter()
@@ -133,14 +125,15 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", default=str(_SHARED / "data" / "lfw-deepfunneled"), help="LFW deep-funneled folder")
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
     parser.add_argument("--faces", type=int, default=200)
     parser.add_argument("--severity", default="moderate", choices=["moderate", "harsh"])
     parser.add_argument("--weights", nargs="+", default=[None], help="weights cards (default: the shipped one)")
     parser.add_argument("--peers", default=None, help="folder of the dnn_superres .pb files")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    rows, facts = run(lfw=args.lfw, n_faces=args.faces, severity=args.severity, weights=args.weights,
+    rows, facts = run(lfw=args.lfw or shared_path("data/lfw-deepfunneled"), n_faces=args.faces,
+                      severity=args.severity, weights=args.weights,
                       peers_dir=args.peers, threads=args.threads)
     print(f"{facts['n_faces']} probes of {facts['n_people']} evaluation people, {args.severity}, 24 px")
     if not facts["peers"]:

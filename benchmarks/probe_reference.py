@@ -12,13 +12,14 @@ the reference pool, the probes of the other half are scored against the
 whole gallery. It prints rank-1 of whole-batch centring and, for each
 reference size, the mean and standard deviation over random reference draws.
 
-Run: ``python -m skmitm.benchmarks.probe_reference --templates reports/ablation-moderate24.npz``
+Run: ``python benchmarks/probe_reference.py --templates reports/ablation-moderate24.npz``
 """
 
 import numpy as np
 
 from skmitm import FusedNearestNeighborIdentifier
-from skmitm.benchmarks.component_gain import kept_templates, templates_parser
+
+from component_gain import kept_templates, templates_parser
 
 
 def run(*, templates, lfw, severity="moderate", probe_size=24, sizes=(10, 30, 100, 300), n_draws=5,

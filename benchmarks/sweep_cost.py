@@ -1,6 +1,6 @@
 """A cached grid search over identifier settings costs little more than one setting.
 
-``python -m skmitm.benchmarks.sweep_cost [--model PATH] [--lfw DIR] [--subjects 60]``
+``python benchmarks/sweep_cost.py [--model PATH] [--lfw DIR] [--subjects 60]``
 
 A ``Pipeline(TemplateExtractor(memory=...), FusedNearestNeighborIdentifier())``
 is searched with ``GridSearchCV`` and the RRSSV splitter, twice, each on a
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .template_speed import default_shared
+from _shared import shared_path
 
 SCALES = (2, 4)
 SIGMAS = (0.0, 0.5, 1.0)
@@ -72,8 +72,8 @@ def probe_set(probe):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=default_shared("models/mobilefacenet.onnx"))
-    parser.add_argument("--lfw", default=default_shared("data/lfw-deepfunneled"))
+    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
     parser.add_argument("--subjects", type=int, default=60, help="first N subjects of the public benchmark")
     parser.add_argument("--repeats", type=int, default=3, help="RRSSV repetitions")
     parser.add_argument("--passes", type=int, default=2, help="timed passes of each search, alternating")
@@ -85,9 +85,9 @@ def main(argv=None):
     from skmitm import FusedNearestNeighborIdentifier, RepeatedSubjectSubsampling, TemplateExtractor
     from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
-    if not Path(args.model).is_file():
-        raise SystemExit(f"no model at {args.model}; pass --model PATH to mobilefacenet.onnx")
-    lfw = load_lfw_folder(args.lfw, min_images_per_subject=5, max_images_per_subject=5)
+    model = args.model or shared_path("models/mobilefacenet.onnx")
+    lfw = load_lfw_folder(args.lfw or shared_path("data/lfw-deepfunneled"), min_images_per_subject=5,
+                          max_images_per_subject=5)
     bench = make_cross_resolution_benchmark(lfw, probe_size=24, severity="moderate", random_state=0)
     keep = np.unique(bench.gallery_subjects)[: args.subjects]
     gallery = [(f, s) for f, s in zip(bench.gallery_images, bench.gallery_subjects) if s in keep]
@@ -107,7 +107,7 @@ def main(argv=None):
 
     def search(grid):
         with tempfile.TemporaryDirectory() as cache:
-            templates = TemplateExtractor(args.model, memory=cache)
+            templates = TemplateExtractor(model, memory=cache)
             pipe = Pipeline([("templates", templates), ("identify", FusedNearestNeighborIdentifier())])
             start = time.perf_counter()
             result = GridSearchCV(pipe, grid, cv=cv).fit(X, y, groups=roles)
@@ -126,7 +126,7 @@ def main(argv=None):
     one_time, sweep_time = min(one_times), min(sweep_times)
     n_settings = len(sweep_result.cv_results_["params"])
     print(f"data: {len(gallery)} gallery and {len(probes)} probe samples, {n_hypotheses} hypothesis images")
-    print(f"RRSSV: {cv.n_subjects} of {len(keep)} subjects, {args.repeats} repetitions; model {args.model}")
+    print(f"RRSSV: {cv.n_subjects} of {len(keep)} subjects, {args.repeats} repetitions; model {model}")
     print(f"one setting:   {one_time:8.2f} s ({one_stored} templates computed)")
     print(f"{n_settings} settings: {sweep_time:8.2f} s ({sweep_stored} templates computed)")
     print(f"ratio sweep / one setting: {sweep_time / one_time:.2f} (target <= 1.5)")

@@ -8,7 +8,7 @@ upsampler adds: input validation, blurring, the uint8 conversion of 48 output
 images and the hypothesis metadata. Baseline and upsampler calls alternate,
 so load from other processes hits both alike; medians are reported.
 
-Run: ``python -m skmitm.benchmarks.upsampler_speed [--repeats 20] [--threads 1]
+Run: ``python benchmarks/upsampler_speed.py [--repeats 20] [--threads 1]
 [--probes 1] [--size 24]``. Target (issue 5, item 6): overhead ≤ 10%.
 """
 
@@ -30,7 +30,7 @@ def measure(*, n_probes=1, size=24, repeats=20, threads=1, seed=0):
     # The same channels-last layout the upsampler feeds the network (an
     # N×H×W×C array seen as N×C×H×W); torch's CPU convolutions run it faster
     # than a contiguous N×C×H×W copy, so a contiguous baseline would flatter us.
-    x = torch.from_numpy(np.concatenate([up._blurred(p) for p in probes])).permute(0, 3, 1, 2)
+    x = torch.from_numpy(np.concatenate([up.blurred_copies(p) for p in probes])).permute(0, 3, 1, 2)
 
     def raw():
         with torch.inference_mode():

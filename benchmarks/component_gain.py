@@ -6,16 +6,15 @@ hypotheses, T_concat, mean-centred": the gallery degradations (or keeps only
 the first 16 chains), resolution matching, the blur hypotheses, the
 super-resolved probes, the originals. Prints rank-1 for each.
 
-Run: ``python -m skmitm.benchmarks.component_gain --templates reports/ablation-moderate24.npz``
+Run: ``python benchmarks/component_gain.py --templates reports/ablation-moderate24.npz``
 """
 
 import argparse
-import os
-from pathlib import Path
 
-from skmitm import FusedNearestNeighborIdentifier
-from skmitm._ablation import load_ablation_templates
+from skmitm import FUSION_STRATEGIES, FusedNearestNeighborIdentifier, load_ablation_templates
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
+
+from _shared import shared_path
 
 ALL_PROBES = ["original", "super-resolved"]
 ALL_GALLERY = ["original", "matched", "degraded"]
@@ -37,6 +36,7 @@ def kept_templates(templates, lfw, *, severity="moderate", probe_size=24, random
     Returns ``(gallery, gallery_subjects, probes, probe_subjects)``.
     """
     stored = load_ablation_templates(templates)
+    lfw = shared_path("data/lfw-deepfunneled") if lfw is None else lfw
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
     bench = make_cross_resolution_benchmark(data, probe_size=probe_size, severity=severity, random_state=random_state)
     gallery, probes = stored["gallery"], stored["probes"]
@@ -60,13 +60,12 @@ def run(*, templates, lfw, severity="moderate", probe_size=24, random_state=0, f
 
 def templates_parser(doc):
     """Command-line options of a benchmark over an ablation's kept templates."""
-    shared = Path(os.environ.get("SKMITM_SHARED", "../shared"))
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--templates", required=True, help="templates file written by skmitm ablation --templates")
-    parser.add_argument("--lfw", default=str(shared / "data/lfw-deepfunneled"))
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
     parser.add_argument("--severity", default="moderate", choices=["moderate", "harsh"])
     parser.add_argument("--probe-size", type=int, default=24)
-    parser.add_argument("--fusion", default="T_concat")
+    parser.add_argument("--fusion", default="T_concat", choices=sorted(FUSION_STRATEGIES))
     return parser
 
 

@@ -7,18 +7,18 @@ identifies images 2–5 against image 1 at full resolution for ``--subjects``
 people with each face box: the SPEC box, the dlib box of
 :data:`skmitm.datasets.LFW_CROPS`, and dlib's own aligned chips.
 
-Run: ``python -m skmitm.benchmarks.dlib_face_box``
+Run: ``python benchmarks/dlib_face_box.py``
 """
 
 import argparse
 import functools
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from skmitm.datasets import LFW_CROPS, load_lfw_folder
+
+from _shared import shared_path
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,13 +75,12 @@ def run(*, lfw, box_people=200, subjects=60):
 
 
 def main(argv=None):
-    shared = Path(os.environ.get("SKMITM_SHARED", "../shared"))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", default=str(shared / "data/lfw-deepfunneled"))
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
     parser.add_argument("--box-people", type=int, default=200)
     parser.add_argument("--subjects", type=int, default=60)
     args = parser.parse_args(argv)
-    r = run(lfw=args.lfw, box_people=args.box_people, subjects=args.subjects)
+    r = run(lfw=args.lfw or shared_path("data/lfw-deepfunneled"), box_people=args.box_people, subjects=args.subjects)
     x0, y0, x1, y1 = r["mean_box"]
     print(f"mean dlib chip box over {r['n_found']} faces: x {x0:.1f}…{x1:.1f}, y {y0:.1f}…{y1:.1f} "
           f"(LFW_CROPS['dlib'] = {LFW_CROPS['dlib']})")

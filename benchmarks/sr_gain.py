@@ -21,7 +21,7 @@ only the first probes of every subject against the full gallery, for a
 quicker run at the same difficulty; the baseline is measured on the same
 probes.
 
-Run: ``python -m skmitm.benchmarks.sr_gain [--lfw DIR] [--model FILE]
+Run: ``python benchmarks/sr_gain.py [--lfw DIR] [--model FILE]
 [--severity moderate harsh] [--probes-per-subject 4] [--weights CARD]
 [--n-sigmas 16] [--sigma-max 1.0] [--threads 1]``.
 """
@@ -29,7 +29,6 @@ Run: ``python -m skmitm.benchmarks.sr_gain [--lfw DIR] [--model FILE]
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -41,11 +40,12 @@ from skmitm import (
     TemplateExtractor,
     make_meta,
 )
-from skmitm.benchmarks.sr_quality import peer_models
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 from skmitm.metrics import rank_k_identification_rate
 
-_SHARED = Path(__file__).resolve().parents[3] / "shared"
+from _shared import shared_path
+from sr_quality import peer_models
+
 #: The peers the issue names, one per scale.
 PEER_ROWS = (("FSRCNN", 2), ("FSRCNN", 4), ("LapSRN", 8))
 
@@ -100,7 +100,7 @@ def run(*, lfw, model, severity="moderate", weights=None, sigmas=16, probes_per_
 
     upsampler = MultiHypothesisUpsampler(weights, sigmas=sigmas, n_threads=threads).fit()
     extractor = TemplateExtractor(model).fit()
-    models = peer_models(peers_dir or _SHARED / "models" / "sr-baselines")
+    models = peer_models(peers_dir or shared_path("models/sr-baselines"))
     gallery = extractor.transform(bench.gallery_images)
     templates = {"ours": []}
     facts["sr_s"] = facts["templates_s"] = facts["peers_s"] = 0.0
@@ -139,8 +139,8 @@ def run(*, lfw, model, severity="moderate", weights=None, sigmas=16, probes_per_
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", default=str(_SHARED / "data" / "lfw-deepfunneled"), help="LFW deep-funneled folder")
-    parser.add_argument("--model", default=str(_SHARED / "models" / "mobilefacenet.onnx"), help="face network (ONNX)")
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
     parser.add_argument("--severity", nargs="+", default=["moderate", "harsh"], choices=["moderate", "harsh"])
     parser.add_argument("--weights", default=None, help="FaceEDSR weights card (default: the shipped one)")
     parser.add_argument("--sigma-max", type=float, default=1.0, help="largest blur sigma (default: %(default)s)")
@@ -151,9 +151,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     # One gallery image per subject is the protocol, not a regression problem.
     warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-    lfw_bunch = load_lfw_folder(args.lfw, min_images_per_subject=5, max_images_per_subject=5)
+    lfw = args.lfw or shared_path("data/lfw-deepfunneled")
+    model = args.model or shared_path("models/mobilefacenet.onnx")
+    lfw_bunch = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
     for severity in args.severity:
-        results, t = run(lfw=args.lfw, model=args.model, severity=severity, weights=args.weights,
+        results, t = run(lfw=lfw, model=model, severity=severity, weights=args.weights,
                          sigmas=np.linspace(0.0, args.sigma_max, args.n_sigmas).tolist(),
                          probes_per_subject=args.probes_per_subject, threads=args.threads,
                          peers_dir=args.peers, lfw_bunch=lfw_bunch)

@@ -1,6 +1,6 @@
 """Templates per second with MobileFaceNet, against a raw onnxruntime run.
 
-``python -m skmitm.benchmarks.template_speed [--model PATH] [--lfw DIR]``
+``python benchmarks/template_speed.py [--model PATH] [--lfw DIR]``
 
 The extractor's rate includes everything it does (input checks, resizing every
 hypothesis to 112×112, normalisation, batching, L2 normalisation); the
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _shared import shared_path
+
 
 def lfw_crops(lfw_dir, n):
     """``n`` SPEC §5 face crops (126×126 RGB) from an LFW folder, in name order."""
@@ -30,14 +32,10 @@ def lfw_crops(lfw_dir, n):
     return [np.ascontiguousarray(cv2.imread(str(f))[55:181, 62:188, ::-1]) for f in files]
 
 
-def default_shared(relative):
-    return Path.cwd().parent / "shared" / relative
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=default_shared("models/mobilefacenet.onnx"))
-    parser.add_argument("--lfw", default=default_shared("data/lfw-deepfunneled"))
+    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
     parser.add_argument("--n", type=int, default=1024, help="hypotheses per run")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
@@ -48,19 +46,14 @@ def main(argv=None):
 
     from skmitm import TemplateExtractor
 
-    if not Path(args.model).is_file():
-        raise SystemExit(f"no model at {args.model}; pass --model PATH to mobilefacenet.onnx")
-    crops = lfw_crops(args.lfw, args.n // 2)
+    model = args.model or shared_path("models/mobilefacenet.onnx")
+    crops = lfw_crops(args.lfw or shared_path("data/lfw-deepfunneled"), args.n // 2)
     probes = [cv2.resize(c, (24, 24), interpolation=cv2.INTER_AREA) for c in crops]
     images = [im for pair in zip(crops, probes) for im in pair]
 
-    extractor = TemplateExtractor(args.model, batch_size=args.batch_size).fit()
-    preprocessing = extractor._preprocessing()
-    batches = [
-        preprocessing.normalise(preprocessing.chips(images[s : s + args.batch_size]))
-        for s in range(0, len(images), args.batch_size)
-    ]
-    session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
+    extractor = TemplateExtractor(model, batch_size=args.batch_size).fit()
+    batches = [extractor.network_input(images[s : s + args.batch_size]) for s in range(0, len(images), args.batch_size)]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
     chunks = [images[s : s + args.batch_size] for s in range(0, len(images), args.batch_size)]
@@ -80,7 +73,7 @@ def main(argv=None):
         times["raw"].append(raw)
         times["full"].append(full)
     best_raw, best_full = min(times["raw"]), min(times["full"])
-    print(f"model: {args.model} ({extractor.template_dim_}-D, input {extractor.input_size_})")
+    print(f"model: {model} ({extractor.template_dim_}-D, input {extractor.input_size_})")
     print(f"hypotheses per run: {len(images)} (half 126x126 crops, half 24x24), batch size {args.batch_size}")
     print(f"raw onnxruntime run on preprocessed batches: {len(images) / best_raw:8.1f} templates/s")
     print(f"TemplateExtractor.transform (incl. preprocessing): {len(images) / best_full:8.1f} templates/s")

@@ -7,20 +7,19 @@ blur level and every chain — is run alone from scratch through the pipeline
 (degrade, upsample, templates, identify). Prints both wall times and their
 ratio (target ≤ 1.5).
 
-Run: ``python -m skmitm.benchmarks.ablation_cost [--subjects N] [--chains C] [--sigmas S]``
+Run: ``python benchmarks/ablation_cost.py [--subjects N] [--chains C] [--sigmas S]``
 """
 
 import argparse
-import os
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from skmitm._ablation import run_ablation
-from skmitm._pipeline import make_mitm_pipeline
+from skmitm import make_mitm_pipeline, run_ablation
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
+
+from _shared import shared_path
 
 
 def run(*, lfw, model, subjects=60, chains=8, sigmas=4):
@@ -47,15 +46,16 @@ def run(*, lfw, model, subjects=60, chains=8, sigmas=4):
 
 
 def main(argv=None):
-    shared = Path(os.environ.get("SKMITM_SHARED", "../shared"))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", default=str(shared / "data/lfw-deepfunneled"))
-    parser.add_argument("--model", default=str(shared / "models/mobilefacenet.onnx"))
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
     parser.add_argument("--subjects", type=int, default=60)
     parser.add_argument("--chains", type=int, default=8)
     parser.add_argument("--sigmas", type=int, default=4)
     args = parser.parse_args(argv)
-    r = run(lfw=args.lfw, model=args.model, subjects=args.subjects, chains=args.chains, sigmas=args.sigmas)
+    r = run(lfw=args.lfw or shared_path("data/lfw-deepfunneled"),
+            model=args.model or shared_path("models/mobilefacenet.onnx"), subjects=args.subjects, chains=args.chains,
+            sigmas=args.sigmas)
     print(f"{args.subjects} subjects, {args.chains} chains, {args.sigmas} blur levels, scales 2/4/8, moderate 24 px")
     print(f"  most expensive single row (full method from scratch): {r['single_seconds']:.1f} s")
     print(f"  whole ablation ({r['rows']} rows, templates once)   : {r['ablation_seconds']:.1f} s")

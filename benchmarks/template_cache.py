@@ -1,6 +1,6 @@
 """How much faster a second transform of the same images is with a template cache.
 
-``python -m skmitm.benchmarks.template_cache [--model PATH] [--lfw DIR] [--n N] [--gallery N] [--chains N]``
+``python benchmarks/template_cache.py [--model PATH] [--lfw DIR] [--n N] [--gallery N] [--chains N]``
 
 1. Plain images. Both transforms use a fresh extractor on a fresh cache
    folder (a temporary directory): the first computes and stores every
@@ -20,26 +20,26 @@
 import argparse
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from .template_speed import default_shared, lfw_crops
+from _shared import shared_path
+from template_speed import lfw_crops
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=default_shared("models/mobilefacenet.onnx"))
-    parser.add_argument("--lfw", default=default_shared("data/lfw-deepfunneled"))
+    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
     parser.add_argument("--n", type=int, default=1024, help="images per transform")
     parser.add_argument("--gallery", type=int, default=32, help="gallery images to degrade")
     parser.add_argument("--chains", type=int, default=8, help="degradation chains per gallery image")
     args = parser.parse_args(argv)
 
-    if not Path(args.model).is_file():
-        raise SystemExit(f"no model at {args.model}; pass --model PATH to mobilefacenet.onnx")
-    plain_images(args.model, args.lfw, args.n)
-    degraded_gallery(args.model, args.lfw, args.gallery, args.chains)
+    model = args.model or shared_path("models/mobilefacenet.onnx")
+    lfw = args.lfw or shared_path("data/lfw-deepfunneled")
+    plain_images(model, lfw, args.n)
+    degraded_gallery(model, lfw, args.gallery, args.chains)
 
 
 def plain_images(model, lfw, n):

@@ -15,14 +15,13 @@ and resolution matching plus ``n`` degraded hypotheses for each ``n``. With
 ``--single``, also matching plus each degradation alone (one link, so on the
 126-px face) and plus all eleven single links.
 
-Run: ``python -m skmitm.benchmarks.degradation_gain [--lfw DIR] [--model FILE]
+Run: ``python benchmarks/degradation_gain.py [--lfw DIR] [--model FILE]
 [--chains 16 64 256] [--single] [--severity moderate] [--memory DIR]``. With ``--memory`` the
 templates are cached on disk, so a rerun with fewer or the same chains is quick.
 """
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -30,8 +29,7 @@ from skmitm import DEGRADATIONS, FusedNearestNeighborIdentifier, GalleryDegrader
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 from skmitm.metrics import rank_k_identification_rate
 
-_SHARED = Path(__file__).resolve().parents[3] / "shared"
-
+from _shared import shared_path
 
 def rows(chain_counts):
     """(label, identifier parameters) of every row of the table."""
@@ -104,8 +102,8 @@ def run(*, lfw, model, chain_counts=(16, 64, 256), single=False, probe_size=24, 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", default=str(_SHARED / "data" / "lfw-deepfunneled"), help="LFW deep-funneled folder")
-    parser.add_argument("--model", default=str(_SHARED / "models" / "mobilefacenet.onnx"), help="face network (ONNX)")
+    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
     parser.add_argument("--chains", type=int, nargs="+", default=[16, 64, 256], help="chain counts to compare")
     parser.add_argument("--single", action="store_true", help="also score each degradation alone")
     parser.add_argument("--probe-size", type=int, default=24)
@@ -116,8 +114,9 @@ def main(argv=None):
     if min(args.chains) < 1:
         parser.error("--chains must be positive; resolution matching alone is always reported")
 
-    results, t = run(lfw=args.lfw, model=args.model, chain_counts=sorted(set(args.chains)),
-                     single=args.single,
+    results, t = run(lfw=args.lfw or shared_path("data/lfw-deepfunneled"),
+                     model=args.model or shared_path("models/mobilefacenet.onnx"),
+                     chain_counts=sorted(set(args.chains)), single=args.single,
                      probe_size=args.probe_size, severity=args.severity, memory=args.memory,
                      random_state=args.random_state)
     print(f"LFW cross-resolution, {args.severity}, {args.probe_size} px: {t['n_subjects']} subjects, "
