@@ -104,7 +104,7 @@ def main(folders):
             "## What each component adds",
             "",
             "All hypotheses, `T_concat`, mean-centred, with one component removed at a time, over the templates",
-            "each ablation kept (`python -m skmitm.benchmarks.component_gain --templates FILE`):",
+            "each ablation kept (`python benchmarks/component_gain.py --templates FILE`):",
             "",
             "| setting | " + " | ".join(f"{_network(r['settings'])}, {_column(r['settings'])}" for _, r in kept)
             + " |",

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 EXAMPLES = """examples:
-  skmitm benchmark --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
-  skmitm ablation --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
+  skmitm benchmark --lfw data/lfw-deepfunneled --model models/mobilefacenet.onnx
+  skmitm ablation --lfw data/lfw-deepfunneled --model models/mobilefacenet.onnx
   skmitm identify gallery/ probes/ --top 5 --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
 """
@@ -92,7 +92,7 @@ def _parser():
     bench = commands.add_parser(
         "benchmark", help="run the public LFW cross-resolution benchmark (baseline) and write a report",
         description="Identify synthetic low-resolution LFW probes against a high-resolution gallery "
-        "(SPEC §5) and write report.md, results.json and cmc.png.")
+        "(the toolkit's public benchmark protocol) and write report.md, results.json and cmc.png.")
     _add_lfw_run(bench, out="reports/public-benchmark")
     bench.add_argument("--conditions", nargs="+", type=_condition,
                        default=[("moderate", 24), ("harsh", 24), ("moderate", 16), ("moderate", 32)],
