@@ -83,7 +83,7 @@ _OUTSIDE = [
 
 @pytest.mark.parametrize(
     "path",
-    [*PAGES, DOCS / "api.rst", DOCS / "cli_page.py", *sorted((REPO / "examples").glob("**/*.py"))],
+    [*PAGES, DOCS / "api.rst", *sorted(DOCS.glob("*.py")), *sorted((REPO / "examples").glob("**/*.py"))],
     ids=lambda p: str(p.relative_to(REPO)),
 )
 def test_page_refers_to_nothing_outside_the_repository(path):
