@@ -140,6 +140,21 @@ def test_cli_page_renders_a_given_parser():
     assert "usage: tool run [-h] [--level LEVEL]" in page
 
 
+def test_write_cli_page_rewrites_only_on_change_and_leaves_no_temporary_file(tmp_path):
+    cli_page = _cli_page()
+    parser = argparse.ArgumentParser(prog="tool")
+    parser.add_argument("--x", help="the x")
+    path = cli_page.write_cli_page(tmp_path / "cli.md", parser)
+    assert "| `--x X` | the x |" in path.read_text(encoding="utf-8")
+    os.utime(path, (0, 0))
+    cli_page.write_cli_page(path, parser)
+    assert path.stat().st_mtime == 0  # the same text is not rewritten, so Sphinx need not rebuild the page
+    parser.add_argument("--y", help="the y")
+    cli_page.write_cli_page(path, parser)
+    assert "| `--y Y` | the y |" in path.read_text(encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["cli.md"]
+
+
 def test_cli_page_is_in_the_toctree_and_ignored_by_git():
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     toctrees = "\n".join(re.findall(r"```\{toctree\}(.*?)```", index, flags=re.DOTALL))
