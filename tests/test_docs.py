@@ -255,7 +255,10 @@ def _screenshot(html, png):
     if browser is None:
         pytest.skip("needs Chromium for the screenshots (Debian: apt-get install chromium)")
     result = subprocess.run(
+        # The virtual time budget and compositor flag make Chromium finish loading and
+        # painting (fonts, images) before it takes the screenshot.
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+         "--virtual-time-budget=10000", "--run-all-compositor-stages-before-draw",
          f"--user-data-dir={png.parent / 'chromium-profile'}", f"--window-size={_WINDOW[0]},{_WINDOW[1]}",
          f"--screenshot={png}", html.as_uri()],
         capture_output=True, text=True, timeout=180,
