@@ -5,10 +5,18 @@ Build with ``bash quickstart.sh docs`` or
 """
 
 import sys
+from pathlib import Path
 
 from sphinx.pycode import ModuleAnalyzer
 
 import skmitm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_page import write_cli_page  # noqa: E402
+
+# The command-line page is written from the argparse definitions at every
+# build (ignored by git), so it always says what ``skmitm --help`` says.
+write_cli_page(Path(__file__).resolve().parent / "cli.md")
 
 project = "skmitm"
 author = "the skmitm developers"

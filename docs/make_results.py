@@ -73,7 +73,7 @@ def main(folders):
     lines = [
         "# Results on the public benchmark",
         "",
-        "Produced by `skmitm ablation` (LFW deep-funneled, SPEC §5 probes, scales 2/4/8): every hypothesis",
+        "Produced by `skmitm ablation` (the [public benchmark](protocol.md), scales 2/4/8): every hypothesis",
         "template is computed once, then each row below is an identifier setting over those templates, under",
         "both readings of Eq. 3 (per-template Pearson, and the mean-centred reading that subtracts each side's",
         "mean template per hypothesis group). Rank-1 identification rate in %; 1,692 probes per condition, so",
@@ -136,7 +136,7 @@ def main(folders):
         "  and 15.9. The 20-point target of the paper's claim is met with MobileFaceNet only. The blur",
         "  hypotheses are the one component that is neutral (within ±1 point) for both networks.",
         "- **dlib's network gets its own face box** (x 68…184, y 77…193, where dlib's chips fall on",
-        "  deep-funneled LFW); on the SPEC box it reaches only 42% even at full resolution. The probes are",
+        "  deep-funneled LFW); on the benchmark's box it reaches only 42% even at full resolution. The probes are",
         "  synthesised from that box in the same way, so its columns are the same conditions, framed for",
         "  that network.",
         "- Only moderate 24 px with MobileFaceNet uses the paper-scale settings (64 chains, 16 blur levels);",

@@ -96,8 +96,8 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         inside its network and accepts neither.
     interpolation : {"bicubic", "area", "bilinear"}, default="bicubic"
         How hypotheses are resized to the network input with OpenCV.
-        ``"bicubic"`` uses ``cv2.INTER_CUBIC`` for every resize (the SPEC §5
-        baseline); ``"area"`` uses ``cv2.INTER_AREA`` where an image shrinks
+        ``"bicubic"`` uses ``cv2.INTER_CUBIC`` for every resize (the public
+        benchmark's baseline); ``"area"`` uses ``cv2.INTER_AREA`` where an image shrinks
         and ``cv2.INTER_CUBIC`` where it grows; ``"bilinear"`` uses
         ``cv2.INTER_LINEAR``.
     normalize : bool, default=True

@@ -1,4 +1,4 @@
-"""Datasets: LFW-style folders and the public cross-resolution benchmark (SPEC §5).
+"""Datasets: LFW-style folders and the public cross-resolution benchmark.
 
 The public benchmark is built from Labeled Faces in the Wild: the 423 people
 with at least five images are evaluation subjects; each one's first image is
@@ -269,7 +269,7 @@ def make_cross_resolution_benchmark(
     random_state=0,
     crop=True,
 ):
-    """Build the public LFW cross-resolution benchmark of SPEC §5.
+    """Build the public LFW cross-resolution benchmark.
 
     Subjects are the people with at least ``1 + n_probes_per_subject`` images.
     Each subject's first image is its gallery photo (the face crop, high

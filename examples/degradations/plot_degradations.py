@@ -9,12 +9,15 @@ This example draws each degradation and a few chains on one LFW face, then
 shows what resolution matching does to a chain's output.
 
 Run from the repository root: ``python examples/degradations/plot_degradations.py``
-(needs ``../shared/data/lfw-deepfunneled``); it writes
+(needs deep-funneled LFW in the folder named by ``SKMITM_SHARED``, see
+docs/data_and_models.md); it writes
 ``docs/images/degradations.png``.
 """
 
 # %%
-# One face: the SPEC's 126×126 crop of a deep-funneled LFW image.
+# One face: the benchmark's 126×126 crop of a deep-funneled LFW image.
+import os
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -27,8 +30,12 @@ from skmitm import DEGRADATIONS, GalleryDegrader, apply_chain, load_image
 from skmitm.datasets import LFW_CROP
 
 ROOT = Path(__file__).resolve().parents[2]
+LFW = Path(os.environ.get("SKMITM_SHARED", "SKMITM_SHARED-is-unset")) / "data/lfw-deepfunneled"
+if not LFW.is_dir():
+    print(f"skipped: needs {LFW} (set SKMITM_SHARED to the folder holding data/; see docs/data_and_models.md)")
+    sys.exit(0)
 x0, y0, x1, y1 = LFW_CROP
-face = load_image(ROOT.parent / "shared/data/lfw-deepfunneled/Serena_Williams/Serena_Williams_0001.jpg")[y0:y1, x0:x1]
+face = load_image(LFW / "Serena_Williams/Serena_Williams_0001.jpg")[y0:y1, x0:x1]
 
 # %%
 # Each degradation once, with its Table 1 defaults, on the full-resolution

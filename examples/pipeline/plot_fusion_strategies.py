@@ -11,8 +11,8 @@ strategy of :data:`skmitm.FUSION_STRATEGIES` on them: only the identifier
 changes, nothing is recomputed.
 
 Run from the repository root: ``python examples/pipeline/plot_fusion_strategies.py``.
-It needs ``../shared`` (LFW deep-funneled and MobileFaceNet; or set
-``SKMITM_SHARED``) and writes ``docs/images/fusion_strategies.png``.
+It needs deep-funneled LFW and MobileFaceNet in the folder named by
+``SKMITM_SHARED`` (see docs/data_and_models.md) and writes ``docs/images/fusion_strategies.png``.
 """
 
 # %%
@@ -20,7 +20,7 @@ It needs ``../shared`` (LFW deep-funneled and MobileFaceNet; or set
 # -------------------------------------
 # Every tenth of the 423 evaluation people (names sorted), their first image as
 # the high-resolution gallery and their next two made into moderate 24-pixel
-# probes exactly as in the full benchmark (SPEC §5). The slice keeps the run
+# probes exactly as in the full benchmark (docs/protocol.md). The slice keeps the run
 # under a minute on two CPU cores; its figures are noisier than the full
 # benchmark's.
 import os
@@ -39,11 +39,12 @@ from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 from skmitm.metrics import cmc_curve, plot_cmc
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("SKMITM_SHARED", ROOT.parent / "shared"))
+SHARED = Path(os.environ.get("SKMITM_SHARED", "SKMITM_SHARED-is-unset"))
 LFW = SHARED / "data/lfw-deepfunneled"
 MODEL = SHARED / "models/mobilefacenet.onnx"
 if not (LFW.is_dir() and MODEL.is_file()):
-    print(f"skipped: needs {LFW} and {MODEL} (set SKMITM_SHARED to the folder holding data/ and models/)")
+    print(f"skipped: needs {LFW} and {MODEL} (set SKMITM_SHARED to the folder holding data/ and models/; "
+          "see docs/data_and_models.md)")
     sys.exit(0)
 
 start = time.perf_counter()

@@ -14,8 +14,8 @@ This example draws that for one LFW person and prints the similarities that
 the identifier computes at each scale against a ten-person gallery.
 
 Run from the repository root: ``python examples/pipeline/plot_meet_in_the_middle.py``.
-It needs ``../shared`` (LFW deep-funneled and MobileFaceNet; or set
-``SKMITM_SHARED``) and writes ``docs/images/meet_in_the_middle.png``.
+It needs deep-funneled LFW and MobileFaceNet in the folder named by
+``SKMITM_SHARED`` (see docs/data_and_models.md) and writes ``docs/images/meet_in_the_middle.png``.
 """
 
 # %%
@@ -39,11 +39,12 @@ from skmitm import load_image
 from skmitm.datasets import LFW_CROP, degrade_probe
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("SKMITM_SHARED", ROOT.parent / "shared"))
+SHARED = Path(os.environ.get("SKMITM_SHARED", "SKMITM_SHARED-is-unset"))
 LFW = SHARED / "data/lfw-deepfunneled"
 MODEL = SHARED / "models/mobilefacenet.onnx"
 if not (LFW.is_dir() and MODEL.is_file()):
-    print(f"skipped: needs {LFW} and {MODEL} (set SKMITM_SHARED to the folder holding data/ and models/)")
+    print(f"skipped: needs {LFW} and {MODEL} (set SKMITM_SHARED to the folder holding data/ and models/; "
+          "see docs/data_and_models.md)")
     sys.exit(0)
 
 

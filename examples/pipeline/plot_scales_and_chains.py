@@ -11,8 +11,8 @@ identifier's selection parameters (``scales``, ``n_degraded``,
 ``probe_sigmas``), without recomputing anything.
 
 Run from the repository root: ``python examples/pipeline/plot_scales_and_chains.py``.
-It needs ``../shared`` (LFW deep-funneled and MobileFaceNet; or set
-``SKMITM_SHARED``) and writes ``docs/images/scales_and_chains.png``.
+It needs deep-funneled LFW and MobileFaceNet in the folder named by
+``SKMITM_SHARED`` (see docs/data_and_models.md) and writes ``docs/images/scales_and_chains.png``.
 """
 
 # %%
@@ -36,11 +36,12 @@ from skmitm import FusedNearestNeighborIdentifier, GalleryDegrader, MultiHypothe
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("SKMITM_SHARED", ROOT.parent / "shared"))
+SHARED = Path(os.environ.get("SKMITM_SHARED", "SKMITM_SHARED-is-unset"))
 LFW = SHARED / "data/lfw-deepfunneled"
 MODEL = SHARED / "models/mobilefacenet.onnx"
 if not (LFW.is_dir() and MODEL.is_file()):
-    print(f"skipped: needs {LFW} and {MODEL} (set SKMITM_SHARED to the folder holding data/ and models/)")
+    print(f"skipped: needs {LFW} and {MODEL} (set SKMITM_SHARED to the folder holding data/ and models/; "
+          "see docs/data_and_models.md)")
     sys.exit(0)
 
 start = time.perf_counter()

@@ -9,13 +9,16 @@ example draws them for three probes of the public benchmark (moderate, 24 px),
 next to the high-resolution face the probe was made from.
 
 Run from the repository root: ``python examples/super_resolution/plot_hypotheses.py``
-(needs ``../shared/data/lfw-deepfunneled``); it writes
+(needs deep-funneled LFW in the folder named by ``SKMITM_SHARED``, see
+docs/data_and_models.md); it writes
 ``docs/images/sr_hypotheses.png``.
 """
 
 # %%
-# Three probes of evaluation people, made with SPEC's moderate pipeline, and
-# the high-resolution crops they came from.
+# Three probes of evaluation people, made with the benchmark's moderate
+# pipeline, and the high-resolution crops they came from.
+import os
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +31,10 @@ from skmitm import MultiHypothesisUpsampler, load_image
 from skmitm.datasets import LFW_CROP, degrade_probe
 
 ROOT = Path(__file__).resolve().parents[2]
-LFW = ROOT.parent / "shared/data/lfw-deepfunneled"
+LFW = Path(os.environ.get("SKMITM_SHARED", "SKMITM_SHARED-is-unset")) / "data/lfw-deepfunneled"
+if not LFW.is_dir():
+    print(f"skipped: needs {LFW} (set SKMITM_SHARED to the folder holding data/; see docs/data_and_models.md)")
+    sys.exit(0)
 x0, y0, x1, y1 = LFW_CROP
 names = ["Serena_Williams_0002", "Colin_Powell_0002", "Gloria_Macapagal_Arroyo_0002"]
 faces = [load_image(LFW / n.rsplit("_", 1)[0] / f"{n}.jpg")[y0:y1, x0:x1] for n in names]
