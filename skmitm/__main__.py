@@ -15,6 +15,8 @@ EXAMPLES = """examples:
   skmitm ablation --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
   skmitm identify gallery/ probes/ --top 5 --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
+  skmitm identify gallery/ probes/ --fpir 0.1 --out candidates.csv
+  skmitm verify probe.png reference.jpg --background gallery/ --fmr 0.01
 """
 
 
@@ -80,6 +82,44 @@ def _add_method(parser):
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def _rate(text):
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0 < rate < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate strictly between 0 and 1")
+    return rate
+
+
+def _add_open_set(parser):
+    """--threshold / --fpir: answer "unknown" for probes of people who are not enrolled."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--threshold", type=float, help="answer 'unknown' for a probe whose best score is below this")
+    group.add_argument("--fpir", type=_rate, help="answer 'unknown' at this false-positive identification rate "
+                       "(the fraction of probes of people not enrolled that would still name somebody), calibrated "
+                       "on synthetic probes made from the gallery photos")
+    parser.add_argument("--severity", choices=["moderate", "harsh"], default="moderate",
+                        help="degradation of the synthetic calibration probes (default: %(default)s)")
+
+
+def _add_verify(commands):
+    ver = commands.add_parser(
+        "verify", help="1:1: is a low-resolution probe the person in a reference photo?",
+        description="Score a probe image against one reference photo by the cross-resolution method and accept or "
+        "reject at a false-match rate calibrated on a background gallery of other people (one sub-folder per "
+        "subject, or one image per subject); the background also gives the mean templates a lone reference "
+        "cannot give itself.")
+    ver.add_argument("probe", help="probe image")
+    ver.add_argument("reference_image", metavar="reference", help="reference photo of the claimed identity")
+    ver.add_argument("--background", required=True, help="gallery folder of other people")
+    ver.add_argument("--fmr", type=_rate, default=0.01, help="false-match rate (default: %(default)s)")
+    ver.add_argument("--severity", choices=["moderate", "harsh"], default="moderate",
+                     help="degradation of the synthetic calibration probes (default: %(default)s)")
+    _add_model(ver)
+    _add_method(ver)
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="skmitm",
@@ -126,6 +166,7 @@ def _parser():
     _add_method(ident)
     ident.add_argument("--top", type=_positive, default=5, help="candidates per probe (default: %(default)s)")
     ident.add_argument("--out", help="output file, .csv or .json (default: CSV on stdout)")
+    _add_open_set(ident)
 
     ev = commands.add_parser(
         "evaluate", help="rank-1/rank-5 and CMC for labelled gallery and probe folders",
@@ -136,6 +177,8 @@ def _parser():
     _add_model(ev)
     _add_method(ev)
     ev.add_argument("--out", default="reports/evaluate", help="report folder (default: %(default)s)")
+    _add_open_set(ev)
+    _add_verify(commands)
     return parser
 
 
@@ -158,7 +201,21 @@ def _fit_folders(args, *, labelled_probes):
     if reference is not None:
         identifier = pipe[-1]
         identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(reference)))
+    _set_threshold(args, pipe, gallery, subjects, probe_size)
     return pipe, pipe.decision_function(probes), truth, ids
+
+
+def _set_threshold(args, pipe, gallery, subjects, probe_size):
+    """The identifier's threshold from --threshold, or calibrated on the gallery for --fpir; reported on stderr."""
+    if args.fpir is not None:
+        from ._open_set import calibrate_open_set
+
+        calibration = calibrate_open_set(pipe, gallery, subjects, probe_sizes=[probe_size], severity=args.severity)
+        pipe[-1].set_params(threshold=calibration.threshold(args.fpir)[probe_size])
+        print(f"threshold {pipe[-1].threshold:.6f}: FPIR {args.fpir:g} on "
+              f"{len(calibration.search_scores[probe_size])} synthetic non-mated searches", file=sys.stderr)
+    elif args.threshold is not None:
+        pipe[-1].set_params(threshold=args.threshold)
 
 
 def _identify(args):
@@ -172,12 +229,13 @@ def _identify(args):
         {"probe": pid, "rank": r + 1, "subject": str(classes[j]), "score": round(float(scores[i, j]), 6)}
         for i, pid in enumerate(ids) for r, j in enumerate(order[i])
     ]
+    _add_decisions(records, pipe[-1].threshold, scores, classes, top)
     if args.out and args.out.endswith(".json"):
         Path(args.out).write_text(json.dumps(records, indent=1) + "\n")
         return
     stream = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
-        writer = csv.DictWriter(stream, fieldnames=["probe", "rank", "subject", "score"])
+        writer = csv.DictWriter(stream, fieldnames=list(records[0]))
         writer.writeheader()
         writer.writerows(records)
     finally:
@@ -185,18 +243,67 @@ def _identify(args):
             stream.close()
 
 
+def _add_decisions(records, threshold, scores, classes, top):
+    """With a threshold, every candidate row also carries its probe's answer: the rank-1 subject or "unknown"."""
+    import numpy as np
+
+    if threshold is None:
+        return
+    best = np.argmax(scores, axis=1)
+    for k, record in enumerate(records):
+        i = k // top
+        record["decision"] = "unknown" if scores[i, best[i]] < threshold else str(classes[best[i]])
+
+
+def _open_set_figures(truth, scores, classes, threshold, out):
+    """Open-set figures for probes of people not enrolled: counts, DIR at FPIR, and FNIR/FPIR at the threshold."""
+    import numpy as np
+
+    from .metrics import detection_identification_rate, dir_fpir_curve, open_set_error_rates, plot_dir_fpir
+
+    mated = np.isin(truth, classes)
+    figures = {"n_probes_enrolled": int(mated.sum()), "n_probes_not_enrolled": int((~mated).sum())}
+    if mated.all():
+        return figures, ""
+    lines = [f"{figures['n_probes_not_enrolled']} of {len(truth)} probes belong to nobody in the gallery "
+             "(non-mated searches)."]
+    if mated.any():
+        rates = detection_identification_rate(truth, scores, classes, fpir=[0.01, 0.1, 0.3])
+        figures["dir_at_fpir"] = {"0.01": 100 * rates[0], "0.1": 100 * rates[1], "0.3": 100 * rates[2]}
+        lines += ["", "| DIR @ FPIR 0.01 (%) | DIR @ FPIR 0.1 (%) | DIR @ FPIR 0.3 (%) |", "| ---: | ---: | ---: |",
+                  "| " + " | ".join(f"{100 * r:.1f}" for r in rates) + " |", "", "![DIR against FPIR](dir_fpir.png)"]
+        fpir, dir_, _ = dir_fpir_curve(truth, scores, classes)
+        plot_dir_fpir({"probes": (fpir, dir_)}).figure.savefig(out / "dir_fpir.png")
+    if threshold is not None:
+        fnir, fpir_at = open_set_error_rates(truth, scores, classes, threshold=threshold)
+        figures.update(threshold=threshold, fpir=fpir_at, fnir=None if np.isnan(fnir) else fnir)
+        lines += ["", f"At threshold {threshold:.6f}: FPIR {fpir_at:.3f}"
+                  + ("" if np.isnan(fnir) else f", FNIR {fnir:.3f}") + "."]
+    return figures, "\n".join(lines) + "\n"
+
+
 def _evaluate(args):
+    import numpy as np
+
     from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
 
     pipe, scores, truth, ids = _fit_folders(args, labelled_probes=True)
     classes = pipe.classes_
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    open_set, open_set_text = _open_set_figures(truth, scores, classes, pipe[-1].threshold, out)
+    # Ranks are over the probes of enrolled people (a probe of nobody in the gallery has no rank).
+    mated = np.isin(truth, classes)
+    if not mated.any():
+        raise ValueError(f"no probe belongs to a gallery subject (probe sub-folders {sorted(set(truth))[:5]} ...); "
+                         "expected probes/SUBJECT/ folders named as in the gallery")
+    truth, scores = truth[mated], scores[mated]
     results = {
         "method": args.method, "fusion": args.fusion, "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
         "rank1": 100 * rank_k_identification_rate(truth, scores, classes, k=1),
         "rank5": 100 * rank_k_identification_rate(truth, scores, classes, k=5),
+        **open_set,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     plot_cmc({args.method: cmc_curve(truth, scores, classes, max_rank=min(20, len(classes)))}, out / "cmc.png",
              max_rank=min(20, len(classes)))
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -204,8 +311,35 @@ def _evaluate(args):
         f"# skmitm evaluate\n\nGallery `{args.gallery}` ({results['n_gallery_subjects']} subjects), probes "
         f"`{args.probes}` ({results['n_probes']}), method {args.method}, fusion {args.fusion}.\n\n"
         f"| rank-1 (%) | rank-5 (%) |\n| ---: | ---: |\n| {results['rank1']:.1f} | {results['rank5']:.1f} |\n\n"
-        "![CMC](cmc.png)\n")
-    print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}%  report: {out}/report.md")
+        "![CMC](cmc.png)\n" + (f"\n## Open set\n\n{open_set_text}" if open_set_text else ""))
+    print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}% (of {results['n_probes_enrolled']} probes "
+          f"of enrolled people; {results['n_probes_not_enrolled']} belong to nobody in the gallery)  "
+          f"report: {out}/report.md")
+
+
+def _verify(args):
+    from ._folders import load_image_folder
+    from ._open_set import calibrate_open_set, verify
+    from ._pipeline import make_mitm_pipeline
+    from ._validation import load_image
+
+    probe = load_image(args.probe, name=f"probe {args.probe}")
+    reference = load_image(args.reference_image, name=f"reference {args.reference_image}")
+    background, subjects, _ = load_image_folder(args.background, labelled=True, name="background folder")
+    probe_size = args.probe_size or probe.shape[0]
+    pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
+                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion)
+    if not args.no_progress:
+        pipe.set_params(templates__progress=True)
+    pipe.fit(background, subjects)
+    if args.reference:
+        identifier = pipe[-1]
+        unlabelled = load_image_folder(args.reference, labelled=False, name="reference folder")[0]
+        identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(unlabelled)))
+    calibration = calibrate_open_set(pipe, background, subjects, probe_sizes=[probe_size], severity=args.severity)
+    result = verify(probe, reference, pipeline=pipe, calibration=calibration, fmr=args.fmr)
+    print(f"score {result.score:.6f}  threshold {result.threshold:.6f} (FMR {args.fmr:g})  "
+          f"{'accept' if result.accept else 'reject'}")
 
 
 def _benchmark(args):
@@ -235,7 +369,8 @@ def _ablation(args):
 def main(argv=None):
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate}[args.command]
+    run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate,
+           "verify": _verify}[args.command]
     try:
         run(args)
     except (FileNotFoundError, ValueError) as error:
