@@ -20,12 +20,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._degradation import GalleryDegrader
 from ._hypotheses import as_hypothesis_sets
-from ._identification import FusedNearestNeighborIdentifier
+from ._identification import FusedNearestNeighborIdentifier, _centre_by_group, _centring_groups
 from ._upsampling import MultiHypothesisUpsampler
 from ._validation import check_images, check_subjects, is_integer
 from .datasets import degrade_probe
 
 __all__ = ["OpenSetCalibration", "calibrate_open_set", "verify"]
+
+#: Under the mean-centred similarity, calibration scores the subjects of one
+#: fold at a time against gallery means estimated without that fold.
+_N_FOLDS = 10
 
 
 def _identifier(pipeline):
@@ -168,7 +172,8 @@ def calibrate_open_set(
 
     Each gallery photo becomes ``n_probes_per_image`` synthetic probes per
     probe size (:func:`skmitm.datasets.degrade_probe`: blur, area
-    downsampling, noise, JPEG, seeded per probe). Each is scored against the
+    downsampling, noise, JPEG; probe ``k`` of photo ``i`` at size ``s`` is
+    seeded with ``numpy.random.default_rng([random_state, s, i, k])``). Each is scored against the
     enrolled gallery by ``pipeline``, and its own subject's score is dropped:
     what is left is a search by somebody not enrolled. No image beyond the
     gallery is needed.
@@ -180,11 +185,9 @@ def calibrate_open_set(
         :class:`~skmitm.FusedNearestNeighborIdentifier`, e.g. from
         :func:`~skmitm.make_mitm_pipeline`.
     gallery_images : sequence of ndarray of shape (H, W, 3), dtype uint8
-        High-resolution photos, usually the ones enrolled.
+        The enrolled high-resolution photos.
     gallery_subjects : array-like of shape (n_images,)
-        Subject of each photo. A photo of an enrolled subject is searched
-        without that subject; a photo of anybody else against the whole
-        gallery.
+        Subject of each photo; every one must be enrolled.
     probe_sizes : sequence of int, default=None
         Probe heights to calibrate (each a bucket). None takes the
         identifier's ``gallery_sizes_`` (the sizes the gallery was
@@ -204,11 +207,17 @@ def calibrate_open_set(
 
     Notes
     -----
-    The own subject is dropped from the scores, not from the gallery: under
-    the mean-centred similarity the gallery means still include it, a
-    ``1 / n_subjects`` effect. The synthetic probes are scored together, so
-    under the mean-centred similarity (without ``probe_means``) their probe
-    side is centred on their own means, as a batch of real probes is.
+    A synthetic probe's own subject is left out of its search. Under the
+    mean-centred similarity it must also be left out of the gallery means:
+    the probe is a copy of that subject's photo, so a mean holding the photo
+    would be pulled towards the probe and lower every impostor score (by
+    about the mated score over the number of subjects: 0.03 on a gallery of
+    20). So the gallery is passed through the pipeline's gallery steps once
+    more (as long as enrolment takes), its subjects are split into 10 folds,
+    and the probes of each fold are scored against gallery means estimated
+    without that fold. The probe side of the synthetic probes is centred on
+    their own means (or on the identifier's ``probe_means``), as a batch of
+    real probes is.
 
     Examples
     --------
@@ -243,27 +252,54 @@ def calibrate_open_set(
     if not is_integer(random_state):
         raise ValueError(f"random_state={random_state!r}; expected an integer seed")
     column = {c: j for j, c in enumerate(identifier.classes_.tolist())}
-    own = np.array([column.get(s, -1) for s in subjects.tolist()]).repeat(n_probes_per_image)
+    unknown = [s for s in subjects.tolist() if s not in column]
+    if unknown:
+        raise ValueError(f"gallery_subjects holds {unknown[0]!r}, who is not enrolled; expected the enrolled photos")
+    if len(identifier.classes_) < 2:
+        raise ValueError("the gallery has a single subject, so no non-mated search can be made from it; "
+                         "calibrate on a gallery of several people")
+    own = np.array([column[s] for s in subjects.tolist()]).repeat(n_probes_per_image)
     sizes = sorted({int(s) for s in np.ravel(probe_sizes)})
-    search, pairs, means = {}, {}, {} if identifier.similarity == "mean-centred" else None
+    centred = identifier.similarity == "mean-centred"
+    # Held-out means are needed only where the gallery centres on its own means.
+    gallery_sets = _gallery_templates(pipeline, images) if centred and identifier.gallery_means is None else None
+    search, pairs, means = {}, {}, {} if centred else None
     for size in sizes:
         probes = [
             degrade_probe(image, size=size, severity=severity, rng=np.random.default_rng([random_state, size, i, k]))
             for i, image in enumerate(images) for k in range(n_probes_per_image)
         ]
         templates = pipeline[:-1].transform(probes)
-        scores = identifier.decision_function(templates).astype(np.float64)
+        if centred:
+            means[size] = identifier.probe_means or identifier.estimate_probe_means(templates)
+        if gallery_sets is None:
+            scores = identifier.decision_function(templates)
+        else:
+            scores = _held_out_scores(identifier, gallery_sets, subjects, templates, own, means[size])
+        scores = scores.astype(np.float64)
         others = np.ones(scores.shape, dtype=bool)
-        enrolled = own >= 0
-        others[np.flatnonzero(enrolled), own[enrolled]] = False
-        if not others.any(axis=1).all():
-            raise ValueError("the gallery has a single subject, so no non-mated search can be made from it; "
-                             "calibrate on a gallery of several people")
+        others[np.arange(len(own)), own] = False
         search[size] = np.where(others, scores, -np.inf).max(axis=1)
         pairs[size] = scores[others]
-        if means is not None:
-            means[size] = identifier.probe_means or identifier.estimate_probe_means(templates)
     return OpenSetCalibration(sizes, search, pairs, means)
+
+
+def _held_out_scores(identifier, gallery_sets, subjects, templates, own, probe_means):
+    """Scores of each probe against the gallery centred on means that leave out its own subject's fold."""
+    codes = np.searchsorted(identifier.classes_, subjects)
+    fold_of = np.arange(len(identifier.classes_)) % min(_N_FOLDS, len(identifier.classes_))
+    sets = identifier._template_sets(gallery_sets, reset=False)
+    scores = np.empty((len(own), len(identifier.classes_)), dtype=np.float32)
+    for fold in np.unique(fold_of):
+        kept = [s for s, c in zip(sets, codes) if fold_of[c] != fold]
+        rows = [s.data[identifier._gallery_mask(s.meta)] for s in kept]
+        groups = [_centring_groups(s.meta[identifier._gallery_mask(s.meta)]) for s in kept]
+        held_out_means = _centre_by_group(np.concatenate(rows), np.concatenate(groups))[1]
+        scorer = clone(identifier).set_params(threshold=None, gallery_means=held_out_means, probe_means=probe_means)
+        scorer.fit(gallery_sets, subjects)
+        mine = np.flatnonzero(fold_of[own] == fold)
+        scores[mine] = scorer.decision_function([templates[i] for i in mine])
+    return scores
 
 
 def _gallery_templates(pipeline, images):
