@@ -161,7 +161,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     gallery hypotheses are most similar after fusion; ``decision_function``
     returns the fused similarity to every subject, so rank-k rates come from
     :func:`sklearn.metrics.top_k_accuracy_score`; ``score`` is the rank-1
-    identification rate.
+    identification rate. With a ``threshold``, ``predict`` answers
+    ``unknown_label`` for probes whose best score is below it (open-set
+    identification; :func:`skmitm.calibrate_open_set` sets it for a target
+    false-positive identification rate).
 
     Which hypotheses take part is chosen here, late, so one set of templates
     serves every row of the paper's ablation and a ``GridSearchCV`` over these
@@ -298,6 +301,13 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
     ['cy', 'ann']
     >>> clf.decision_function(probes).shape
     (2, 3)
+
+    Open set: a probe of somebody not enrolled is answered ``"unknown"``
+    when its best score stays below the threshold.
+
+    >>> stranger = rng.normal(size=(1, 16))
+    >>> clf.set_params(threshold=0.8).predict(np.vstack([probes, stranger])).tolist()
+    ['cy', 'ann', 'unknown']
     """
 
     def __init__(

@@ -299,7 +299,7 @@ def plot_dir_fpir(curves, *, ax=None, title=None):
     ax.grid(alpha=0.3, which="both")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="lower right")
     return ax
 
 
