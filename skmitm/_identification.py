@@ -240,7 +240,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, BaseEstimator):
         Template dimension.
     gallery_means_ : dict of str to ndarray of shape (n_features,)
         Mean gallery template of each hypothesis group (``"kind@scale"``),
-        subtracted under ``"mean-centred"``; empty otherwise.
+        subtracted under ``"mean-centred"`` (the ``gallery_means`` given, if
+        any); empty otherwise.
     gallery_scales_ : ndarray
         Scales of the selected non-original gallery hypotheses.
     gallery_sizes_ : ndarray
