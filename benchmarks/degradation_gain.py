@@ -121,7 +121,7 @@ def main(argv=None):
                      random_state=args.random_state)
     print(f"LFW cross-resolution, {args.severity}, {args.probe_size} px: {t['n_subjects']} subjects, "
           f"{t['n_probes']} probes; MobileFaceNet; S_max over gallery hypotheses; random_state={args.random_state}")
-    print(f"| gallery | hypotheses per subject | rank-1 | rank-5 |\n| --- | ---: | ---: | ---: |")
+    print("| gallery | hypotheses per subject | rank-1 | rank-5 |\n| --- | ---: | ---: | ---: |")
     for r in results:
         print(f"| {r['row']} | {r['gallery_hypotheses_per_subject']:.0f} | {100 * r['rank1']:.1f}% "
               f"| {100 * r['rank5']:.1f}% |")

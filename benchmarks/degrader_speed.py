@@ -13,7 +13,7 @@
 Faces are synthetic (smooth random colour blobs); the work per face does not
 depend on the content. OpenCV is limited to one thread.
 
-Run: ``python -m skmitm.benchmarks.degrader_speed [--repeats N] [--gallery N] [--chains N]``
+Run: ``python benchmarks/degrader_speed.py [--repeats N] [--gallery N] [--chains N]``
 """
 
 import argparse

@@ -6,7 +6,7 @@ hypotheses. Prints ms per probe, the achieved GFLOP/s of the identifier and of
 ``numpy.matmul`` on the same shapes (measured in the same process), and their
 ratio (target ≥ 0.5).
 
-Run: ``python -m skmitm.benchmarks.fusion_speed [--repeats N] [--probes P]``
+Run: ``python benchmarks/fusion_speed.py [--repeats N] [--probes P]``
 """
 
 import argparse

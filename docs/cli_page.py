@@ -25,11 +25,8 @@ unreadable image, an empty gallery); errors are printed on stderr.
 
 
 def _build_parser():
-    try:
-        from skmitm.__main__ import build_parser
-    except ImportError:
-        # Until the command line exposes build_parser(), its private builder.
-        from skmitm.__main__ import _parser as build_parser
+    from skmitm.__main__ import build_parser
+
     return build_parser()
 
 

@@ -30,6 +30,7 @@ from ._edsr import FaceEDSR, load_edsr
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
 from ._model_selection import RepeatedSubjectSubsampling
+from ._open_set import OpenSetCalibration, calibrate_open_set, verify
 from ._pipeline import make_mitm_pipeline
 from ._templates import TemplateExtractor
 from ._upsampling import MultiHypothesisUpsampler
@@ -73,4 +74,7 @@ __all__ = [
     "FaceEDSR",
     "load_edsr",
     "FaceCropper",
+    "OpenSetCalibration",
+    "calibrate_open_set",
+    "verify",
 ]

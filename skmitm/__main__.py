@@ -25,6 +25,8 @@ EXAMPLES = """examples:
   skmitm identify gallery/ probes/ --top 5 --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
   skmitm train-sr --lfw DATA/lfw-deepfunneled --out sr-training
+  skmitm identify gallery/ probes/ --fpir 0.1 --out candidates.csv
+  skmitm verify probe.png reference.jpg --background gallery/ --fmr 0.01
 """
 
 
@@ -188,6 +190,52 @@ def _train_sr_options(parser):
                         % " ".join(map(str, defaults["lr_sizes"])))
 
 
+def _rate(text):
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0 < rate < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate strictly between 0 and 1")
+    return rate
+
+
+def _add_open_set(parser):
+    """--threshold / --fpir: answer "unknown" for probes of people who are not enrolled."""
+    from ._open_set import calibrate_open_set
+
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--threshold", type=float, help="answer 'unknown' for a probe whose best score is below this")
+    group.add_argument("--fpir", type=_rate, help="answer 'unknown' at this false-positive identification rate "
+                       "(the fraction of probes of people not enrolled that would still name somebody), calibrated "
+                       "on synthetic probes made from the gallery photos")
+    _add_severity(parser, calibrate_open_set)
+
+
+def _add_severity(parser, function):
+    from .datasets import SEVERITIES
+
+    parser.add_argument("--severity", choices=sorted(SEVERITIES), default=_defaults(function)["severity"],
+                        help="degradation of the synthetic calibration probes (default: %(default)s)")
+
+
+def _add_verify(commands, parents):
+    from ._open_set import calibrate_open_set, verify
+
+    ver = commands.add_parser(
+        "verify", help="1:1: is a low-resolution probe the person in a reference photo?", parents=parents,
+        description="Score a probe image against one reference photo by the cross-resolution method and accept or "
+        "reject at a false-match rate calibrated on a background gallery of other people (one sub-folder per "
+        "subject, or one image per subject); the background also gives the mean templates a lone reference "
+        "cannot give itself.")
+    ver.add_argument("probe", help="probe image")
+    ver.add_argument("reference_image", metavar="reference", help="reference photo of the claimed identity")
+    ver.add_argument("--background", required=True, help="gallery folder of other people")
+    ver.add_argument("--fmr", type=_rate, default=_defaults(verify)["fmr"],
+                     help="false-match rate (default: %(default)s)")
+    _add_severity(ver, calibrate_open_set)
+
+
 def build_parser():
     """The ``skmitm`` command line as an :class:`argparse.ArgumentParser`.
 
@@ -255,11 +303,14 @@ def build_parser():
         "recursively).")
     ident.add_argument("--top", type=_positive, default=5, help="candidates per probe (default: %(default)s)")
     ident.add_argument("--out", help="output file, .csv or .json (default: CSV on stdout)")
+    _add_open_set(ident)
+
     ev = commands.add_parser(
         "evaluate", help="rank-1/rank-5 and CMC for labelled gallery and probe folders", parents=folders,
         description="Like identify, with probes labelled by sub-folder (probes/SUBJECT/*.jpg); writes report.md, "
         "results.json and cmc.png.")
     ev.add_argument("--out", default="reports/evaluate", help="report folder (default: %(default)s)")
+    _add_open_set(ev)
 
     train = commands.add_parser(
         "train-sr", help="train the face super-resolution network on LFW people outside the benchmark",
@@ -268,6 +319,7 @@ def build_parser():
         "the settings of the shipped weights.",
         parents=[progress])
     _train_sr_options(train)
+    _add_verify(commands, [model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress])
     return parser
 
 
@@ -292,7 +344,21 @@ def _fit_folders(args, *, labelled_probes):
     if reference is not None:
         identifier = pipe[-1]
         identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(reference)))
+    _set_threshold(args, pipe, gallery, subjects, probe_size)
     return pipe, pipe.decision_function(probes), truth, ids
+
+
+def _set_threshold(args, pipe, gallery, subjects, probe_size):
+    """The identifier's threshold from --threshold, or calibrated on the gallery for --fpir; reported on stderr."""
+    if args.fpir is not None:
+        from ._open_set import calibrate_open_set
+
+        calibration = calibrate_open_set(pipe, gallery, subjects, probe_sizes=[probe_size], severity=args.severity)
+        pipe[-1].set_params(threshold=calibration.threshold(args.fpir)[probe_size])
+        print(f"threshold {pipe[-1].threshold:.6f}: FPIR {args.fpir:g} on "
+              f"{len(calibration.search_scores[probe_size])} synthetic non-mated searches", file=sys.stderr)
+    elif args.threshold is not None:
+        pipe[-1].set_params(threshold=args.threshold)
 
 
 def _identify(args):
@@ -306,16 +372,65 @@ def _identify(args):
         {"probe": pid, "rank": r + 1, "subject": str(classes[j]), "score": round(float(scores[i, j]), 6)}
         for i, pid in enumerate(ids) for r, j in enumerate(order[i])
     ]
+    _add_decisions(records, pipe[-1].threshold, scores, classes, top)
     if args.out and args.out.endswith(".json"):
         write_text(args.out, json.dumps(records, indent=1) + "\n")
         return
     with atomic_write(args.out, newline="") if args.out else contextlib.nullcontext(sys.stdout) as stream:
-        writer = csv.DictWriter(stream, fieldnames=["probe", "rank", "subject", "score"])
+        writer = csv.DictWriter(stream, fieldnames=list(records[0]))
         writer.writeheader()
         writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in records)
 
 
+def _add_decisions(records, threshold, scores, classes, top):
+    """With a threshold, every candidate row also carries its probe's answer: the rank-1 subject or "unknown"."""
+    import numpy as np
+
+    if threshold is None:
+        return
+    best = np.argmax(scores, axis=1)
+    for k, record in enumerate(records):
+        i = k // top
+        record["decision"] = "unknown" if scores[i, best[i]] < threshold else str(classes[best[i]])
+
+
+def _open_set_figures(truth, scores, classes, threshold):
+    """Open-set figures for probes of people not enrolled: counts, DIR at FPIR, FNIR/FPIR at the threshold.
+
+    Returns the figures, the Markdown section (empty when every probe is of an
+    enrolled person) and the DIR-FPIR figure (None when there is none).
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from .metrics import detection_identification_rate, dir_fpir_curve, open_set_error_rates, plot_dir_fpir
+
+    mated = np.isin(truth, classes)
+    figures = {"n_probes_enrolled": int(mated.sum()), "n_probes_not_enrolled": int((~mated).sum())}
+    if mated.all():
+        return figures, "", None
+    lines = [f"{figures['n_probes_not_enrolled']} of {len(truth)} probes belong to nobody in the gallery "
+             "(non-mated searches)."]
+    figure = None
+    if mated.any():
+        rates = detection_identification_rate(truth, scores, classes, fpir=[0.01, 0.1, 0.3])
+        figures["dir_at_fpir"] = {"0.01": 100 * rates[0], "0.1": 100 * rates[1], "0.3": 100 * rates[2]}
+        lines += ["", "| DIR @ FPIR 0.01 (%) | DIR @ FPIR 0.1 (%) | DIR @ FPIR 0.3 (%) |", "| ---: | ---: | ---: |",
+                  "| " + " | ".join(f"{100 * r:.1f}" for r in rates) + " |", "", "![DIR against FPIR](dir_fpir.png)"]
+        fpir, dir_, _ = dir_fpir_curve(truth, scores, classes)
+        figure = Figure(figsize=(5.5, 4), dpi=120)
+        plot_dir_fpir({"probes": (fpir, dir_)}, ax=figure.add_subplot())
+        figure.tight_layout()
+    if threshold is not None:
+        fnir, fpir_at = open_set_error_rates(truth, scores, classes, threshold=threshold)
+        figures.update(threshold=threshold, fpir=fpir_at, fnir=None if np.isnan(fnir) else fnir)
+        lines += ["", f"At threshold {threshold:.6f}: FPIR {fpir_at:.3f}"
+                  + ("" if np.isnan(fnir) else f", FNIR {fnir:.3f}") + "."]
+    return figures, "\n".join(lines) + "\n", figure
+
+
 def _evaluate(args):
+    import numpy as np
     from matplotlib.figure import Figure
 
     from ._report import as_json, markdown_table, write_report
@@ -323,11 +438,19 @@ def _evaluate(args):
 
     pipe, scores, truth, ids = _fit_folders(args, labelled_probes=True)
     classes = pipe.classes_
+    open_set, open_set_text, dir_figure = _open_set_figures(truth, scores, classes, pipe[-1].threshold)
+    # Ranks are over the probes of enrolled people (a probe of nobody in the gallery has no rank).
+    mated = np.isin(truth, classes)
+    if not mated.any():
+        raise ValueError(f"no probe belongs to a gallery subject (probe sub-folders {sorted(set(truth))[:5]} ...); "
+                         "expected probes/SUBJECT/ folders named as in the gallery")
+    truth, scores = truth[mated], scores[mated]
     results = {
         "method": args.method, "fusion": args.fusion, "similarity": args.similarity,
         "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
         "rank1": 100 * rank_k_identification_rate(truth, scores, classes, k=1),
         "rank5": 100 * rank_k_identification_rate(truth, scores, classes, k=5),
+        **open_set,
     }
     max_rank = min(20, len(classes))
     figure = Figure(figsize=(5.5, 4), dpi=120)
@@ -341,9 +464,38 @@ def _evaluate(args):
         *markdown_table(["rank-1 (%)", "rank-5 (%)"], [[f"{results['rank1']:.1f}", f"{results['rank5']:.1f}"]],
                         align="rr"),
         "", "![CMC](cmc.png)", "",
+        *([f"## Open set\n\n{open_set_text}"] if open_set_text else []),
     ])
-    write_report(args.out, {"results.json": as_json(results), "report.md": markdown}, figure)
-    print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}%  report: {args.out}/report.md")
+    write_report(args.out, {"results.json": as_json(results), "report.md": markdown}, figure,
+                 figures={"dir_fpir.png": dir_figure} if dir_figure is not None else None)
+    print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}% (of {results['n_probes_enrolled']} probes "
+          f"of enrolled people; {results['n_probes_not_enrolled']} belong to nobody in the gallery)  "
+          f"report: {args.out}/report.md")
+
+
+def _verify(args):
+    from ._io import load_image, load_image_folder
+    from ._open_set import calibrate_open_set, verify
+    from ._pipeline import make_mitm_pipeline
+
+    probe = load_image(args.probe, name=f"probe {args.probe}")
+    reference = load_image(args.reference_image, name=f"reference {args.reference_image}")
+    background, subjects, _ = load_image_folder(args.background, labelled=True, name="background folder")
+    unlabelled = load_image_folder(args.reference, labelled=False, name="reference folder")[0] if args.reference else None
+    probe_size = args.probe_size or probe.shape[0]
+    pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
+                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
+                              similarity=args.similarity)
+    if not args.no_progress:
+        pipe.set_params(templates__progress=True)
+    pipe.fit(background, subjects)
+    if unlabelled is not None:
+        identifier = pipe[-1]
+        identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(unlabelled)))
+    calibration = calibrate_open_set(pipe, background, subjects, probe_sizes=[probe_size], severity=args.severity)
+    result = verify(probe, reference, pipeline=pipe, calibration=calibration, fmr=args.fmr)
+    print(f"score {result.score:.6f}  threshold {result.threshold:.6f} (FMR {args.fmr:g})  "
+          f"{'accept' if result.accept else 'reject'}")
 
 
 def _benchmark(args):
@@ -431,7 +583,7 @@ def _check_args(args):
 
     _check_model(getattr(args, "model", None))
     for attr, what in (("gallery", "gallery folder"), ("probes", "probe folder"), ("reference", "--reference folder"),
-                       ("lfw", "--lfw folder")):
+                       ("lfw", "--lfw folder"), ("background", "--background folder")):
         if getattr(args, attr, None):
             _check_folder(getattr(args, attr), what)
     fusion = getattr(args, "fusion", None)
@@ -448,10 +600,13 @@ def _check_args(args):
     sigmas = getattr(args, "sigmas", None)
     if sigmas is not None and sigmas > MAX_SIGMAS:
         raise ValueError(f"--sigmas {sigmas} is too many; expected at most {MAX_SIGMAS} blur hypotheses")
+    for attr, what in (("probe", "probe image"), ("reference_image", "reference image")):
+        if getattr(args, attr, None) and not Path(getattr(args, attr)).is_file():
+            raise FileNotFoundError(f"{what} {getattr(args, attr)!r} does not exist or is not a file")
     if args.command == "identify":
         if args.out:
             _check_writable(args.out, "--out file", folder=False)
-    else:
+    elif getattr(args, "out", None):
         _check_writable(args.out, "--out folder", folder=True)
     if getattr(args, "templates", None):
         _check_writable(args.templates, "--templates file", folder=False)
@@ -482,7 +637,7 @@ def main(argv=None):
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate,
-           "train-sr": _train_sr}[args.command]
+           "train-sr": _train_sr, "verify": _verify}[args.command]
     try:
         _check_args(args)
         run(args)

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._hypotheses import KINDS, HypothesisSet, as_hypothesis_sets, make_meta
 from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, SequenceOf, StrOptions
-from ._validation import check_subjects
+from ._validation import check_subjects, is_integer
 
 __all__ = ["FUSION_STRATEGIES", "SIMILARITIES", "FusedNearestNeighborIdentifier"]
 
@@ -106,6 +106,19 @@ def _check_group_sizes(groups, owner, *, stacklevel, allow_single):
             )
 
 
+def _check_gallery_groups(groups, owner, classes):
+    """Refuse a gallery hypothesis group of one subject: centred on its own mean it leaves only noise."""
+    for group in np.unique(groups):
+        subjects = np.unique(owner[groups == group])
+        if len(subjects) == 1:
+            raise ValueError(
+                f"only subject {classes[subjects[0]].item()!r} has gallery hypotheses in group {str(group)!r}: "
+                "centred on its own mean, its template is rounding noise under the mean-centred similarity; "
+                "pass gallery_means from an identifier fitted on a background gallery (its gallery_means_), "
+                "as skmitm.verify does"
+            )
+
+
 def _segment_reduce(scores, starts, counts, rule, n_segments):
     """Reduce columns of ``scores`` over contiguous segments; empty segments give NaN."""
     out = np.full((scores.shape[0], n_segments), np.nan, dtype=np.float32)
@@ -154,7 +167,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
     gallery hypotheses are most similar after fusion; ``decision_function``
     returns the fused similarity to every subject, so rank-k rates come from
     :func:`sklearn.metrics.top_k_accuracy_score`; ``score`` is the rank-1
-    identification rate.
+    identification rate. With a ``threshold``, ``predict`` answers
+    ``unknown_label`` for probes whose best score is below it (open-set
+    identification; :func:`skmitm.calibrate_open_set` sets it for a target
+    false-positive identification rate).
 
     Which hypotheses take part is chosen here, late, so one set of templates
     serves every row of the paper's ablation and a ``GridSearchCV`` over these
@@ -206,6 +222,25 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         Each probe is then scored on its own, whatever batch it comes in.
         None takes the means over the probes scored together. Used only at
         scoring time, so it can be set after ``fit``.
+    gallery_means : dict of str to array-like of shape (n_features,), default=None
+        Under ``"mean-centred"``, the mean gallery template of each gallery
+        hypothesis group (``"kind@scale"``) to subtract instead of the
+        enrolled gallery's own means: typically another identifier's
+        ``gallery_means_``, fitted on a background gallery of other people.
+        Needed for a gallery of one subject (1:1 verification), whose own
+        mean is that subject's template: centred on it, nothing but rounding
+        noise is left. None takes the means of the enrolled gallery.
+    threshold : float or dict of int to float, default=None
+        Open-set identification: :meth:`predict` answers ``unknown_label``
+        for a probe whose best fused score is below the threshold. A dict
+        maps probe sizes (heights in pixels) to thresholds, and each probe
+        takes the threshold of the size nearest its own (scores shift with
+        resolution); :func:`skmitm.calibrate_open_set` finds them for a
+        target false-positive identification rate. None is closed-set: the
+        best subject is always named. Used only by ``predict``, so it can be
+        set after ``fit``; ``decision_function`` ignores it.
+    unknown_label : str or int, default="unknown"
+        What :meth:`predict` answers for a probe below ``threshold``.
 
     Attributes
     ----------
@@ -215,7 +250,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         Template dimension.
     gallery_means_ : dict of str to ndarray of shape (n_features,)
         Mean gallery template of each hypothesis group (``"kind@scale"``),
-        subtracted under ``"mean-centred"``; empty otherwise.
+        subtracted under ``"mean-centred"`` (the ``gallery_means`` given, if
+        any); empty otherwise.
     gallery_scales_ : ndarray
         Scales of the selected non-original gallery hypotheses.
     gallery_sizes_ : ndarray
@@ -276,6 +312,13 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
     ['cy', 'ann']
     >>> clf.decision_function(probes).shape
     (2, 3)
+
+    Open set: a probe of somebody not enrolled is answered ``"unknown"``
+    when its best score stays below the threshold.
+
+    >>> stranger = rng.normal(size=(1, 16))
+    >>> clf.set_params(threshold=0.8).predict(np.vstack([probes, stranger])).tolist()
+    ['cy', 'ann', 'unknown']
     """
 
     _parameter_constraints = {
@@ -289,6 +332,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         "chunk_size": [None, Interval(Integral, 1, None, closed="left")],
         # Checked against similarity (and non-empty) at fit and at scoring time.
         "probe_means": [None, dict],
+        "gallery_means": [None, dict],
+        # Checked to be finite (or a dict of probe size to finite) at fit and at predict time.
+        "threshold": [None, Interval(Real, None, None), dict],
+        "unknown_label": [str, Interval(Real, None, None)],
     }
 
     def __init__(
@@ -303,6 +350,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         n_degraded=None,
         chunk_size=None,
         probe_means=None,
+        gallery_means=None,
+        threshold=None,
+        unknown_label="unknown",
     ):
         self.fusion = fusion
         self.similarity = similarity
@@ -313,8 +363,36 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         self.n_degraded = n_degraded
         self.chunk_size = chunk_size
         self.probe_means = probe_means
+        self.gallery_means = gallery_means
+        self.threshold = threshold
+        self.unknown_label = unknown_label
 
     # ------------------------------------------------------------------ checks
+    def _check_open_set_params(self):
+        """What the constraints cannot say about gallery means (non-empty, mean-centred only) and thresholds."""
+        if self.gallery_means is not None:
+            if not self.gallery_means:
+                raise InvalidParameterError("gallery_means must be None or a non-empty dict of hypothesis group to "
+                                            "mean template, as another identifier's gallery_means_")
+            if self.similarity != "mean-centred":
+                raise InvalidParameterError(
+                    f"gallery_means is set but similarity={self.similarity!r}; gallery means are used only under "
+                    "similarity='mean-centred'")
+        self._check_threshold()
+
+    def _check_threshold(self):
+        """A finite threshold, or a non-empty dict of positive probe sizes to finite thresholds."""
+        threshold = self.threshold
+        if threshold is None:
+            return
+        values = threshold.values() if isinstance(threshold, dict) else [threshold]
+        keys_ok = not isinstance(threshold, dict) or (threshold and all(is_integer(k) and k > 0 for k in threshold))
+        if not keys_ok or not all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+            raise InvalidParameterError(
+                f"threshold={threshold!r}; expected None, a finite number, or a non-empty dict of probe size (a "
+                "positive integer) to a finite number")
+        if not isinstance(self.unknown_label, (str, Real)) or isinstance(self.unknown_label, bool):
+            raise InvalidParameterError(f"unknown_label={self.unknown_label!r}; expected a string or a number")
     def _check_probe_means(self):
         """What the constraints cannot say: probe means are a non-empty dict, and only for mean-centred."""
         if self.probe_means is not None:
@@ -397,6 +475,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         """
         self._validate_params()
         self._check_probe_means()
+        self._check_open_set_params()
         sets = self._template_sets(X, reset=True)
         if y is not None:
             check_subjects(y, len(sets))  # before numpy turns mixed labels such as 1 and "1" into one type
@@ -436,7 +515,14 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         self.n_gallery_hypotheses_ = templates.shape[0]
         self.gallery_means_ = {}
         if self.similarity == "mean-centred":
-            templates, self.gallery_means_ = _centre_by_group(templates, _centring_groups(meta))
+            groups = _centring_groups(meta)
+            if self.gallery_means is not None:
+                templates = self._centre_by_means(templates, groups, self.gallery_means, "gallery_means")
+                self.gallery_means_ = {str(g): np.asarray(self.gallery_means[str(g)], np.float32)
+                                       for g in np.unique(groups)}
+            else:
+                _check_gallery_groups(groups, owner, self.classes_)
+                templates, self.gallery_means_ = _centre_by_group(templates, groups)
         original = meta["kind"] == "original"
         self.gallery_scales_ = np.unique(meta["scale"][~original])
         self.gallery_sizes_ = np.unique(meta["size"][~original & (meta["size"] > 0)])
@@ -513,20 +599,21 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
                 _check_group_sizes(groups, owner, stacklevel=4, allow_single=False)
                 templates, _ = _centre_by_group(templates, groups)
             else:
-                templates = self._centre_by_probe_means(templates, groups)
+                templates = self._centre_by_means(templates, groups, self.probe_means, "probe_means")
         return n_probes, templates, keys, owner
 
-    def _centre_by_probe_means(self, templates, groups):
+    def _centre_by_means(self, templates, groups, means, name):
         centred = templates.copy()
+        side = name.partition("_")[0]
         for group in np.unique(groups):
-            mean = self.probe_means.get(str(group))
+            mean = means.get(str(group))
             if mean is None:
-                raise ValueError(f"probe_means has no mean template for the probe hypothesis group {str(group)!r}; "
-                                 f"it holds {sorted(self.probe_means)}")
+                raise ValueError(f"{name} has no mean template for the {side} hypothesis group {str(group)!r}; "
+                                 f"it holds {sorted(means)}")
             mean = np.asarray(mean, dtype=np.float32)
-            if mean.shape != (self.n_features_in_,):
-                raise ValueError(f"probe_means[{str(group)!r}] has shape {mean.shape}; expected "
-                                 f"({self.n_features_in_},), the template dimension")
+            if mean.shape != (templates.shape[1],):
+                raise ValueError(f"{name}[{str(group)!r}] has shape {mean.shape}; expected "
+                                 f"({templates.shape[1]},), the template dimension")
             centred[groups == group] -= mean
         return centred
 
@@ -704,9 +791,39 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         Returns
         -------
         subjects : ndarray of shape (n_probes,)
+            With ``threshold`` set, ``unknown_label`` where the best fused
+            score is below the probe's threshold (an object array when
+            ``unknown_label`` and the subjects are of different types).
         """
+        self._check_threshold()  # it may have been set after fit
         scores = self.decision_function(X)
-        return self.classes_[np.argmax(scores, axis=1)]
+        subjects = self.classes_[np.argmax(scores, axis=1)]
+        if self.threshold is None:
+            return subjects
+        unknown = scores.max(axis=1) < self._probe_thresholds(X)
+        label = np.asarray([self.unknown_label])
+        same_kind = (label.dtype.kind in "US") == (subjects.dtype.kind in "US")
+        out = subjects.astype(np.result_type(subjects, label) if same_kind else object)
+        out[unknown] = self.unknown_label
+        return out
+
+    def _probe_thresholds(self, X):
+        """Threshold of each probe: a dict threshold by the size bucket nearest the probe's height."""
+        sets = self._template_sets(X, reset=False)
+        if not isinstance(self.threshold, dict):
+            return np.full(len(sets), float(self.threshold))
+        sizes = np.array(sorted(self.threshold), dtype=np.int64)
+        out = np.empty(len(sets))
+        for i, s in enumerate(sets):
+            height = int(s.meta["size"].max())
+            if height <= 0 and len(sizes) > 1:
+                raise ValueError(
+                    f"X[{i}] carries no probe size (its hypotheses have size 0), so none of the thresholds for "
+                    f"sizes {sizes.tolist()} can be chosen; pass probes through the pipeline's upsampler or use a "
+                    "single threshold"
+                )
+            out[i] = self.threshold[int(sizes[np.argmin(np.abs(sizes - height))])]
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

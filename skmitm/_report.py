@@ -86,7 +86,7 @@ def markdown_table(header, rows, *, align=None):
     return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
 
-def write_report(out, texts, figure):
+def write_report(out, texts, figure, *, figures=None):
     """Write a report folder: text files by name (the Markdown page, the JSON results…) and ``cmc.png``.
 
     Called once everything is computed, so a failed run leaves no partial
@@ -100,11 +100,14 @@ def write_report(out, texts, figure):
         File name and content of each text file.
     figure : matplotlib.figure.Figure
         Saved as ``cmc.png``.
+    figures : dict of str to matplotlib.figure.Figure, default=None
+        More figures, saved as PNG under their file names.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "cmc.png", "wb") as f:
-        figure.savefig(f, format="png")
+    for name, fig in {"cmc.png": figure, **(figures or {})}.items():
+        with atomic_write(out / name, "wb") as f:
+            fig.savefig(f, format="png")
     for name, text in texts.items():
         write_text(out / name, text)
 

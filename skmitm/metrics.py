@@ -1,13 +1,40 @@
-"""Identification metrics: rank-k identification rate and the CMC curve."""
+"""Identification metrics: rank-k identification rate and the CMC curve; open-set and verification rates.
+
+A probe whose subject is not enrolled (not in ``classes``) is never a hit at
+any rank. The open-set (DIR at FPIR, FNIR/FPIR) and 1:1 verification (FMR,
+FNMR, ROC/DET) metrics are described in their own docstrings.
+"""
 
 import os
 
 import numpy as np
 
 from ._io import atomic_write
+from ._open_set_metrics import (
+    detection_identification_rate,
+    dir_fpir_curve,
+    fmr_fnmr_curve,
+    open_set_error_rates,
+    plot_dir_fpir,
+    plot_verification,
+    verification_error_rates,
+)
 from ._validation import check_subjects, is_integer
 
-__all__ = ["cmc_curve", "plot_cmc", "psnr", "rank_k_identification_rate", "true_subject_ranks"]
+__all__ = [
+    "cmc_curve",
+    "detection_identification_rate",
+    "dir_fpir_curve",
+    "fmr_fnmr_curve",
+    "open_set_error_rates",
+    "plot_cmc",
+    "plot_dir_fpir",
+    "plot_verification",
+    "psnr",
+    "rank_k_identification_rate",
+    "true_subject_ranks",
+    "verification_error_rates",
+]
 
 
 def _check_scores(y_true, scores, classes):
@@ -85,7 +112,8 @@ def cmc_curve(y_true, scores, classes, *, max_rank=None):
     if not is_integer(max_rank) or max_rank < 1:
         raise ValueError(f"max_rank={max_rank!r}; expected an integer >= 1")
     ranks = np.arange(1, max_rank + 1)
-    rates = (true_ranks[None, :] <= ranks[:, None]).mean(axis=1)
+    # An unenrolled subject's rank (n_subjects + 1) must stay a miss past the last rank.
+    rates = (true_ranks[None, :] <= np.minimum(ranks, n_subjects)[:, None]).mean(axis=1)
     return ranks, rates
 
 
@@ -102,6 +130,7 @@ def rank_k_identification_rate(y_true, scores, classes, *, k=1):
     Returns
     -------
     rate : float
+        A probe whose subject is not in ``classes`` counts as a miss.
 
     Examples
     --------
@@ -111,7 +140,8 @@ def rank_k_identification_rate(y_true, scores, classes, *, k=1):
     """
     if not is_integer(k) or k < 1:
         raise ValueError(f"k={k!r}; expected an integer >= 1")
-    return float((true_subject_ranks(y_true, scores, classes) <= k).mean())
+    # An unenrolled subject's rank is n_subjects + 1: never a hit, whatever k.
+    return float((true_subject_ranks(y_true, scores, classes) <= min(k, np.shape(scores)[1])).mean())
 
 
 def psnr(a, b):
