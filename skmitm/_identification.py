@@ -489,12 +489,13 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if len(dims) != 1:
             raise ValueError(f"X holds templates of different dimensions {sorted(dims)}; expected one dimension")
         self.classes_, codes = np.unique(y, return_inverse=True)
-        if self.similarity == "mean-centred" and len(self.classes_) < 2:
+        if self.similarity == "mean-centred" and len(self.classes_) < 2 and self.gallery_means is None:
             # Centred on the mean of one subject, every template is (nearly)
             # zero: the scores would be rounding noise.
             raise ValueError(
                 f"the gallery holds one subject ({self.classes_[0].item()!r}); the mean-centred similarity needs at "
-                "least two, since one subject's templates minus their own mean are zero; use 'pearson' or 'cosine'"
+                "least two, since one subject's templates minus their own mean are zero; use 'pearson' or 'cosine', "
+                "or pass gallery_means from a gallery of other people (as skmitm.verify does)"
             )
         rows, metas, owners = [], [], []
         for i, s in enumerate(sets):
