@@ -335,7 +335,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         "gallery_means": [None, dict],
         # Checked to be finite (or a dict of probe size to finite) at fit and at predict time.
         "threshold": [None, Interval(Real, None, None), dict],
-        "unknown_label": [str, Interval(Real, None, None)],
+        "unknown_label": [str, Real],
     }
 
     def __init__(
