@@ -97,6 +97,22 @@ def test_degrade_probe_is_seeded_and_sized():
         degrade_probe(face, severity="foggy")
 
 
+@pytest.mark.parametrize("sigma", [0.6, 2.5])
+def test_degrade_probe_blurs_before_area_downsampling(sigma):
+    """With noise off and JPEG at its best, a probe is the blurred face averaged over 4×4 cells."""
+    from scipy.ndimage import gaussian_filter
+
+    # Vertical grey stripes 4 px wide: area downsampling by 4 alone keeps them at full contrast,
+    # blurring first washes them out; so the probe shows whether (and how much) blur was applied.
+    stripes = np.where(np.arange(96) // 4 % 2 == 0, 230.0, 30.0)
+    face = np.repeat(np.tile(stripes, (96, 1))[..., None], 3, axis=2).astype(np.uint8)
+    settings = {"blur_sigma": (sigma, sigma), "noise_std": (0.0, 0.0), "jpeg_quality": (100, 100)}
+    probe = degrade_probe(face, size=24, severity=settings, rng=0).astype(float)
+    blurred = gaussian_filter(face.astype(float), sigma=(sigma, sigma, 0), mode="mirror")
+    expected = blurred.reshape(24, 4, 24, 4, 3).mean(axis=(1, 3))
+    assert np.abs(probe - expected).mean() < 3 and np.abs(probe - expected).max() < 8
+
+
 def test_harsh_probes_are_further_from_the_truth():
     """More blur, noise and compression: harsh probes differ more from a clean downsampling."""
     rng = np.random.default_rng(0)

@@ -185,6 +185,85 @@ def test_down_up_rescale_removes_detail():
     assert np.abs(np.diff(out.astype(int), axis=1)).mean() < 0.5 * np.abs(np.diff(image.astype(int), axis=1)).mean()
 
 
+def _dot(h, w, x, y):
+    """A black image with a bright 3×3 square centred on pixel (x, y)."""
+    image = np.zeros((h, w, 3), np.uint8)
+    image[y - 1 : y + 2, x - 1 : x + 2] = 255
+    return image
+
+
+def _centroid(image):
+    """Brightness-weighted (x, y) centre of an image."""
+    weight = image[..., 0].astype(float)
+    ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
+    return np.array([(xs * weight).sum(), (ys * weight).sum()]) / weight.sum()
+
+
+def _homography(src, dst):
+    """The 3×3 perspective map taking four points ``src`` to ``dst``, from the textbook 8-unknown system."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(src, dst):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        rhs += [u, v]
+    return np.append(np.linalg.solve(np.array(rows, float), np.array(rhs, float)), 1.0).reshape(3, 3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_shear_keeps_the_image_centre_in_place(seed):
+    # 41 rows by 61 columns: the centre is pixel (x=30, y=20), and swapping the axes would move it.
+    out = random_shear(_dot(41, 61, 30, 20), seed, max_angle=30)
+    np.testing.assert_allclose(_centroid(out), [30, 20], atol=0.25)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_shear_moves_a_point_by_the_drawn_angles(seed):
+    # Angles drawn as documented: horizontal then vertical, U(-max_angle, max_angle) degrees.
+    sx, sy = np.tan(np.radians(np.random.default_rng(seed).uniform(-20, 20, 2)))
+    out = random_shear(_dot(41, 61, 40, 14), seed, max_angle=20)
+    offset = np.array([40 - 30, 14 - 20])
+    expected = np.array([30, 20]) + np.array([[1, sx], [sy, 1]]) @ offset
+    np.testing.assert_allclose(_centroid(out), expected, atol=0.3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_perspective_moves_corners_within_the_documented_range(seed):
+    h, w, distortion = 60, 80, 0.4
+    # Corner offsets drawn as documented: each corner (clockwise from top left) moves by
+    # U(-1, 1) × distortion / 2 of the width horizontally and of the height vertically.
+    moves = np.random.default_rng(seed).uniform(-1, 1, (4, 2)) * distortion / 2 * np.array([w, h])
+    corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+    warp = _homography(corners, corners + moves)
+    for x, y in [(40, 30), (20, 15), (60, 45)]:
+        u, v, t = warp @ [x, y, 1.0]
+        out = random_perspective(_dot(h, w, x, y), seed, distortion=distortion)
+        np.testing.assert_allclose(_centroid(out), [u / t, v / t], atol=0.4)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_down_up_rescale_averages_areas(factor):
+    # A one-pixel checkerboard averages to mid-grey over every 2×2 (or 4×4) cell;
+    # picking one pixel per cell (nearest) would give black or white instead.
+    checker = (np.indices((64, 64)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    image = np.repeat(checker[..., None], 3, axis=2)
+    out = down_up_rescale(image, 0, factor=(factor, factor))
+    assert np.abs(out.astype(float) - 127.5).max() <= 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_brightness_jitter_pivots_contrast_on_the_mean_luma_of_the_brightened_image(seed):
+    # Channels of very different levels, so that the mean luma (ITU-R 601 weights) is not the mean of RGB.
+    rng = np.random.default_rng(100 + seed)
+    image = np.stack([rng.integers(150, 230, (20, 20)), rng.integers(20, 100, (20, 20)),
+                      rng.integers(60, 140, (20, 20))], axis=-1).astype(np.uint8)
+    # Factors drawn as documented: brightness first, then contrast.
+    b, c = np.random.default_rng(seed).uniform(0.6, 1.4, 2)
+    bright = b * image.astype(float)
+    luma = (bright @ [0.299, 0.587, 0.114]).mean()
+    expected = np.clip(c * bright + (1 - c) * luma, 0, 255)
+    out = brightness_jitter(image, np.random.default_rng(seed))
+    assert np.abs(out - expected).max() <= 1.0
+
+
 def test_colour_and_brightness_jitter():
     grey = np.full((16, 16, 3), 120, np.uint8)
     assert np.array_equal(color_jitter(grey, 3), grey)
