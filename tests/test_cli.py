@@ -147,17 +147,25 @@ def test_evaluate_grid_on_handmade_templates():
     assert by_column["2×"] > 80 and by_column["8×"] < 50
 
 
-def test_run_ablation_end_to_end_reuses_templates(tmp_path):
+def test_run_ablation_end_to_end_reuses_templates(tmp_path, monkeypatch):
+    import skmitm._ablation
     from skmitm._ablation import run_ablation
     from test_report import _fake_lfw
 
+    computed = []
+    compute = skmitm._ablation.compute_ablation_templates
+    monkeypatch.setattr(skmitm._ablation, "compute_ablation_templates",
+                        lambda *args, **kwargs: computed.append(1) or compute(*args, **kwargs))
     lfw = _fake_lfw(tmp_path / "lfw", n_subjects=4)
     kwargs = dict(lfw=lfw, out=tmp_path / "out", scales=(2,), n_chains=1, sigmas=2, progress=False,
                   templates_path=tmp_path / "templates.pkl")
     first = run_ablation(**kwargs)
-    assert (tmp_path / "templates.pkl").is_file()
+    assert (tmp_path / "templates.pkl").is_file() and len(computed) == 1
     second = run_ablation(**kwargs)
+    assert len(computed) == 1  # the rerun read the templates file back instead of computing them
     assert [r["rank1"] for r in first["rows"]] == [r["rank1"] for r in second["rows"]]
+    run_ablation(**{**kwargs, "random_state": 1, "out": tmp_path / "other"})
+    assert len(computed) == 2  # other settings: the kept templates do not fit, so they are computed
     assert {r["similarity"] for r in first["rows"]} == {"pearson", "mean-centred"}
     assert first["settings"]["probe_hypotheses"] == 16 * (1 + 2)  # original + 2 blur levels at one scale
     table = (tmp_path / "out" / "ablation.md").read_text()
