@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -78,15 +79,29 @@ def test_identify_one_probe_with_a_reference_folder(orl_folders, tmp_path, monke
     assert "reference folder" in capsys.readouterr().err
 
 
-def test_evaluate_full_method_small(orl_folders, tmp_path):
-    gallery, probes = orl_folders
+def test_evaluate_full_method_small(tmp_path):
+    """A known case: six distinct patterns, but s6's probes show s1, so rank-1 is 10 of 12."""
+    from test_report import _fake_lfw
+
+    lfw = _fake_lfw(tmp_path / "lfw")
+    gallery, probes = tmp_path / "gallery", tmp_path / "probes"
+    people = sorted(p.name for p in lfw.iterdir())
+    for person in people:
+        (gallery / person).mkdir(parents=True)
+        (probes / person).mkdir(parents=True)
+        shutil.copyfile(lfw / person / f"{person}_0001.jpg", gallery / person / "1.jpg")
+        source = people[0] if person == people[-1] else person
+        for k in (2, 3):
+            image = cv2.imread(str(lfw / source / f"{source}_{k:04d}.jpg"))
+            cv2.imwrite(str(probes / person / f"{k}.png"), cv2.resize(image, (24, 24), interpolation=cv2.INTER_AREA))
     out = tmp_path / "report"
     code = main(["evaluate", str(gallery), str(probes), "--chains", "2", "--sigmas", "2", "--scales", "2",
                  "--out", str(out), "--no-progress"])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["n_probes"] == 24 and results["n_gallery_subjects"] == 12
-    assert 0 <= results["rank1"] <= results["rank5"] <= 100
+    assert results["n_probes"] == 12 and results["n_gallery_subjects"] == 6
+    assert results["rank1"] == pytest.approx(100 * 10 / 12)
+    assert results["rank1"] <= results["rank5"] <= 100
     assert (out / "cmc.png").exists() and "rank-1" in (out / "report.md").read_text()
 
 
