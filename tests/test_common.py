@@ -14,6 +14,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import (
+    check_classifiers_classes,
+    check_classifiers_train,
     check_get_params_invariance,
     check_no_attributes_set_in_init,
     check_parameters_default_constructible,
@@ -33,10 +35,32 @@ from skmitm import (
 IDENTIFIER_EXPECTED_FAILURES = {
     "check_classifiers_train": (
         "decision_function returns one column per subject also for two subjects: rank-k identification "
-        "needs a score for every enrolled subject, where scikit-learn's binary convention gives one column"
+        "needs a score for every enrolled subject, where scikit-learn's binary convention gives one column; "
+        "the whole check runs in test_identifier_classifier_checks_under_the_binary_convention"
     ),
-    "check_classifiers_classes": "same reason: two-subject decision_function has two columns",
+    "check_classifiers_classes": "same reason: two-subject decision_function has two columns; run there too",
 }
+
+
+class _OneColumnForTwoSubjects(FusedNearestNeighborIdentifier):
+    """The identifier read through scikit-learn's binary convention: for two subjects, one score
+    column (the second subject's score minus the first's); unchanged for more subjects."""
+
+    _predicting = False
+
+    def decision_function(self, X):
+        scores = super().decision_function(X)
+        if self._predicting or scores.shape[1] != 2:
+            return scores
+        return scores[:, 1] - scores[:, 0]
+
+    def predict(self, X):
+        # the identifier's own predict, on its own per-subject scores
+        self._predicting = True
+        try:
+            return super().predict(X)
+        finally:
+            self._predicting = False
 
 
 @parametrize_with_checks(
@@ -45,6 +69,19 @@ IDENTIFIER_EXPECTED_FAILURES = {
 )
 def test_identifier_passes_sklearn_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("readonly_memmap", [False, True])
+@pytest.mark.parametrize("check", [check_classifiers_train, check_classifiers_classes], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("params", [{}, {"fusion": "T_concat", "similarity": "cosine"}], ids=["default", "T_concat"])
+def test_identifier_classifier_checks_under_the_binary_convention(params, check, readonly_memmap):
+    """The two checks the identifier is expected to fail, run in full: their multiclass halves on the
+    identifier's own scores, their binary halves on its two columns read as one."""
+    estimator = _OneColumnForTwoSubjects(**params)
+    if check is check_classifiers_train:
+        check("FusedNearestNeighborIdentifier", estimator, readonly_memmap=readonly_memmap)
+    elif not readonly_memmap:
+        check("FusedNearestNeighborIdentifier", estimator)
 
 
 def _image_transformers():

@@ -148,7 +148,6 @@ def test_real_lfw_benchmark_shape(lfw_dir):
     assert datasets.SEVERITIES["moderate"]["jpeg_quality"] == (60, 90)
 
 
-@pytest.mark.slow
 def test_dlib_box_is_where_dlib_chips_fall(lfw_dir):
     """LFW_CROPS['dlib'] is the mean box of dlib's chips, and it serves dlib's network better than the SPEC box."""
     from skmitm.benchmarks.dlib_face_box import run

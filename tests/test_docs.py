@@ -59,7 +59,6 @@ def test_every_example_is_shown_and_every_figure_exists():
             assert path.is_file(), f"docs/{name} shows {path.relative_to(DOCS)}, which does not exist"
 
 
-@pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path):
     pytest.importorskip("sphinx", reason="the docs extra is not installed: pip install -e '.[docs]'")
     pytest.importorskip("myst_parser", reason="the docs extra is not installed: pip install -e '.[docs]'")
