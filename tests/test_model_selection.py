@@ -118,3 +118,37 @@ def test_grid_search_over_fusion_and_selection_in_a_pipeline():
             clf.fit(_as_sets(X[train]), y[train])
             rates.append(np.mean(clf.predict(_as_sets(X[test])) == y[test]))
         assert mean_score == pytest.approx(np.mean(rates))
+
+
+def test_defaults_are_the_papers_scface_protocol():
+    cv = RepeatedSubjectSubsampling()
+    assert (cv.n_subjects, cv.n_repeats, cv.random_state) == (80, 10, None)
+
+
+def test_subject_count_bounds():
+    X, y, roles = _toy()
+    one = list(RepeatedSubjectSubsampling(1, n_repeats=5, random_state=0).split(X, y, roles))
+    assert all(len(set(y[train])) == 1 and len(test) == 3 for train, test in one)
+    # a fraction too small for one subject still draws one
+    train, _ = next(RepeatedSubjectSubsampling(0.01, n_repeats=1, random_state=0).split(X, y, roles))
+    assert len(set(y[train])) == 1
+    for bad in (0, 0.0, 1.0, -0.5):
+        with pytest.raises(ValueError, match=rf"^n_subjects={bad!r}"):
+            list(RepeatedSubjectSubsampling(bad).split(X, y, roles))
+
+
+def test_bad_roles_are_named():
+    X, y, roles = _toy()
+    groups = roles.astype(object)  # as a pandas column of strings arrives
+    groups[[3, 5]] = ["camera", "mugshot"]
+    with pytest.raises(ValueError, match=r"^groups\[3\] is 'camera'; expected 'gallery' or 'probe'$"):
+        list(RepeatedSubjectSubsampling(2).split(X, y, groups))
+    with pytest.raises(ValueError, match=r"^groups is None; expected the role of each sample"):
+        list(RepeatedSubjectSubsampling(2).split(X, y))
+    with pytest.raises(ValueError, match=rf"^groups has shape \(3,\); expected one role per sample, \({len(y)},\)$"):
+        list(RepeatedSubjectSubsampling(2).split(X, y, roles[:3]))
+
+
+def test_splitting_is_only_through_split():
+    with pytest.raises(NotImplementedError, match="RepeatedSubjectSubsampling overrides split"):
+        next(RepeatedSubjectSubsampling()._iter_test_indices())
