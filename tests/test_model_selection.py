@@ -150,5 +150,5 @@ def test_bad_roles_are_named():
 
 
 def test_splitting_is_only_through_split():
-    with pytest.raises(NotImplementedError, match="RepeatedSubjectSubsampling overrides split"):
+    with pytest.raises(NotImplementedError, match="^RepeatedSubjectSubsampling overrides split$"):
         next(RepeatedSubjectSubsampling()._iter_test_indices())
