@@ -401,3 +401,54 @@ def test_probe_means_errors(problem):
     with pytest.raises(ValueError, match="only one probe in hypothesis group"):
         clf.decision_function(probes[:1])  # batch centring would leave it a zero template
     clf.set_params(probe_means=means).decision_function(probes[:1])  # with reference means it is fine
+
+
+def test_small_probe_batch_warning_starts_below_ten_and_points_at_the_caller():
+    rng = np.random.default_rng(5)
+    clf = FusedNearestNeighborIdentifier(similarity="mean-centred").fit(rng.normal(size=(4, D)), [0, 1, 2, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.decision_function(rng.normal(size=(10, D)))  # ten probes: no warning
+    with pytest.warns(UserWarning) as caught:
+        clf.decision_function(rng.normal(size=(9, D)))
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert str(caught[0].message) == (
+        "only 9 probe(s) in hypothesis group 'original@1.0': under the mean-centred similarity its mean "
+        "template is mostly the probes themselves; score more probes together, or pass probe_means "
+        "estimated from a reference set (estimate_probe_means)"
+    )
+    with pytest.raises(ValueError) as error:
+        clf.decision_function(rng.normal(size=(1, D)))
+    assert str(error.value) == (
+        "only one probe in hypothesis group 'original@1.0': centred on its own mean it has no template left "
+        "under the mean-centred similarity; score more probes together or pass probe_means estimated from a "
+        "reference set (estimate_probe_means)"
+    )
+    # a one-probe reference set is noisy but allowed: a warning, attributed to the caller
+    with pytest.warns(UserWarning, match=r"^only 1 probe\(s\) in hypothesis group 'original@1.0'") as caught:
+        means = clf.estimate_probe_means(rng.normal(size=(1, D)))
+    assert caught[0].filename == __file__ and set(means) == {"original@1.0"}
+
+
+def test_probe_means_shape_error_names_the_group(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(similarity="mean-centred").fit(gallery, y)
+    means = clf.estimate_probe_means(probes * 2)
+    with pytest.raises(ValueError, match=r"^probe_means\['super-resolved@2.0'\] has shape \(3,\); expected \(12,\)"):
+        clf.set_params(probe_means={**means, "super-resolved@2.0": np.zeros(3)}).decision_function(probes)
+
+
+@pytest.mark.parametrize("n_probes, rows_per_probe, gallery_rows", [(50, 7.0, 1000), (50_000, 1.0, 1), (30, 2.5, 40000)])
+def test_score_chunks_cover_every_probe_in_the_largest_blocks_under_the_bound(
+    monkeypatch, n_probes, rows_per_probe, gallery_rows
+):
+    import skmitm._identification as module
+
+    monkeypatch.setattr(module, "_MAX_SCORE_FLOATS", 40_000)
+    chunks = FusedNearestNeighborIdentifier()._chunks(n_probes, rows_per_probe, gallery_rows)
+    floats_per_probe = int(np.ceil(rows_per_probe)) * gallery_rows
+    sizes = [stop - start for start, stop in chunks]
+    assert [start for start, _ in chunks] == list(np.cumsum([0] + sizes[:-1])) and sum(sizes) == n_probes
+    largest = max(1, 40_000 // floats_per_probe)  # one probe per chunk when even one exceeds the bound
+    assert sizes[:-1] == [largest] * (len(sizes) - 1) and 1 <= sizes[-1] <= largest
+    assert FusedNearestNeighborIdentifier(chunk_size=4)._chunks(10, 7.0, 10) == [(0, 4), (4, 8), (8, 10)]

@@ -3,7 +3,7 @@
     python tools/mutation.py                      # every core module
     python tools/mutation.py metrics degradation  # some of them
     python tools/mutation.py --fresh metrics      # forget earlier results first
-    python tools/mutation.py --report             # print the table from the last runs only
+    python tools/mutation.py --report --show      # the table from the last runs, with each survivor
 
 Each module runs in its own scratch copy of the repository under
 ``build/mutation/<module>/`` (ignored by git), against only the test files
@@ -110,26 +110,39 @@ def _results(name):
     return out
 
 
-def _report(names, seconds):
-    print(f"\n{'module':<20} {'mutants':>8} {'killed':>7} {'rate':>7} {'survived':>9} {'no tests':>9} {'time':>8}")
+def _diff(name, mutant):
+    """The changed lines of one mutant, as mutmut shows them."""
+    shown = subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=SCRATCH / name,
+                           capture_output=True, text=True).stdout
+    return [line for line in shown.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+def _report(names, seconds, show=False):
+    print(f"\n{'module':<20} {'mutants':>8} {'checked':>8} {'killed':>7} {'rate':>7} {'survived':>9} {'no tests':>9} "
+          f"{'time':>8}")
     lines = []
     for name in names:
         results = _results(name)
         if not results:
             print(f"{name:<20} {'(not run)':>8}")
             continue
-        killed = sum(s in _KILLED for s in results.values())
-        survived = [k for k, s in results.items() if s == "survived"]
-        untested = [k for k, s in results.items() if s == "no tests"]
-        other = [f"{k} ({s})" for k, s in results.items() if s not in _KILLED and s not in ("survived", "no tests")]
+        # A run cut short leaves mutants "not checked": the rate is over the checked ones.
+        checked = {k: s for k, s in results.items() if s != "not checked"}
+        killed = sum(s in _KILLED for s in checked.values())
+        survived = [k for k, s in checked.items() if s == "survived"]
+        untested = [k for k, s in checked.items() if s == "no tests"]
+        other = [k for k, s in checked.items() if s not in _KILLED and s not in ("survived", "no tests")]
         took = f"{seconds[name]:.0f} s" if name in seconds else ""
+        rate = f"{100 * killed / len(checked):.1f}%" if checked else "-"
         print(
-            f"{name:<20} {len(results):>8} {killed:>7} {100 * killed / len(results):>6.1f}% "
+            f"{name:<20} {len(results):>8} {len(checked):>8} {killed:>7} {rate:>7} "
             f"{len(survived):>9} {len(untested):>9} {took:>8}"
         )
-        lines += [f"  survived  {k}" for k in sorted(survived)]
-        lines += [f"  no tests  {k}" for k in sorted(untested)]
-        lines += [f"  other     {k}" for k in sorted(other)]
+        for status, keys in (("survived", survived), ("no tests", untested), ("other", other)):
+            for key in sorted(keys):
+                lines.append(f"  {status:<9} {key}" + (f" ({checked[key]})" if status == "other" else ""))
+                if show:
+                    lines += [f"      {line}" for line in _diff(name, key)]
     if lines:
         print("\nNot killed (see `python -m mutmut show NAME` in build/mutation/<module>):")
         print("\n".join(lines))
@@ -141,13 +154,14 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="mutants run at once")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results of these modules")
     parser.add_argument("--report", action="store_true", help="only print the table from earlier runs")
+    parser.add_argument("--show", action="store_true", help="print each mutant that was not killed")
     args = parser.parse_args(argv)
     names = args.modules or list(MODULES)
     seconds = {}
     if not args.report:
         for name in names:
             seconds[name] = _run(name, args.workers, args.fresh)
-    _report(names, seconds)
+    _report(names, seconds, args.show)
 
 
 if __name__ == "__main__":
