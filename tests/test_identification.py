@@ -452,3 +452,79 @@ def test_score_chunks_cover_every_probe_in_the_largest_blocks_under_the_bound(
     largest = max(1, 40_000 // floats_per_probe)  # one probe per chunk when even one exceeds the bound
     assert sizes[:-1] == [largest] * (len(sizes) - 1) and 1 <= sizes[-1] <= largest
     assert FusedNearestNeighborIdentifier(chunk_size=4)._chunks(10, 7.0, 10) == [(0, 4), (4, 8), (8, 10)]
+
+
+@pytest.mark.filterwarnings("ignore:only \\d+ probe")
+@pytest.mark.parametrize("fusion", sorted(FUSION_STRATEGIES))
+def test_chunks_of_several_probes_score_as_one_batch(partial_problem, fusion):
+    gallery, y, probes, _ = partial_problem
+    whole = FusedNearestNeighborIdentifier(fusion).fit(gallery, y).decision_function(probes)
+    for size in (2, 3):
+        chunked = FusedNearestNeighborIdentifier(fusion, chunk_size=size).fit(gallery, y).decision_function(probes)
+        np.testing.assert_allclose(chunked, whole, rtol=1e-6)
+
+
+def test_selections_combine(problem):
+    """Each selection parameter narrows what the others kept; none replaces them."""
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier("S_max/S_add", scales=[2], probe_kinds=["super-resolved"],
+                                         probe_sigmas=[0.5]).fit(gallery, y)
+    keep = [p.select((p.meta["kind"] == "super-resolved") & (p.meta["scale"] == 2) & (p.meta["sigma"] == 0.5))
+            for p in probes]
+    g_keep = [g.select((g.meta["kind"] == "original") | (g.meta["scale"] == 2)) for g in gallery]
+    hand = FusedNearestNeighborIdentifier("S_max/S_add").fit(g_keep, y)
+    np.testing.assert_allclose(clf.decision_function(probes), hand.decision_function(keep), rtol=1e-6)
+
+
+def test_fitted_attributes_describe_the_gallery(partial_problem):
+    gallery, y, _, _ = partial_problem
+    clf = FusedNearestNeighborIdentifier().fit(gallery, y)
+    assert clf.gallery_scales_.tolist() == [2.0, 4.0] and clf.gallery_sizes_.tolist() == [16, 24]
+    assert clf.gallery_means_ == {} and clf.n_gallery_hypotheses_ == sum(len(g) for g in gallery)
+    # a hypothesis of unknown size (0) is no size bucket
+    unsized = [HypothesisSet(np.eye(2, D, dtype=np.float32), make_meta(2, kind="matched", scale=2, size=[0, 24]))]
+    assert FusedNearestNeighborIdentifier().fit(unsized, ["a"]).gallery_sizes_.tolist() == [24]
+    assert FusedNearestNeighborIdentifier().__sklearn_tags__().classifier_tags.poor_score is True
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"gallery_kinds": ["blurry"]}, r"gallery_kinds=\['blurry'\]"),
+        ({"scales": []}, r"scales=\[\]"),
+        ({"probe_sigmas": ["a"]}, r"probe_sigmas=\['a'\]"),
+        ({"probe_sigmas": 0.5}, "probe_sigmas=0.5"),
+        ({"n_degraded": 1.5}, "n_degraded=1.5"),
+    ],
+)
+def test_every_selection_parameter_is_checked(problem, params, message):
+    gallery, y, _, _ = problem
+    with pytest.raises(ValueError, match=f"^{message}; expected"):
+        FusedNearestNeighborIdentifier(**params).fit(gallery, y)
+
+
+def test_no_degraded_chains_keeps_the_other_hypotheses(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier("S_max", n_degraded=0).fit(gallery, y)
+    hand = FusedNearestNeighborIdentifier("S_max").fit([g.select(g.meta["kind"] != "degraded") for g in gallery], y)
+    assert clf.n_gallery_hypotheses_ == 3 * len(gallery)  # the original and two matched
+    np.testing.assert_allclose(clf.decision_function(probes), hand.decision_function(probes), rtol=1e-6)
+
+
+def test_input_errors_name_the_first_culprit(problem):
+    gallery, y, probes, _ = problem
+    message = "X holds images; expected templates (put a TemplateExtractor before the identifier)"
+    for images in (np.zeros((2, 8, 8, 3)), [np.zeros((8, 8, 3)), np.zeros((8, 8, 3))], ["a.png", "b.png"]):
+        with pytest.raises(TypeError) as error:
+            FusedNearestNeighborIdentifier().fit(images, ["a", "b"])
+        assert str(error.value) == message
+    mixed = [HypothesisSet.from_template(np.ones(3)), HypothesisSet.from_template(np.ones(4))]
+    with pytest.raises(ValueError, match=r"^X holds templates of different dimensions \[3, 4\]; expected one dimension$"):
+        FusedNearestNeighborIdentifier().fit(mixed, ["a", "b"])
+    with pytest.raises(ValueError, match="^subject 'a' has no gallery hypothesis left"):
+        FusedNearestNeighborIdentifier(gallery_kinds=["degraded"], scales=[8]).fit(gallery, y)
+    clf = FusedNearestNeighborIdentifier(gallery_kinds=["matched"], scales=[2]).fit(gallery, y)
+    lost = [p.select(p.meta["scale"] == 1) for p in probes[:2]]  # originals only, and no gallery originals
+    with pytest.raises(ValueError, match=r"^X\[0\] has no hypothesis with a gallery counterpart"):
+        FusedNearestNeighborIdentifier(gallery_kinds=["matched"]).fit(gallery, y).decision_function(lost)
+    assert clf.n_gallery_hypotheses_ == len(gallery)
