@@ -535,3 +535,19 @@ def test_speed_benchmark_reports_consistent_memory_figures():
     assert 0 < figures["retained_traced_bytes"] <= figures["peak_traced_bytes"]
     # The lazy sets keep less than their hypotheses would take as plain arrays.
     assert figures["retained_traced_bytes"] < figures["plain_array_bytes"]
+
+
+def test_recipe_digests_key_each_matched_hypothesis_by_source_and_target():
+    from skmitm._degradation import _MatchedImages
+
+    a = np.zeros((4, 6, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 1
+    same_bytes = a.reshape(6, 4, 3)
+    matched = _MatchedImages([a, b, same_bytes], [0, 0, 1, 0, 2], [(0, 0), (8, 12), (8, 12), (4, 6), (8, 12)])
+    digests = matched.recipe_digests()
+    assert digests[0] is None  # the original is keyed on its content instead
+    # another target, other source bytes, another source shape: four different recipes
+    assert len(set(digests[1:])) == 4 and all(len(d) == 32 for d in digests[1:])
+    # the same recipe, wherever it sits, gives the same digest
+    assert _MatchedImages([b, a.copy()], [1], [(8, 12)]).recipe_digests() == [digests[1]]
