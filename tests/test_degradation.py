@@ -551,3 +551,56 @@ def test_recipe_digests_key_each_matched_hypothesis_by_source_and_target():
     assert len(set(digests[1:])) == 4 and all(len(d) == 32 for d in digests[1:])
     # the same recipe, wherever it sits, gives the same digest
     assert _MatchedImages([b, a.copy()], [1], [(8, 12)]).recipe_digests() == [digests[1]]
+
+
+_RANGES = [  # function, parameter, lowest allowed, highest allowed (None: no bound), lower bound open
+    (gaussian_noise, "var", 0, None, False),
+    (speckle_noise, "var", 0, None, False),
+    (color_jitter, "hue", 0, 0.5, False),
+    (color_jitter, "saturation", 0, 1, False),
+    (brightness_jitter, "brightness", 0, 1, False),
+    (brightness_jitter, "contrast", 0, 1, False),
+    (gaussian_blur, "sigma", 0, None, True),
+    (disk_blur, "radius", 0, None, True),
+    (random_perspective, "distortion", 0, 1, False),
+    (random_shear, "max_angle", 0, None, False),
+    (motion_blur, "window", 1, None, False),
+    (gaussian_blur, "window", 1, None, False),
+    (patch_shuffle, "patch_size", 1, None, False),
+]
+
+
+@pytest.mark.parametrize("func, name, low, high, low_open", _RANGES,
+                         ids=[f"{f.__name__}-{n}" for f, n, *_ in _RANGES])
+def test_parameter_ranges_are_enforced_at_their_bounds(func, name, low, high, low_open):
+    image = _face(12, 12)
+    integer = name in ("window", "patch_size")
+    edge = low + 0.5 if low_open else low
+    func(image, 0, **{name: edge})  # the lower bound itself, or just above an open one
+    below = low if low_open else low - (1 if integer else 0.1)
+    kind = "an integer" if integer else "a number"
+    with pytest.raises(ValueError) as error:
+        func(image, 0, **{name: below})
+    assert str(error.value) == f"{name}={below!r}; expected {kind} {'>' if low_open else '>='} {low}"
+    if high is not None:
+        func(image, 0, **{name: high})  # the highest value allowed
+        with pytest.raises(ValueError) as error:
+            func(image, 0, **{name: high + 0.1})
+        assert str(error.value) == f"{name}={high + 0.1!r}; expected a number <= {high}"
+    with pytest.raises(TypeError, match=rf"^{name}=True; expected "):
+        func(image, 0, **{name: True})
+    if not integer:
+        with pytest.raises(TypeError, match=rf"^{name}=nan; expected a finite real number$"):
+            func(image, 0, **{name: float("nan")})
+
+
+def test_down_up_rescale_factor_range():
+    image = _face(16, 16)
+    with pytest.raises(ValueError, match=r"^factor=1\.5; expected a number >= 2\.0$"):
+        down_up_rescale(image, 0, factor=(2, 1.5))
+    with pytest.raises(ValueError, match=r"^factor=0\.5; expected a number >= 1$"):
+        down_up_rescale(image, 0, factor=(0.5, 2))
+    # an 8 px image shrunk 16 times still keeps one pixel, and comes back at its size, flat
+    tiny = _face(8, 8)
+    out = down_up_rescale(tiny, 0, factor=16)
+    assert out.shape == tiny.shape and np.ptp(out.reshape(-1, 3), axis=0).max() <= 1
