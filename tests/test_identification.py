@@ -1,5 +1,6 @@
 """FusedNearestNeighborIdentifier: every fusion rule against a plain pair-by-pair reference."""
 
+import os
 import pickle
 import warnings
 
@@ -409,9 +410,11 @@ def test_small_probe_batch_warning_starts_below_ten_and_points_at_the_caller():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf.decision_function(rng.normal(size=(10, D)))  # ten probes: no warning
+    # mutmut's trampolines add a stack frame, so where a warning points is checked outside mutation runs only
+    here = os.environ.get("MUTANT_UNDER_TEST") is None
     with pytest.warns(UserWarning) as caught:
         clf.decision_function(rng.normal(size=(9, D)))
-    assert len(caught) == 1 and caught[0].filename == __file__
+    assert len(caught) == 1 and (caught[0].filename == __file__ or not here)
     assert str(caught[0].message) == (
         "only 9 probe(s) in hypothesis group 'original@1.0': under the mean-centred similarity its mean "
         "template is mostly the probes themselves; score more probes together, or pass probe_means "
@@ -427,7 +430,7 @@ def test_small_probe_batch_warning_starts_below_ten_and_points_at_the_caller():
     # a one-probe reference set is noisy but allowed: a warning, attributed to the caller
     with pytest.warns(UserWarning, match=r"^only 1 probe\(s\) in hypothesis group 'original@1.0'") as caught:
         means = clf.estimate_probe_means(rng.normal(size=(1, D)))
-    assert caught[0].filename == __file__ and set(means) == {"original@1.0"}
+    assert (caught[0].filename == __file__ or not here) and set(means) == {"original@1.0"}
 
 
 def test_probe_means_shape_error_names_the_group(problem):

@@ -112,7 +112,7 @@ def _keep(name, only):
         key: status_by_exit_code[code]
         for key, code in codes.items()
         if (wanted is None and (patterns is None or any(fnmatch(key, p) for p in patterns)))
-        or (wanted is not None and key in wanted)
+        or (wanted is not None and key in wanted and code is not None)  # a recheck cut short keeps old verdicts
     }
     kept = SCRATCH / name / "results.json"
     if only is not None:
