@@ -17,7 +17,7 @@ setup() {
     .venv/bin/python -m pip install -q --upgrade pip
     # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
     .venv/bin/python -m pip install -q torch==2.13.0
-    .venv/bin/python -m pip install -q -e ".[test,dask]"
+    .venv/bin/python -m pip install -q -e ".[${1:-test,dask}]"
 }
 
 case "${1:-}" in
@@ -27,11 +27,12 @@ case "${1:-}" in
             --model "$shared/models/mobilefacenet.onnx" --out reports/public-benchmark
         ;;
     test)
-        setup
+        # The docs extra too: the suite builds the documentation (warnings are errors).
+        setup test,dask,docs
         SKMITM_SHARED="$shared" .venv/bin/python -m pytest -m "not slow" --doctest-modules skmitm tests
         ;;
     slow)
-        setup
+        setup test,dask,docs
         SKMITM_SHARED="$shared" .venv/bin/python -m pytest -m slow tests
         ;;
     docs)

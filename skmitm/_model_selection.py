@@ -26,7 +26,7 @@ def _roles(groups, n_samples):
         return roles
     bad = ~np.isin(roles, _ROLES)
     if bad.any():
-        raise ValueError(f"groups[{np.flatnonzero(bad)[0]}] is {roles[bad][0].item()!r}; expected 'gallery' or 'probe'")
+        raise ValueError(f"groups[{np.flatnonzero(bad)[0]}] is {roles[bad].tolist()[0]!r}; expected 'gallery' or 'probe'")
     return roles == "gallery"
 
 

@@ -3,6 +3,7 @@
 import csv
 import functools
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -83,15 +84,29 @@ def test_identify_one_probe_with_a_reference_folder(orl_folders, tmp_path, monke
     assert "reference folder" in capsys.readouterr().err
 
 
-def test_evaluate_full_method_small(orl_folders, tmp_path):
-    gallery, probes = orl_folders
+def test_evaluate_full_method_small(tmp_path):
+    """A known case: six distinct patterns, but s6's probes show s1, so rank-1 is 10 of 12."""
+    from test_report import _fake_lfw
+
+    lfw = _fake_lfw(tmp_path / "lfw")
+    gallery, probes = tmp_path / "gallery", tmp_path / "probes"
+    people = sorted(p.name for p in lfw.iterdir())
+    for person in people:
+        (gallery / person).mkdir(parents=True)
+        (probes / person).mkdir(parents=True)
+        shutil.copyfile(lfw / person / f"{person}_0001.jpg", gallery / person / "1.jpg")
+        source = people[0] if person == people[-1] else person
+        for k in (2, 3):
+            image = cv2.imread(str(lfw / source / f"{source}_{k:04d}.jpg"))
+            cv2.imwrite(str(probes / person / f"{k}.png"), cv2.resize(image, (24, 24), interpolation=cv2.INTER_AREA))
     out = tmp_path / "report"
     code = main(["evaluate", str(gallery), str(probes), "--chains", "2", "--sigmas", "2", "--scales", "2",
                  "--out", str(out), "--no-progress"])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["n_probes"] == 24 and results["n_gallery_subjects"] == 12
-    assert 0 <= results["rank1"] <= results["rank5"] <= 100
+    assert results["n_probes"] == 12 and results["n_gallery_subjects"] == 6
+    assert results["rank1"] == pytest.approx(100 * 10 / 12)
+    assert results["rank1"] <= results["rank5"] <= 100
     assert (out / "cmc.png").exists() and "rank-1" in (out / "report.md").read_text()
 
 
@@ -152,17 +167,25 @@ def test_evaluate_grid_on_handmade_templates():
     assert by_column["2×"] > 80 and by_column["8×"] < 50
 
 
-def test_run_ablation_end_to_end_reuses_templates(tmp_path):
+def test_run_ablation_end_to_end_reuses_templates(tmp_path, monkeypatch):
+    import skmitm._ablation
     from skmitm._ablation import run_ablation
     from test_report import _fake_lfw
 
+    computed = []
+    compute = skmitm._ablation.compute_ablation_templates
+    monkeypatch.setattr(skmitm._ablation, "compute_ablation_templates",
+                        lambda *args, **kwargs: computed.append(1) or compute(*args, **kwargs))
     lfw = _fake_lfw(tmp_path / "lfw", n_subjects=4)
     kwargs = dict(lfw=lfw, out=tmp_path / "out", scales=(2,), n_chains=1, sigmas=2, progress=False,
                   templates_path=tmp_path / "templates.pkl")
     first = run_ablation(**kwargs)
-    assert (tmp_path / "templates.pkl").is_file()
+    assert (tmp_path / "templates.pkl").is_file() and len(computed) == 1
     second = run_ablation(**kwargs)
+    assert len(computed) == 1  # the rerun read the templates file back instead of computing them
     assert [r["rank1"] for r in first["rows"]] == [r["rank1"] for r in second["rows"]]
+    run_ablation(**{**kwargs, "random_state": 1, "out": tmp_path / "other"})
+    assert len(computed) == 2  # other settings: the kept templates do not fit, so they are computed
     assert {r["similarity"] for r in first["rows"]} == {"pearson", "mean-centred"}
     assert first["settings"]["probe_hypotheses"] == 16 * (1 + 2)  # original + 2 blur levels at one scale
     table = (tmp_path / "out" / "ablation.md").read_text()

@@ -40,10 +40,32 @@ from skmitm._param_validation import InvalidParameterError, Interval
 IDENTIFIER_EXPECTED_FAILURES = {
     "check_classifiers_train": (
         "decision_function returns one column per subject also for two subjects: rank-k identification "
-        "needs a score for every enrolled subject, where scikit-learn's binary convention gives one column"
+        "needs a score for every enrolled subject, where scikit-learn's binary convention gives one column; "
+        "the whole check runs in test_identifier_classifier_checks_under_the_binary_convention"
     ),
-    "check_classifiers_classes": "same reason: two-subject decision_function has two columns",
+    "check_classifiers_classes": "same reason: two-subject decision_function has two columns; run there too",
 }
+
+
+class _OneColumnForTwoSubjects(FusedNearestNeighborIdentifier):
+    """The identifier read through scikit-learn's binary convention: for two subjects, one score
+    column (the second subject's score minus the first's); unchanged for more subjects."""
+
+    _predicting = False
+
+    def decision_function(self, X):
+        scores = super().decision_function(X)
+        if self._predicting or scores.shape[1] != 2:
+            return scores
+        return scores[:, 1] - scores[:, 0]
+
+    def predict(self, X):
+        # the identifier's own predict, on its own per-subject scores
+        self._predicting = True
+        try:
+            return super().predict(X)
+        finally:
+            self._predicting = False
 
 
 @parametrize_with_checks(
@@ -54,27 +76,13 @@ def test_identifier_passes_sklearn_checks(estimator, check):
     check(estimator)
 
 
-class _BinaryConventionIdentifier(FusedNearestNeighborIdentifier):
-    """The identifier with scikit-learn's one-column decision_function for two subjects, nothing else changed."""
-
-    def decision_function(self, X):
-        scores = super().decision_function(X)
-        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
-
-    def predict(self, X):
-        return self.classes_[np.argmax(super().decision_function(X), axis=1)]
-
-
+@pytest.mark.parametrize("readonly_memmap", [False, True])
 @pytest.mark.parametrize("check", [check_classifiers_train, check_classifiers_classes], ids=lambda c: c.__name__)
-@pytest.mark.parametrize("readonly_memmap", [False, True], ids=["array", "memmap"])
-def test_identifier_multiclass_halves_of_the_expected_failures(check, readonly_memmap):
-    """The two checks listed as expected failures fail on the two-subject column count alone.
-
-    With the two-subject scores reduced to scikit-learn's one column, both
-    checks pass, so their multiclass halves (three subjects) keep testing the
-    identifier's own decision_function and predict.
-    """
-    estimator = _BinaryConventionIdentifier()
+@pytest.mark.parametrize("params", [{}, {"fusion": "T_concat", "similarity": "cosine"}], ids=["default", "T_concat"])
+def test_identifier_classifier_checks_under_the_binary_convention(params, check, readonly_memmap):
+    """The two checks the identifier is expected to fail, run in full: their multiclass halves on the
+    identifier's own scores, their binary halves on its two columns read as one."""
+    estimator = _OneColumnForTwoSubjects(**params)
     if check is check_classifiers_train:
         check("FusedNearestNeighborIdentifier", estimator, readonly_memmap=readonly_memmap)
     elif not readonly_memmap:

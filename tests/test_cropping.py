@@ -150,6 +150,24 @@ def test_select_picks_the_largest_or_the_best_face(face, lfw_dir):
     assert _iou(best, big_truth if alone[0] > alone[1] else small_truth) > 0.5
 
 
+class _TwoFaces:
+    """A stand-in detector: a big face with a low score and a small face with a high score."""
+
+    BIG, SMALL = [20.0, 30.0, 220.0, 250.0], [300.0, 40.0, 350.0, 100.0]
+
+    def detect(self, rgb, threshold):
+        return np.array([self.BIG, self.SMALL]), np.array([0.6, 0.95])
+
+
+@pytest.mark.parametrize("select, expected, score", [("score", _TwoFaces.SMALL, 0.95), ("largest", _TwoFaces.BIG, 0.6)])
+def test_select_by_score_is_not_select_by_size(select, expected, score):
+    cropper = FaceCropper(select=select).fit()
+    cropper.detector_ = _TwoFaces()
+    found = cropper.detect([np.zeros((300, 400, 3), np.uint8)])
+    np.testing.assert_array_equal(found.boxes[0], expected)
+    assert found.scores[0] == score
+
+
 def test_no_face_falls_back_with_a_flag_or_raises(face):
     blank = np.full((120, 200, 3), 128, np.uint8)
     image, _ = _paste(face, 100, 300)

@@ -99,6 +99,33 @@ def test_degrade_probe_is_seeded_and_sized():
         degrade_probe(face, severity="foggy")
 
 
+@pytest.mark.parametrize("vertical", [True, False], ids=["vertical", "horizontal"])
+@pytest.mark.parametrize("sigma", [0.6, 2.5])
+def test_degrade_probe_blurs_before_area_downsampling(sigma, vertical):
+    """With noise off and JPEG at its best, a probe is the blurred face averaged over 4×4 cells."""
+    from scipy.ndimage import gaussian_filter
+
+    # Grey stripes 4 px wide: area downsampling by 4 alone keeps them at full contrast,
+    # blurring first washes them out; so the probe shows whether (and how much) blur was
+    # applied, across the stripes in either direction.
+    stripes = np.tile(np.where(np.arange(96) // 4 % 2 == 0, 230.0, 30.0), (96, 1))
+    face = np.repeat((stripes if vertical else stripes.T)[..., None], 3, axis=2).astype(np.uint8)
+    settings = {"blur_sigma": (sigma, sigma), "noise_std": (0.0, 0.0), "jpeg_quality": (100, 100)}
+    probe = degrade_probe(face, size=24, severity=settings, rng=0).astype(float)
+    blurred = gaussian_filter(face.astype(float), sigma=(sigma, sigma, 0), mode="mirror")
+    expected = blurred.reshape(24, 4, 24, 4, 3).mean(axis=(1, 3))
+    assert np.abs(probe - expected).mean() < 3 and np.abs(probe - expected).max() < 8
+
+
+def test_degrade_probe_compresses_at_the_drawn_quality():
+    face = cv2.GaussianBlur(np.random.default_rng(3).integers(0, 256, (96, 96, 3), dtype=np.uint8), (0, 0), 2)
+    settings = {"blur_sigma": (0.5, 0.5), "noise_std": (0.0, 0.0)}
+    best = degrade_probe(face, size=48, severity={**settings, "jpeg_quality": (100, 100)}, rng=0).astype(float)
+    worst = degrade_probe(face, size=48, severity={**settings, "jpeg_quality": (10, 10)}, rng=0).astype(float)
+    assert np.abs(worst - best).mean() > 2  # quality 10 blocks and smears what quality 100 keeps
+    assert degrade_probe(face, rng=0).shape == (24, 24, 3)  # the default size
+
+
 def test_harsh_probes_are_further_from_the_truth():
     """More blur, noise and compression: harsh probes differ more from a clean downsampling."""
     rng = np.random.default_rng(0)
@@ -134,7 +161,6 @@ def test_real_lfw_benchmark_shape(lfw_dir):
     assert datasets.SEVERITIES["moderate"]["jpeg_quality"] == (60, 90)
 
 
-@pytest.mark.slow
 def test_dlib_box_is_where_dlib_chips_fall(lfw_dir):
     """LFW_CROPS['dlib'] is the mean box of dlib's chips, and it serves dlib's network better than the SPEC box."""
     run = benchmark("dlib_face_box").run

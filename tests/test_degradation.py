@@ -188,6 +188,85 @@ def test_down_up_rescale_removes_detail():
     assert np.abs(np.diff(out.astype(int), axis=1)).mean() < 0.5 * np.abs(np.diff(image.astype(int), axis=1)).mean()
 
 
+def _dot(h, w, x, y):
+    """A black image with a bright 3×3 square centred on pixel (x, y)."""
+    image = np.zeros((h, w, 3), np.uint8)
+    image[y - 1 : y + 2, x - 1 : x + 2] = 255
+    return image
+
+
+def _centroid(image):
+    """Brightness-weighted (x, y) centre of an image."""
+    weight = image[..., 0].astype(float)
+    ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
+    return np.array([(xs * weight).sum(), (ys * weight).sum()]) / weight.sum()
+
+
+def _homography(src, dst):
+    """The 3×3 perspective map taking four points ``src`` to ``dst``, from the textbook 8-unknown system."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(src, dst):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        rhs += [u, v]
+    return np.append(np.linalg.solve(np.array(rows, float), np.array(rhs, float)), 1.0).reshape(3, 3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_shear_keeps_the_image_centre_in_place(seed):
+    # 41 rows by 61 columns: the centre is pixel (x=30, y=20), and swapping the axes would move it.
+    out = random_shear(_dot(41, 61, 30, 20), seed, max_angle=30)
+    np.testing.assert_allclose(_centroid(out), [30, 20], atol=0.25)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_shear_moves_a_point_by_the_drawn_angles(seed):
+    # Angles drawn as documented: horizontal then vertical, U(-max_angle, max_angle) degrees.
+    sx, sy = np.tan(np.radians(np.random.default_rng(seed).uniform(-20, 20, 2)))
+    out = random_shear(_dot(41, 61, 40, 14), seed, max_angle=20)
+    offset = np.array([40 - 30, 14 - 20])
+    expected = np.array([30, 20]) + np.array([[1, sx], [sy, 1]]) @ offset
+    np.testing.assert_allclose(_centroid(out), expected, atol=0.3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_perspective_moves_corners_within_the_documented_range(seed):
+    h, w, distortion = 60, 80, 0.4
+    # Corner offsets drawn as documented: each corner (clockwise from top left) moves by
+    # U(-1, 1) × distortion / 2 of the width horizontally and of the height vertically.
+    moves = np.random.default_rng(seed).uniform(-1, 1, (4, 2)) * distortion / 2 * np.array([w, h])
+    corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+    warp = _homography(corners, corners + moves)
+    for x, y in [(40, 30), (20, 15), (60, 45)]:
+        u, v, t = warp @ [x, y, 1.0]
+        out = random_perspective(_dot(h, w, x, y), seed, distortion=distortion)
+        np.testing.assert_allclose(_centroid(out), [u / t, v / t], atol=0.4)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_down_up_rescale_averages_areas(factor):
+    # A one-pixel checkerboard averages to mid-grey over every 2×2 (or 4×4) cell;
+    # picking one pixel per cell (nearest) would give black or white instead.
+    checker = (np.indices((64, 64)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    image = np.repeat(checker[..., None], 3, axis=2)
+    out = down_up_rescale(image, 0, factor=(factor, factor))
+    assert np.abs(out.astype(float) - 127.5).max() <= 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_brightness_jitter_pivots_contrast_on_the_mean_luma_of_the_brightened_image(seed):
+    # Channels of very different levels, so that the mean luma (ITU-R 601 weights) is not the mean of RGB.
+    rng = np.random.default_rng(100 + seed)
+    image = np.stack([rng.integers(150, 230, (20, 20)), rng.integers(20, 100, (20, 20)),
+                      rng.integers(60, 140, (20, 20))], axis=-1).astype(np.uint8)
+    # Factors drawn as documented: brightness first, then contrast.
+    b, c = np.random.default_rng(seed).uniform(0.6, 1.4, 2)
+    bright = b * image.astype(float)
+    luma = (bright @ [0.299, 0.587, 0.114]).mean()
+    expected = np.clip(c * bright + (1 - c) * luma, 0, 255)
+    out = brightness_jitter(image, np.random.default_rng(seed))
+    assert np.abs(out - expected).max() <= 1.0
+
+
 def test_colour_and_brightness_jitter():
     grey = np.full((16, 16, 3), 120, np.uint8)
     assert np.array_equal(color_jitter(grey, 3), grey)
@@ -468,3 +547,72 @@ def test_speed_benchmark_reports_consistent_memory_figures():
     assert 0 < figures["retained_traced_bytes"] <= figures["peak_traced_bytes"]
     # The lazy sets keep less than their hypotheses would take as plain arrays.
     assert figures["retained_traced_bytes"] < figures["plain_array_bytes"]
+
+
+def test_recipe_digests_key_each_matched_hypothesis_by_source_and_target():
+    from skmitm._degradation import _MatchedImages
+
+    a = np.zeros((4, 6, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 1
+    same_bytes = a.reshape(6, 4, 3)
+    matched = _MatchedImages([a, b, same_bytes], [0, 0, 1, 0, 2], [(0, 0), (8, 12), (8, 12), (4, 6), (8, 12)])
+    digests = matched.recipe_digests()
+    assert digests[0] is None  # the original is keyed on its content instead
+    # another target, other source bytes, another source shape: four different recipes
+    assert len(set(digests[1:])) == 4 and all(len(d) == 32 for d in digests[1:])
+    # the same recipe, wherever it sits, gives the same digest
+    assert _MatchedImages([b, a.copy()], [1], [(8, 12)]).recipe_digests() == [digests[1]]
+
+
+_RANGES = [  # function, parameter, lowest allowed, highest allowed (None: no bound), lower bound open
+    (gaussian_noise, "var", 0, None, False),
+    (speckle_noise, "var", 0, None, False),
+    (color_jitter, "hue", 0, 0.5, False),
+    (color_jitter, "saturation", 0, 1, False),
+    (brightness_jitter, "brightness", 0, 1, False),
+    (brightness_jitter, "contrast", 0, 1, False),
+    (gaussian_blur, "sigma", 0, None, True),
+    (disk_blur, "radius", 0, None, True),
+    (random_perspective, "distortion", 0, 1, False),
+    (random_shear, "max_angle", 0, None, False),
+    (motion_blur, "window", 1, None, False),
+    (gaussian_blur, "window", 1, None, False),
+    (patch_shuffle, "patch_size", 1, None, False),
+]
+
+
+@pytest.mark.parametrize("func, name, low, high, low_open", _RANGES,
+                         ids=[f"{f.__name__}-{n}" for f, n, *_ in _RANGES])
+def test_parameter_ranges_are_enforced_at_their_bounds(func, name, low, high, low_open):
+    image = _face(12, 12)
+    integer = name in ("window", "patch_size")
+    edge = low + 0.5 if low_open else low
+    func(image, 0, **{name: edge})  # the lower bound itself, or just above an open one
+    below = low if low_open else low - (1 if integer else 0.1)
+    kind = "an integer" if integer else "a number"
+    with pytest.raises(ValueError) as error:
+        func(image, 0, **{name: below})
+    assert str(error.value) == f"{name}={below!r}; expected {kind} {'>' if low_open else '>='} {low}"
+    if high is not None:
+        func(image, 0, **{name: high})  # the highest value allowed
+        with pytest.raises(ValueError) as error:
+            func(image, 0, **{name: high + 0.1})
+        assert str(error.value) == f"{name}={high + 0.1!r}; expected a number <= {high}"
+    with pytest.raises(TypeError, match=rf"^{name}=True; expected "):
+        func(image, 0, **{name: True})
+    if not integer:
+        with pytest.raises(TypeError, match=rf"^{name}=nan; expected a finite real number$"):
+            func(image, 0, **{name: float("nan")})
+
+
+def test_down_up_rescale_factor_range():
+    image = _face(16, 16)
+    with pytest.raises(ValueError, match=r"^factor=1\.5; expected a number >= 2\.0$"):
+        down_up_rescale(image, 0, factor=(2, 1.5))
+    with pytest.raises(ValueError, match=r"^factor=0\.5; expected a number >= 1$"):
+        down_up_rescale(image, 0, factor=(0.5, 2))
+    # an 8 px image shrunk 16 times still keeps one pixel, and comes back at its size, flat
+    tiny = _face(8, 8)
+    out = down_up_rescale(tiny, 0, factor=16)
+    assert out.shape == tiny.shape and np.ptp(out.reshape(-1, 3), axis=0).max() <= 1

@@ -188,7 +188,6 @@ def built_docs(tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
 def test_docs_build_without_warnings(built_docs):
     out = built_docs
     for page in ("index.html", "user_guide.html", "api.html", "cli.html", "protocol.html", "data_and_models.html",

@@ -1,5 +1,6 @@
 """FusedNearestNeighborIdentifier: every fusion rule against a plain pair-by-pair reference."""
 
+import os
 import pickle
 import warnings
 
@@ -46,6 +47,56 @@ def problem():
     return gallery, np.array(subjects), probes, np.array(truth)
 
 
+@pytest.fixture
+def partial_problem():
+    """Subjects missing hypothesis groups, probes of several sizes and of several sets of scales.
+
+    Gallery hypotheses come in two probe-size buckets (16 and 24 px); some
+    subjects lack originals, a scale or a size bucket, so some probe
+    hypotheses have no counterpart for some subjects. Probes are 16, 18
+    (bucket 16), 24 and 30 px (bucket 24) and hold different scales, so
+    T_concat meets several key patterns and both buckets in one batch.
+    """
+    rng = np.random.default_rng(7)
+    centers = rng.normal(size=(4, D))
+
+    def gallery_specs(original, groups):
+        specs = [("original", 1, np.nan, "", 0)] if original else []
+        for scale, size in groups:
+            specs.append(("matched", scale, np.nan, "", size))
+            specs += [("degraded", scale, np.nan, c, size) for c in ("noise", "shear")]
+        return specs
+
+    enrolment = [
+        ("a", True, [(2, 24), (4, 24), (2, 16)]),
+        ("b", False, [(2, 24), (2, 16)]),  # no originals, no scale 4
+        ("c", False, [(4, 24)]),  # scale 4 at 24 px only
+        ("d", True, [(2, 16)]),
+        ("a", False, [(4, 16)]),  # a second image of "a", one group only
+    ]
+    gallery = [_set(rng, gallery_specs(o, g), centers["abcd".index(s)]) for s, o, g in enrolment]
+
+    def probe_specs(original, scales, size):
+        specs = [("original", 1, np.nan, "", size)] if original else []
+        for scale in scales:
+            specs += [("super-resolved", scale, sigma, "", size) for sigma in (0.0, 1.0)]
+        return specs
+
+    probing = [
+        ("a", True, (2, 4), 24),
+        ("b", False, (2,), 16),
+        ("c", False, (4,), 30),
+        ("d", True, (2,), 18),
+        ("b", False, (2, 4), 24),
+        ("c", True, (4,), 24),
+        ("a", False, (2, 4), 16),
+    ]
+    probes = [_set(rng, probe_specs(o, sc, sz), centers["abcd".index(s)]) for s, o, sc, sz in probing]
+    subjects = [s for s, _, _ in enrolment]
+    truth = [s for s, _, _, _ in probing]
+    return gallery, np.array(subjects), probes, np.array(truth)
+
+
 def _prep(t, similarity):
     t = np.asarray(t, dtype=np.float64)
     if similarity == "pearson":
@@ -68,28 +119,40 @@ def _centred_by_kind_and_scale(sets):
 
 
 def _reference(gallery, y, probes, fusion, similarity):
-    """Pair-by-pair fusion written straight from the paper's description."""
+    """Pair-by-pair fusion written straight from the paper's description.
+
+    A probe hypothesis of scale s and size z pairs with a subject's gallery
+    originals and its hypotheses of scale s in the size bucket nearest z; a
+    subject with no pair for any of a probe's hypotheses (or, under T_concat,
+    for one of its blocks) scores -inf.
+    """
     gallery_rule, probe_rule = FUSION_STRATEGIES[fusion]
     if similarity == "mean-centred":
         gallery, probes, similarity = _centred_by_kind_and_scale(gallery), _centred_by_kind_and_scale(probes), "cosine"
     classes = np.unique(y)
+    buckets = sorted({int(m["size"]) for g in gallery for m in g.meta if m["kind"] != "original" and m["size"] > 0})
     out = np.zeros((len(probes), len(classes)))
     for i, p in enumerate(probes):
         for j, c in enumerate(classes):
             rows = [(t, m) for g, s in zip(gallery, y) if s == c for t, m in zip(g.data, g.meta)]
 
             def valid(pm, gm):
-                return gm["kind"] == "original" or (gm["scale"] == pm["scale"] and gm["size"] == pm["size"])
+                bucket = min(buckets, key=lambda b: abs(b - int(pm["size"])))
+                return gm["kind"] == "original" or (gm["scale"] == pm["scale"] and gm["size"] == bucket)
 
             if gallery_rule == "T_concat":
                 p_parts, g_parts = [], []
                 for scale in sorted(set(p.meta["scale"])):
                     pm0 = p.meta[p.meta["scale"] == scale][0]
-                    p_block = p.data[p.meta["scale"] == scale].mean(0)
-                    g_block = np.mean([t for t, m in rows if valid(pm0, m)], axis=0)
-                    p_parts.append(p_block)
-                    g_parts.append(g_block)
-                out[i, j] = _sim(np.concatenate(p_parts), np.concatenate(g_parts), similarity)
+                    partners = [t for t, m in rows if valid(pm0, m)]
+                    if not partners:
+                        break
+                    p_parts.append(p.data[p.meta["scale"] == scale].mean(0))
+                    g_parts.append(np.mean(partners, axis=0))
+                else:
+                    out[i, j] = _sim(np.concatenate(p_parts), np.concatenate(g_parts), similarity)
+                    continue
+                out[i, j] = -np.inf
                 continue
             if probe_rule == "T_add":
                 pt = p.data.mean(0)
@@ -109,18 +172,47 @@ def _reference(gallery, y, probes, fusion, similarity):
                 else:
                     sims = [_sim(pt, t, similarity) for t in partners]
                     per_hyp.append(max(sims) if gallery_rule == "S_max" else np.mean(sims))
-            out[i, j] = max(per_hyp) if probe_rule == "S_max" else np.mean(per_hyp)
+            if not per_hyp:
+                out[i, j] = -np.inf
+            else:
+                out[i, j] = max(per_hyp) if probe_rule == "S_max" else np.mean(per_hyp)
     return out
 
 
-@pytest.mark.filterwarnings("ignore:only 6 probe")
+@pytest.mark.filterwarnings("ignore:only \\d+ probe")
 @pytest.mark.parametrize("similarity", SIMILARITIES)
 @pytest.mark.parametrize("fusion", sorted(FUSION_STRATEGIES))
-def test_every_fusion_matches_pairwise_reference(problem, fusion, similarity):
-    gallery, y, probes, _ = problem
+@pytest.mark.parametrize("data", ["problem", "partial_problem"])
+def test_every_fusion_matches_pairwise_reference(request, data, fusion, similarity):
+    gallery, y, probes, _ = request.getfixturevalue(data)
     clf = FusedNearestNeighborIdentifier(fusion, similarity=similarity).fit(gallery, y)
     expected = _reference(gallery, y, probes, fusion, similarity)
     np.testing.assert_allclose(clf.decision_function(probes), expected, rtol=1e-4, atol=1e-5)
+
+
+def _basis(*weights):
+    """A 4-D template from weights on the unit axes (cosine similarities are then dot products)."""
+    return np.asarray(weights, dtype=np.float32)
+
+
+@pytest.mark.parametrize("fusion", ["S_add", "S_max/S_add", "T_add/S_add"])
+def test_score_addition_averages_only_hypotheses_with_a_counterpart(fusion):
+    # Probe: one hypothesis at scale 2 (axis 1), one at scale 4 (axis 2).
+    # "x" is enrolled at scale 2 only, as the probe's scale-2 template itself (similarity 1);
+    # "y" at both scales, each at similarity 0.6 with the probe's hypothesis of that scale.
+    gallery = [
+        HypothesisSet(_basis(1, 0, 0, 0)[None], make_meta(1, kind="matched", scale=2, size=24)),
+        HypothesisSet(np.stack([_basis(0.6, 0, 0.8, 0), _basis(0, 0.6, 0, 0.8)]),
+                      make_meta(2, kind="matched", scale=[2, 4], size=24)),
+    ]
+    probe = HypothesisSet(np.stack([_basis(1, 0, 0, 0), _basis(0, 1, 0, 0)]),
+                          make_meta(2, kind="super-resolved", scale=[2, 4], sigma=0, size=24))
+    only_4 = HypothesisSet(_basis(0, 1, 0, 0)[None], make_meta(1, kind="super-resolved", scale=4, sigma=0, size=24))
+    clf = FusedNearestNeighborIdentifier(fusion, similarity="cosine").fit(gallery, ["x", "y"])
+    # "x": the mean over its one comparable hypothesis is 1; "y": (0.6 + 0.6) / 2.
+    # A probe whose hypotheses all lack a counterpart for "x" gives "x" the documented -inf.
+    np.testing.assert_allclose(clf.decision_function([probe, only_4]), [[1.0, 0.6], [-np.inf, 0.6]], rtol=1e-6)
+    assert clf.predict([probe, only_4]).tolist() == ["x", "y"]
 
 
 def test_strategy_table_covers_paper():
@@ -203,7 +295,9 @@ def test_clone_pickle_and_params(problem):
     clf.fit(gallery, y)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.decision_function(probes), clf.decision_function(probes))
-    assert clf.set_params(fusion="S_add").fusion == "S_add"
+    # set_params reaches scoring: a refit under another rule scores like a fresh identifier of that rule
+    refit = clf.set_params(fusion="S_add", similarity="pearson", scales=None).fit(gallery, y).decision_function(probes)
+    np.testing.assert_allclose(refit, _reference(gallery, y, probes, "S_add", "pearson"), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -308,3 +402,132 @@ def test_probe_means_errors(problem):
     with pytest.raises(ValueError, match="only one probe in hypothesis group"):
         clf.decision_function(probes[:1])  # batch centring would leave it a zero template
     clf.set_params(probe_means=means).decision_function(probes[:1])  # with reference means it is fine
+
+
+def test_small_probe_batch_warning_starts_below_ten_and_points_at_the_caller():
+    rng = np.random.default_rng(5)
+    clf = FusedNearestNeighborIdentifier(similarity="mean-centred").fit(rng.normal(size=(4, D)), [0, 1, 2, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.decision_function(rng.normal(size=(10, D)))  # ten probes: no warning
+    # mutmut's trampolines add a stack frame, so where a warning points is checked outside mutation runs only
+    here = os.environ.get("MUTANT_UNDER_TEST") is None
+    with pytest.warns(UserWarning) as caught:
+        clf.decision_function(rng.normal(size=(9, D)))
+    assert len(caught) == 1 and (caught[0].filename == __file__ or not here)
+    assert str(caught[0].message) == (
+        "only 9 probe(s) in hypothesis group 'original@1.0': under the mean-centred similarity its mean "
+        "template is mostly the probes themselves; score more probes together, or pass probe_means "
+        "estimated from a reference set (estimate_probe_means)"
+    )
+    with pytest.raises(ValueError) as error:
+        clf.decision_function(rng.normal(size=(1, D)))
+    assert str(error.value) == (
+        "only one probe in hypothesis group 'original@1.0': centred on its own mean it has no template left "
+        "under the mean-centred similarity; score more probes together or pass probe_means estimated from a "
+        "reference set (estimate_probe_means)"
+    )
+    # a one-probe reference set is noisy but allowed: a warning, attributed to the caller
+    with pytest.warns(UserWarning, match=r"^only 1 probe\(s\) in hypothesis group 'original@1.0'") as caught:
+        means = clf.estimate_probe_means(rng.normal(size=(1, D)))
+    assert (caught[0].filename == __file__ or not here) and set(means) == {"original@1.0"}
+
+
+def test_probe_means_shape_error_names_the_group(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(similarity="mean-centred").fit(gallery, y)
+    means = clf.estimate_probe_means(probes * 2)
+    with pytest.raises(ValueError, match=r"^probe_means\['super-resolved@2.0'\] has shape \(3,\); expected \(12,\)"):
+        clf.set_params(probe_means={**means, "super-resolved@2.0": np.zeros(3)}).decision_function(probes)
+
+
+@pytest.mark.parametrize("n_probes, rows_per_probe, gallery_rows", [(50, 7.0, 1000), (50_000, 1.0, 1), (30, 2.5, 40000)])
+def test_score_chunks_cover_every_probe_in_the_largest_blocks_under_the_bound(
+    monkeypatch, n_probes, rows_per_probe, gallery_rows
+):
+    import skmitm._identification as module
+
+    monkeypatch.setattr(module, "_MAX_SCORE_FLOATS", 40_000)
+    chunks = FusedNearestNeighborIdentifier()._chunks(n_probes, rows_per_probe, gallery_rows)
+    floats_per_probe = int(np.ceil(rows_per_probe)) * gallery_rows
+    sizes = [stop - start for start, stop in chunks]
+    assert [start for start, _ in chunks] == list(np.cumsum([0] + sizes[:-1])) and sum(sizes) == n_probes
+    largest = max(1, 40_000 // floats_per_probe)  # one probe per chunk when even one exceeds the bound
+    assert sizes[:-1] == [largest] * (len(sizes) - 1) and 1 <= sizes[-1] <= largest
+    assert FusedNearestNeighborIdentifier(chunk_size=4)._chunks(10, 7.0, 10) == [(0, 4), (4, 8), (8, 10)]
+
+
+@pytest.mark.filterwarnings("ignore:only \\d+ probe")
+@pytest.mark.parametrize("fusion", sorted(FUSION_STRATEGIES))
+def test_chunks_of_several_probes_score_as_one_batch(partial_problem, fusion):
+    gallery, y, probes, _ = partial_problem
+    whole = FusedNearestNeighborIdentifier(fusion).fit(gallery, y).decision_function(probes)
+    for size in (2, 3):
+        chunked = FusedNearestNeighborIdentifier(fusion, chunk_size=size).fit(gallery, y).decision_function(probes)
+        np.testing.assert_allclose(chunked, whole, rtol=1e-6)
+
+
+def test_selections_combine(problem):
+    """Each selection parameter narrows what the others kept; none replaces them."""
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier("S_max/S_add", scales=[2], probe_kinds=["super-resolved"],
+                                         probe_sigmas=[0.5]).fit(gallery, y)
+    keep = [p.select((p.meta["kind"] == "super-resolved") & (p.meta["scale"] == 2) & (p.meta["sigma"] == 0.5))
+            for p in probes]
+    g_keep = [g.select((g.meta["kind"] == "original") | (g.meta["scale"] == 2)) for g in gallery]
+    hand = FusedNearestNeighborIdentifier("S_max/S_add").fit(g_keep, y)
+    np.testing.assert_allclose(clf.decision_function(probes), hand.decision_function(keep), rtol=1e-6)
+
+
+def test_fitted_attributes_describe_the_gallery(partial_problem):
+    gallery, y, _, _ = partial_problem
+    clf = FusedNearestNeighborIdentifier().fit(gallery, y)
+    assert clf.gallery_scales_.tolist() == [2.0, 4.0] and clf.gallery_sizes_.tolist() == [16, 24]
+    assert clf.gallery_means_ == {} and clf.n_gallery_hypotheses_ == sum(len(g) for g in gallery)
+    # a hypothesis of unknown size (0) is no size bucket
+    unsized = [HypothesisSet(np.eye(2, D, dtype=np.float32), make_meta(2, kind="matched", scale=2, size=[0, 24]))]
+    assert FusedNearestNeighborIdentifier().fit(unsized, ["a"]).gallery_sizes_.tolist() == [24]
+    assert FusedNearestNeighborIdentifier().__sklearn_tags__().classifier_tags.poor_score is True
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"gallery_kinds": ["blurry"]}, r"gallery_kinds=\['blurry'\]"),
+        ({"scales": []}, r"scales=\[\]"),
+        ({"probe_sigmas": ["a"]}, r"probe_sigmas=\['a'\]"),
+        ({"probe_sigmas": 0.5}, "probe_sigmas=0.5"),
+        ({"n_degraded": 1.5}, "n_degraded=1.5"),
+    ],
+)
+def test_every_selection_parameter_is_checked(problem, params, message):
+    gallery, y, _, _ = problem
+    with pytest.raises(ValueError, match=f"^{message}; expected"):
+        FusedNearestNeighborIdentifier(**params).fit(gallery, y)
+
+
+def test_no_degraded_chains_keeps_the_other_hypotheses(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier("S_max", n_degraded=0).fit(gallery, y)
+    hand = FusedNearestNeighborIdentifier("S_max").fit([g.select(g.meta["kind"] != "degraded") for g in gallery], y)
+    assert clf.n_gallery_hypotheses_ == 3 * len(gallery)  # the original and two matched
+    np.testing.assert_allclose(clf.decision_function(probes), hand.decision_function(probes), rtol=1e-6)
+
+
+def test_input_errors_name_the_first_culprit(problem):
+    gallery, y, probes, _ = problem
+    message = "X holds images; expected templates (put a TemplateExtractor before the identifier)"
+    for images in (np.zeros((2, 8, 8, 3)), [np.zeros((8, 8, 3)), np.zeros((8, 8, 3))], ["a.png", "b.png"]):
+        with pytest.raises(TypeError) as error:
+            FusedNearestNeighborIdentifier().fit(images, ["a", "b"])
+        assert str(error.value) == message
+    mixed = [HypothesisSet.from_template(np.ones(3)), HypothesisSet.from_template(np.ones(4))]
+    with pytest.raises(ValueError, match=r"^X holds templates of different dimensions \[3, 4\]; expected one dimension$"):
+        FusedNearestNeighborIdentifier().fit(mixed, ["a", "b"])
+    with pytest.raises(ValueError, match="^subject 'a' has no gallery hypothesis left"):
+        FusedNearestNeighborIdentifier(gallery_kinds=["degraded"], scales=[8]).fit(gallery, y)
+    clf = FusedNearestNeighborIdentifier(gallery_kinds=["matched"], scales=[2]).fit(gallery, y)
+    lost = [p.select(p.meta["scale"] == 1) for p in probes[:2]]  # originals only, and no gallery originals
+    with pytest.raises(ValueError, match=r"^X\[0\] has no hypothesis with a gallery counterpart"):
+        FusedNearestNeighborIdentifier(gallery_kinds=["matched"]).fit(gallery, y).decision_function(lost)
+    assert clf.n_gallery_hypotheses_ == len(gallery)

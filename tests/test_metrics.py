@@ -74,3 +74,61 @@ def test_plot_cmc_draws_on_a_given_axes_and_leaves_the_backend_alone():
     assert plot_cmc({"a": ([1, 2, 3], [0.2, 0.4, 1.0])}, ax=second, max_rank=3, title="right") is second
     assert not first.get_lines() and second.get_title() == "right"
     np.testing.assert_allclose(second.get_lines()[0].get_ydata(), [20.0, 40.0, 100.0])
+def test_rank_one_is_the_default_and_max_rank_one_is_allowed():
+    classes = ["a", "b", "c"]
+    scores = [[0.9, 0.5, 0.1], [0.9, 0.5, 0.1], [0.2, 0.3, 0.1]]
+    y = ["a", "b", "c"]  # true ranks 1, 2, 3
+    assert rank_k_identification_rate(y, scores, classes) == pytest.approx(1 / 3)
+    ranks, rates = cmc_curve(y, scores, classes, max_rank=1)
+    assert ranks.tolist() == [1] and rates.tolist() == [pytest.approx(1 / 3)]
+
+
+@pytest.mark.parametrize("max_rank", [0, 1.5, "2"])
+def test_max_rank_must_be_a_positive_integer(max_rank):
+    with pytest.raises(ValueError, match=rf"^max_rank={max_rank!r}; expected an integer >= 1$"):
+        cmc_curve(["a"], [[0.1, 0.2]], ["a", "b"], max_rank=max_rank)
+
+
+@pytest.mark.parametrize("scores", [[[np.nan, 0.2]], [[None, 0.2]]], ids=["nan", "missing"])
+def test_missing_scores_are_refused(scores):
+    with pytest.raises(ValueError, match=r"^scores contains NaN; expected similarities \(higher is more similar\)$"):
+        true_subject_ranks(["a"], scores, ["a", "b"])
+
+
+def test_plot_cmc_draws_the_curves_it_is_given(tmp_path, monkeypatch):
+    """What a reader sees: each curve's points up to max_rank in percent, its rank-1 in the legend,
+    labelled axes from rank 1 and 0-100 %, the title, and the PNG itself."""
+    import matplotlib.figure
+
+    drawn = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def spy(fig, path, *args, **kwargs):
+        ax = fig.axes[0]
+        drawn.update(
+            lines=[(line.get_xdata().tolist(), line.get_ydata().tolist()) for line in ax.get_lines()],
+            legend=[t.get_text() for t in ax.get_legend().get_texts()],
+            xlabel=ax.get_xlabel(), ylabel=ax.get_ylabel(), title=ax.get_title(),
+            xlim=ax.get_xlim(), ylim=ax.get_ylim(),
+            xticks=[t for t in ax.get_xticks() if 1 <= t <= 3],
+        )
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    curves = {"ours": ([1, 2, 3, 4], [0.5, 0.75, 1.0, 1.0]), "theirs": ([1, 2, 3, 4], [0.25, 0.5, 0.5, 1.0])}
+    ax = plot_cmc(curves, tmp_path / "cmc.png", max_rank=3, title="Moderate 24 px")
+    path = tmp_path / "cmc.png"
+    assert ax.figure.axes == [ax]
+    assert drawn["lines"] == [([1, 2, 3], [50.0, 75.0, 100.0]), ([1, 2, 3], [25.0, 50.0, 50.0])]
+    assert drawn["legend"] == ["ours (rank-1 50.0%)", "theirs (rank-1 25.0%)"]
+    assert (drawn["xlabel"], drawn["ylabel"], drawn["title"]) == ("rank", "identification rate (%)", "Moderate 24 px")
+    assert drawn["xlim"] == (1, 3) and drawn["ylim"] == (0, 100)
+    assert all(float(t).is_integer() for t in drawn["xticks"])
+    with open(path, "rb") as f:
+        header = f.read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    # 5.5 × 4 inches at 120 dpi
+    assert int.from_bytes(header[16:20], "big") == 660 and int.from_bytes(header[20:24], "big") == 480
+    # defaults: the first 20 ranks, titled "CMC"
+    plot_cmc({"long": (np.arange(1, 31), np.linspace(0.1, 1, 30))}, tmp_path / "long.png")
+    assert drawn["lines"][0][0] == list(range(1, 21)) and drawn["title"] == "CMC" and drawn["xlim"] == (1, 20)

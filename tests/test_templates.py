@@ -491,10 +491,16 @@ class ThreadCountNet(torch.nn.Module):
         return torch.stack([threads, x.mean(dim=(1, 2, 3))], dim=1)
 
 
-def test_workers_run_the_network_with_a_share_of_the_cpus(faces):
+def test_workers_run_the_network_with_a_share_of_the_cpus(faces, monkeypatch):
+    import skmitm._templates
+
+    # Pretend to have more CPUs than there are, shared by 2 workers: each worker's share is then
+    # more threads than torch or joblib would choose inside a worker on this machine.
+    share = joblib.cpu_count() + 3
+    monkeypatch.setattr(skmitm._templates, "cpu_count", lambda: 2 * share)
     extractor = TemplateExtractor(ThreadCountNet(), batch_size=2, n_jobs=2, normalize=False).fit()
     threads = np.concatenate([s.data for s in extractor.transform(faces)])[:, 0]
-    np.testing.assert_array_equal(threads, max(1, joblib.cpu_count() // 2))
+    np.testing.assert_array_equal(threads, share)
 
 
 def test_progress_bar_goes_to_stderr(tiny_onnx, faces, capsys):
@@ -634,3 +640,12 @@ def test_transform_streams_sets_in_groups(monkeypatch):
     assert seen == [1, 1, 1]
     for a, b in zip(whole, streamed):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
+
+
+def test_cache_keys_tell_apart_images_of_the_same_bytes_but_another_shape(tmp_path):
+    from skmitm._templates import _TemplateCache
+
+    cache = _TemplateCache(tmp_path, "config")
+    image = np.arange(2 * 6 * 3, dtype=np.uint8).reshape(2, 6, 3)
+    assert cache.key(image) != cache.key(image.reshape(6, 2, 3))
+    assert cache.key(image) == cache.key(image.copy())

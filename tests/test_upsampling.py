@@ -189,9 +189,10 @@ def test_sklearn_parameter_conventions(net):
 def test_speed_benchmark_compares_with_the_raw_forward():
     measure = benchmark("upsampler_speed").measure
 
-    result = measure(n_probes=1, repeats=1, threads=1)
+    result = measure(n_probes=2, repeats=1, threads=1)
     assert result["hypotheses_per_probe"] == 49
-    assert result["raw_ms_per_probe"] > 0 and result["upsampler_ms_per_probe"] > 0
+    # the raw forward it times computes the very hypotheses the upsampler returns
+    assert result["max_abs_difference"] == 0
 
 
 def test_sr_quality_metrics_are_ssim_and_psnr():
