@@ -322,6 +322,10 @@ def _disk_kernel(radius):
     # Each cell's weight is the fraction of it covered by the disk (8×8
     # sub-samples), so the edge is anti-aliased like MATLAB's fspecial('disk').
     half = int(np.ceil(radius - 0.5))
+    if half == 0:
+        # A disk within the centre pixel keeps all of the light there (and may
+        # miss every sub-sample, which would make the weights 0/0).
+        return np.ones((1, 1), dtype=np.float32)
     sub = 8
     coords = (np.arange((2 * half + 1) * sub) + 0.5) / sub - (half + 0.5)
     inside = (coords[:, None] ** 2 + coords[None, :] ** 2) <= radius**2

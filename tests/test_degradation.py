@@ -1,6 +1,7 @@
 """Tests of the gallery degradations (Table 1), chains (Eq. 1), resolution matching and GalleryDegrader."""
 
 import pickle
+import warnings
 
 import cv2
 import numpy as np
@@ -616,3 +617,14 @@ def test_down_up_rescale_factor_range():
     tiny = _face(8, 8)
     out = down_up_rescale(tiny, 0, factor=16)
     assert out.shape == tiny.shape and np.ptp(out.reshape(-1, 3), axis=0).max() <= 1
+
+
+@pytest.mark.parametrize("radius", [0.001, 0.05, 0.5])
+def test_disk_blur_within_one_pixel_leaves_the_image_unchanged(radius):
+    # A disk no wider than a pixel spreads no light to the neighbours; tiny radii
+    # once missed every sub-sample of the kernel and gave NaN weights.
+    image = np.random.default_rng(0).integers(0, 256, size=(12, 10, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = disk_blur(image, radius=radius)
+    np.testing.assert_array_equal(out, image)
