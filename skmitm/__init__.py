@@ -7,6 +7,7 @@ and the two meet in the middle at several scales.
 """
 
 from ._cropping import FaceCropper
+from ._detection import ARCFACE_TEMPLATE, DetectedFace, FaceAligner, detect_faces, similarity_transform
 from ._degradation import (
     DEGRADATIONS,
     GalleryDegrader,
@@ -74,4 +75,9 @@ __all__ = [
     "FaceEDSR",
     "load_edsr",
     "FaceCropper",
+    "ARCFACE_TEMPLATE",
+    "DetectedFace",
+    "FaceAligner",
+    "detect_faces",
+    "similarity_transform",
 ]
