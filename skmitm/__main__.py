@@ -22,6 +22,8 @@ EXAMPLES = """examples:
   skmitm benchmark --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
   skmitm ablation --lfw ../shared/data/lfw-deepfunneled --model ../shared/models/mobilefacenet.onnx
   skmitm identify gallery/ probes/ --top 5 --out candidates.csv
+  skmitm identify photos/ frames/ --detector scrfd --detector-model scrfd_2.5g_bnkps.onnx --upscale 2 \
+      --model mobilefacenet.onnx --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
 """
 
@@ -88,6 +90,22 @@ def _add_method(parser):
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def _add_detection(parser):
+    """Detection and alignment of gallery photos and probe frames (identify, evaluate)."""
+    parser.add_argument("--detector", choices=["none", "dlib", "scrfd", "yunet"], default="none",
+                        help="face detector run on gallery photos and probe frames; every face of a probe frame "
+                        "becomes a probe named FILE#X0,Y0,X1,Y1. none: the images are faces already, used as they "
+                        "are; dlib: no download; scrfd, yunet: need --detector-model (default: %(default)s)")
+    parser.add_argument("--detector-model", help="ONNX file of the scrfd or yunet detector")
+    parser.add_argument("--crop", choices=["align", "box"], default="align",
+                        help="with a detector: align: five landmarks onto the face network's layout (faces under "
+                        "32 px are cut at native resolution, unaligned); box: a square box about the detection, "
+                        "unaligned, at native resolution (default: %(default)s)")
+    parser.add_argument("--upscale", type=_positive, default=1,
+                        help="enlarge frames this many times before detection, to find faces smaller than the "
+                        "detector's smallest; crops are cut from the original pixels (default: %(default)s)")
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="skmitm",
@@ -132,6 +150,7 @@ def _parser():
     ident.add_argument("probes", help="probe folder (searched recursively)")
     _add_model(ident)
     _add_method(ident)
+    _add_detection(ident)
     ident.add_argument("--top", type=_positive, default=5, help="candidates per probe (default: %(default)s)")
     ident.add_argument("--out", help="output file, .csv or .json (default: CSV on stdout)")
 
@@ -143,6 +162,7 @@ def _parser():
     ev.add_argument("probes", help="probe folder, one sub-folder per subject")
     _add_model(ev)
     _add_method(ev)
+    _add_detection(ev)
     ev.add_argument("--out", default="reports/evaluate", help="report folder (default: %(default)s)")
     return parser
 
@@ -153,11 +173,17 @@ def _fit_folders(args, *, labelled_probes):
     from ._io import load_image_folder
     from ._pipeline import make_mitm_pipeline
 
-    gallery, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
+    gallery, subjects, gallery_ids = load_image_folder(args.gallery, labelled=True, name="gallery folder")
     probes, truth, ids = load_image_folder(args.probes, labelled=labelled_probes, name="probe folder",
                                            flat_labels=False)
     # Every input is read before the (long) enrolment, so a bad one fails at once.
     reference = load_image_folder(args.reference, labelled=False, name="reference folder")[0] if args.reference else None
+    if args.detector != "none":
+        aligner = _aligner(args)
+        gallery = _gallery_faces(aligner, gallery, gallery_ids)
+        probes, truth, ids = _probe_faces(aligner, probes, truth, ids, args)
+    elif args.method == "full":
+        _check_probe_sizes([p.shape[:2] for p in probes], ids)
     probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
     pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
                               sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion)
@@ -168,6 +194,65 @@ def _fit_folders(args, *, labelled_probes):
         identifier = pipe[-1]
         identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(reference)))
     return pipe, pipe.decision_function(probes), truth, ids
+
+
+#: Longest side of a probe the full method super-resolves: it upsamples up to
+#: 8×, and a larger face is not a low-resolution probe.
+MAX_SR_PROBE_SIZE = 64
+
+
+def _aligner(args):
+    from ._detection import FaceAligner
+
+    # dlib's network (the default, or a .dat file) was trained on dlib's chips; ONNX and torch networks on ArcFace's.
+    layout = "dlib" if args.model is None or args.model.lower().endswith(".dat") else "arcface"
+    return FaceAligner(args.detector, model=args.detector_model, layout=layout, upscale=args.upscale,
+                       tiny_size=float("inf") if args.crop == "box" else 32).fit()
+
+
+def _gallery_faces(aligner, gallery, ids):
+    """The most confident face of each gallery photo; a photo without one is an error that names it."""
+    faces = {}
+    for face in aligner.detect(gallery, names=ids):
+        faces.setdefault(face.index, face.image)
+    missing = [ids[i] for i in range(len(gallery)) if i not in faces]
+    if missing:
+        raise ValueError(f"no face found by the {aligner.detector} detector in {len(missing)} gallery photo(s) "
+                         f"({_some(missing)}); expected one face per photo (try --upscale 2 or another --detector)")
+    return [faces[i] for i in range(len(gallery))]
+
+
+def _probe_faces(aligner, frames, truth, ids, args):
+    """Every face of every probe frame, named FILE#X0,Y0,X1,Y1; frames without faces are named on stderr."""
+    faces = aligner.detect(frames, names=ids)
+    missing = sorted(set(range(len(frames))) - {f.index for f in faces})
+    if missing:
+        print(f"skmitm {args.command}: warning: no face found in {len(missing)} of {len(frames)} probe frame(s) "
+              f"({_some([ids[i] for i in missing])})", file=sys.stderr)
+    if args.method == "full":
+        large = [f for f in faces if f.size > MAX_SR_PROBE_SIZE]
+        if large:
+            print(f"skmitm {args.command}: warning: left out {len(large)} face(s) larger than {MAX_SR_PROBE_SIZE} px, "
+                  f"too large to be low-resolution probes for super-resolution ({_some([f.id for f in large])}); "
+                  "identify them with --method baseline", file=sys.stderr)
+            faces = [f for f in faces if f.size <= MAX_SR_PROBE_SIZE]
+    if not faces:
+        raise ValueError(f"no probe face to identify in {len(frames)} probe frame(s)")
+    return ([f.image for f in faces], None if truth is None else truth[[f.index for f in faces]],
+            [f.id for f in faces])
+
+
+def _check_probe_sizes(shapes, ids):
+    """Without a detector, probes are faces: one larger than the full method's limit is refused by name."""
+    large = [i for i, shape in zip(ids, shapes) if max(shape) > MAX_SR_PROBE_SIZE]
+    if large:
+        raise ValueError(f"{len(large)} probe image(s) are larger than {MAX_SR_PROBE_SIZE} px ({_some(large)}): too "
+                         "large for a low-resolution face; if they are frames or photos, detect the faces "
+                         "(--detector), else use --method baseline")
+
+
+def _some(names, n=5):
+    return ", ".join(names[:n]) + (" …" if len(names) > n else "")
 
 
 def _identify(args):
@@ -307,6 +392,7 @@ def _check_args(args):
         if not MIN_FACE_SIZE <= severity_size[1] <= MAX_PROBE_SIZE:
             raise ValueError(f"probe size {severity_size[1]} in {severity_size[0]}:{severity_size[1]} is out of "
                              f"range; expected {MIN_FACE_SIZE} to {MAX_PROBE_SIZE} pixels")
+    _check_detection_args(args)
     sigmas = getattr(args, "sigmas", None)
     if sigmas is not None and sigmas > MAX_SIGMAS:
         raise ValueError(f"--sigmas {sigmas} is too many; expected at most {MAX_SIGMAS} blur hypotheses")
@@ -317,6 +403,22 @@ def _check_args(args):
         _check_writable(args.out, "--out folder", folder=True)
     if getattr(args, "templates", None):
         _check_writable(args.templates, "--templates file", folder=False)
+
+
+def _check_detection_args(args):
+    detector = getattr(args, "detector", "none")
+    model = getattr(args, "detector_model", None)
+    if detector in ("scrfd", "yunet"):
+        if model is None:
+            raise ValueError(f"--detector {detector} needs --detector-model <path of its ONNX file>")
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"--detector-model {model!r} does not exist or is not a file")
+    elif model is not None:
+        raise ValueError(f"--detector-model is for --detector scrfd or yunet; --detector is {detector}")
+    if detector == "none" and (getattr(args, "upscale", 1) != 1 or getattr(args, "crop", "align") != "align"):
+        raise ValueError("--upscale and --crop need a --detector (dlib, scrfd or yunet)")
+    if getattr(args, "upscale", 1) > 8:
+        raise ValueError(f"--upscale {args.upscale} is too large; expected 1 to 8")
 
 
 def _one_line(error):

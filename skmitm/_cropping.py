@@ -247,7 +247,7 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
         When no face is found: ``"whole"`` keeps the whole image, ``"centre"``
         keeps its central square (side = the shorter image side), ``"error"``
         raises a ValueError naming the image. With ``"whole"`` and
-        ``"centre"`` a warning names the images, and ``found_`` records them.
+        ``"centre"`` a warning names the images; :meth:`detect` tells which.
     output_size : int or (int, int), default=None
         Size the crops are resized to: an int gives a square, a pair is
         (height, width). None keeps each crop at its own size.
@@ -262,8 +262,6 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
         SHA-256 of the detector file (None for dlib).
     score_threshold_ : float
         The threshold in use.
-    found_ : ndarray of shape (n_samples,), dtype bool
-        Whether a face was found in each image of the latest ``transform``.
 
     See Also
     --------
@@ -277,9 +275,10 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
     reaches past the image border, the edge pixels are replicated, so the face
     stays at the centre of the crop.
 
-    ``transform`` records ``found_`` on the estimator, so the flag describes
-    the latest call only; :meth:`detect` returns the boxes, scores and flags of
-    any batch without touching the estimator.
+    ``transform`` leaves the estimator as ``fit`` left it; :meth:`detect`
+    returns the boxes, scores and found flags of any batch.
+    :class:`~skmitm.FaceAligner` adds five-landmark alignment to the face
+    network's layout and cuts tiny faces at their native resolution.
 
     Examples
     --------
@@ -291,7 +290,7 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
     ...     crops = cropper.transform([blank])
-    >>> crops[0].shape, cropper.found_.tolist()
+    >>> crops[0].shape, cropper.detect([blank]).found.tolist()
     ((64, 64, 3), [False])
     """
 
@@ -453,7 +452,6 @@ class FaceCropper(ImageTransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        self.found_ = detections.found
         return crops
 
 

@@ -55,6 +55,8 @@ _DLIB_CHIP_SIZE, _DLIB_CHIP_PADDING = 150, 0.25
 
 #: Face layouts :class:`FaceAligner` aligns to.
 LAYOUTS = ("arcface", "dlib")
+#: How :class:`FaceAligner` picks the one face of an image in a pipeline.
+SELECT = ("score", "largest", "centre")
 
 #: Side of the layout's chip over the longer side of the detector's box
 #: (medians on the first 60 deep-funneled LFW photos, measured by
@@ -211,8 +213,8 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
     """Detect the most confident face of each image and align it to the face network's layout.
 
     The pipeline step for real photos and frames, gallery and probes alike:
-    one image in, one face out (the highest-scoring one), so sample counts
-    hold. A face whose box is smaller than ``tiny_size`` is cut at its native
+    one image in, one face out (the most confident one by default, see
+    ``select``), so sample counts hold. A face whose box is smaller than ``tiny_size`` is cut at its native
     resolution instead of aligned; an aligned chip is never upscaled. To turn
     frames into all their faces, with provenance, use :meth:`detect` or
     :func:`detect_faces` before the pipeline.
@@ -248,6 +250,10 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
     tiny_size : float, default=32
         Faces whose box's longer side is below it (original pixels) are not
         aligned: landmarks are unreliable there.
+    select : {"score", "largest", "centre"}, default="score"
+        The face ``transform`` keeps where an image holds several: the most
+        confident, the largest box, or the box whose centre is nearest the
+        image's (photos framed on one person, such as LFW's).
     enlarge : float, default=None
         A tiny face is cut as the square centred on its box, ``enlarge``
         times the box's longer side, at native resolution (edge pixels
@@ -284,7 +290,7 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
     """
 
     def __init__(self, detector="dlib", *, model=None, model_sha256=None, layout="dlib", score_threshold=None,
-                 upscale=1, tiny_size=32, enlarge=None):
+                 upscale=1, tiny_size=32, select="score", enlarge=None):
         self.detector = detector
         self.model = model
         self.model_sha256 = model_sha256
@@ -292,6 +298,7 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
         self.score_threshold = score_threshold
         self.upscale = upscale
         self.tiny_size = tiny_size
+        self.select = select
         self.enlarge = enlarge
 
     def fit(self, X=None, y=None):
@@ -310,6 +317,8 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
         check_detector_params(self.detector, self.model, self.model_sha256)
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout={self.layout!r}; expected one of {LAYOUTS}")
+        if self.select not in SELECT:
+            raise ValueError(f"select={self.select!r}; expected one of {SELECT}")
         if self.score_threshold is not None and (not isinstance(self.score_threshold, Real)
                                                  or isinstance(self.score_threshold, bool)):
             raise TypeError(f"score_threshold={self.score_threshold!r}; expected None or a number")
@@ -329,7 +338,7 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """The most confident face of each image, aligned (or cut natively when tiny).
+        """One face of each image (see ``select``), aligned (or cut natively when tiny).
 
         Parameters
         ----------
@@ -343,11 +352,20 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
         check_is_fitted(self)
         faces = []
         for i, image in enumerate(check_images(X, name="X")):
-            found = self._faces(image, f"X[{i}]", i, first_only=True)
+            found = self._faces(image, f"X[{i}]", i)
             if not found:
                 raise ValueError(self._no_face_message(f"X[{i}]", image))
-            faces.append(found[0].image)
+            faces.append(found[self._pick(found, image.shape)].image)
         return faces
+
+    def _pick(self, faces, shape):
+        """Index of the face ``select`` keeps among ``faces`` (most confident first)."""
+        if self.select == "score":
+            return 0
+        if self.select == "largest":
+            return int(np.argmax([f.size for f in faces]))
+        centres = np.array([[(f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2] for f in faces])
+        return int(np.argmin(np.hypot(*(centres - [shape[1] / 2, shape[0] / 2]).T)))
 
     def detect(self, X, *, names=None):
         """Every face of every image, most confident first within each image.
@@ -379,13 +397,13 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
         return (f"{name} ({width}×{height}): no face found by the {self.detector} detector (score threshold "
                 f"{self.score_threshold_}){hint}")
 
-    def _faces(self, image, name, index, first_only=False):
+    def _faces(self, image, name, index):
         search = image
         if self.upscale > 1:
             height, width = image.shape[:2]
             search = cv2.resize(image, (width * self.upscale, height * self.upscale), interpolation=cv2.INTER_LINEAR)
         boxes, scores, landmarks = self.detector_.locate(search, self.score_threshold_)
-        order = np.argsort(-scores, kind="stable")[: 1 if first_only else None]
+        order = np.argsort(-scores, kind="stable")
         faces = []
         for j in order:
             box = boxes[j] / self.upscale
@@ -434,7 +452,8 @@ def detect_faces(images, detector="dlib", *, model=None, layout="dlib", names=No
         The images' names in the results (default: their paths, or ``X[i]``).
     **params
         Other :class:`FaceAligner` parameters: ``upscale``, ``tiny_size``,
-        ``enlarge``, ``score_threshold``, ``model_sha256``.
+        ``enlarge``, ``score_threshold``, ``model_sha256`` (``select`` plays
+        no part: every face is returned).
 
     Returns
     -------
