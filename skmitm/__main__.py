@@ -211,15 +211,19 @@ def _aligner(args):
 
 
 def _gallery_faces(aligner, gallery, ids):
-    """The most confident face of each gallery photo; a photo without one is an error that names it."""
+    """The largest face of each gallery photo; a photo without one is an error that names it."""
     faces = {}
     for face in aligner.detect(gallery, names=ids):
-        faces.setdefault(face.index, face.image)
+        faces.setdefault(face.index, []).append(face)
     missing = [ids[i] for i in range(len(gallery)) if i not in faces]
     if missing:
         raise ValueError(f"no face found by the {aligner.detector} detector in {len(missing)} gallery photo(s) "
                          f"({_some(missing)}); expected one face per photo (try --upscale 2 or another --detector)")
-    return [faces[i] for i in range(len(gallery))]
+    crowded = [ids[i] for i, found in faces.items() if len(found) > 1]
+    if crowded:
+        print(f"skmitm: warning: {len(crowded)} gallery photo(s) hold more than one face; enrolled the largest of "
+              f"each ({_some(crowded)})", file=sys.stderr)
+    return [max(faces[i], key=lambda f: f.size).image for i in range(len(gallery))]
 
 
 def _probe_faces(aligner, frames, truth, ids, args):
