@@ -1,9 +1,17 @@
 """FaceAligner and detect_faces: landmarks, alignment, tiny faces at native resolution, provenance."""
 
+import pickle
+
 import cv2
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
 from skmitm import ARCFACE_TEMPLATE, FaceAligner, detect_faces, load_image, similarity_transform
 from skmitm.datasets import LFW_CROP, make_synthetic_frame
@@ -175,3 +183,17 @@ def test_select_keeps_the_largest_or_the_central_face(photos):
     assert by_size.box[0] < 80 and by_centre.box[0] > 150  # the big face is at the left, the small one central
     for select, expected in (("largest", by_size), ("centre", by_centre), ("score", faces[0])):
         np.testing.assert_array_equal(aligner.set_params(select=select).transform([frame])[0], expected.image)
+
+
+@pytest.mark.parametrize("check", [check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
+                                   check_parameters_default_constructible], ids=lambda c: c.__name__)
+def test_sklearn_parameter_checks(check):
+    check("FaceAligner", FaceAligner())
+
+
+@pytest.mark.parametrize("name", ["scrfd", "dlib"])
+def test_a_pickled_aligner_finds_the_same_faces(photos, name):
+    aligner = _aligner(name, layout="dlib").fit()
+    restored = pickle.loads(pickle.dumps(aligner))
+    for a, b in zip(aligner.transform(photos), restored.transform(photos)):
+        np.testing.assert_array_equal(a, b)
