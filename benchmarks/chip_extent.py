@@ -3,8 +3,8 @@
 For each detector and layout, on the first ``--photos`` deep-funneled LFW
 photos: the side of the aligned chip in the photo's pixels over the longer
 side of the detector's box (median), and where the chip's centre lies from
-the box's centre (median, in box sides). ``skmitm._detection.NATIVE_ENLARGE``
-holds the first column.
+the box's centre (median, in box sides). ``skmitm._detection.NATIVE_FRAMING``
+holds these three columns.
 
 Run: ``python benchmarks/chip_extent.py``
 """

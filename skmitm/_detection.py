@@ -15,9 +15,9 @@ translation) fitted by least squares (Umeyama's estimate, written here):
 Two rules keep low-resolution probes honest:
 
 - **Tiny faces** (longer box side below ``tiny_size``, 32 pixels by
-  default) have unreliable landmarks: they are cut as a square box centred on
-  the detection, ``enlarge`` times its longer side, at the frame's own
-  resolution.
+  default) have unreliable landmarks: they are cut as a square box at the
+  frame's own resolution, placed and sized as the layout's chip lies against
+  the detector's box on average (:data:`NATIVE_FRAMING`).
 - **Nothing is upscaled**: an aligned chip is sampled at no more than the
   face's own resolution (a 50-pixel face gives a chip smaller than 112
   pixels), so the super-resolution step sees the camera's pixels.
@@ -41,7 +41,7 @@ from ._base import ImageTransformerMixin
 from ._cropping import _cut, _enlarged_box, check_detector_params, load_detector
 from ._validation import check_images
 
-__all__ = ["ARCFACE_TEMPLATE", "LAYOUTS", "NATIVE_ENLARGE", "DetectedFace", "FaceAligner", "detect_faces", "similarity_transform"]
+__all__ = ["ARCFACE_TEMPLATE", "LAYOUTS", "NATIVE_FRAMING", "DetectedFace", "FaceAligner", "detect_faces", "similarity_transform"]
 
 #: Where the five landmarks (image-left eye, image-right eye, nose tip,
 #: image-left and image-right mouth corners) sit in the usual 112×112 ArcFace
@@ -58,14 +58,17 @@ LAYOUTS = ("arcface", "dlib")
 #: How :class:`FaceAligner` picks the one face of an image in a pipeline.
 SELECT = ("score", "largest", "centre")
 
-#: Side of the layout's chip over the longer side of the detector's box
-#: (medians on the first 60 deep-funneled LFW photos, measured by
-#: ``benchmarks/chip_extent.py``): a tiny face cut this much larger than its
-#: box is framed like the aligned gallery chips it is matched against.
-NATIVE_ENLARGE = {
-    ("dlib", "arcface"): 1.28, ("dlib", "dlib"): 1.13,
-    ("scrfd", "arcface"): 1.02, ("scrfd", "dlib"): 0.89,
-    ("yunet", "arcface"): 1.07, ("yunet", "dlib"): 0.93,
+#: Where a layout's chip lies against a detector's box, as (side, dx, dy): the
+#: chip's side over the box's longer side, and the offset of the chip's centre
+#: from the box's centre in box sides (medians on 60 deep-funneled LFW photos,
+#: printed by ``benchmarks/chip_extent.py``). A tiny face is cut as this
+#: square, so it is framed like the aligned gallery chips it is matched
+#: against (the ArcFace chip sits higher than SCRFD's box, which includes the
+#: chin and forehead).
+NATIVE_FRAMING = {
+    ("dlib", "arcface"): (1.28, -0.042, -0.198), ("dlib", "dlib"): (1.13, -0.027, -0.025),
+    ("scrfd", "arcface"): (1.01, 0.023, -0.077), ("scrfd", "dlib"): (0.88, 0.034, 0.063),
+    ("yunet", "arcface"): (1.07, 0.028, -0.102), ("yunet", "dlib"): (0.93, 0.029, 0.057),
 }
 
 
@@ -255,12 +258,13 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
         confident, the largest box, or the box whose centre is nearest the
         image's (photos framed on one person, such as LFW's).
     enlarge : float, default=None
-        A tiny face is cut as the square centred on its box, ``enlarge``
-        times the box's longer side, at native resolution (edge pixels
-        repeated where it leaves the frame). None: the factor of
-        :data:`NATIVE_ENLARGE` for the detector and layout, so the cut is
-        framed like the aligned chips (1.02 for SCRFD into the ArcFace
-        layout, 1.13 for dlib into its own chip).
+        A tiny face is cut, at native resolution, as a square ``enlarge``
+        times the box's longer side, centred where the layout's chip centre
+        lies against the detector's box (:data:`NATIVE_FRAMING`; edge pixels
+        are repeated where it leaves the frame). None: the chip's own side
+        from :data:`NATIVE_FRAMING`, so the cut frames the face as the
+        aligned chips do (1.01 for SCRFD into the ArcFace layout, 1.13 for
+        dlib into its own chip).
 
     Attributes
     ----------
@@ -272,6 +276,9 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
         The threshold in use.
     enlarge_ : float
         The factor tiny faces are cut with.
+    centre_offset_ : list of 2 float
+        Where their square is centred: the box centre plus these fractions
+        of the box's longer side.
 
     See Also
     --------
@@ -332,7 +339,8 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
                 raise ValueError(f"{name}={value!r}; expected a positive number")
         (self.detector_, self.model_path_, self.model_sha256_,
          self.score_threshold_) = load_detector(self.detector, self.model, self.model_sha256, self.score_threshold)
-        self.enlarge_ = NATIVE_ENLARGE[self.detector, self.layout] if self.enlarge is None else float(self.enlarge)
+        side, *self.centre_offset_ = NATIVE_FRAMING[self.detector, self.layout]
+        self.enlarge_ = side if self.enlarge is None else float(self.enlarge)
         if self.detector == "dlib" or self.layout == "dlib":
             _dlib_shape_predictor()
         return self
@@ -415,7 +423,8 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
                 if self.detector == "dlib":
                     points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64) / self.upscale
             if tiny:
-                crop = _cut(image, _enlarged_box(box, self.enlarge_, True))
+                shift = np.tile(self.centre_offset_, 2) * max(box[2] - box[0], box[3] - box[1])
+                crop = _cut(image, _enlarged_box(box + shift, self.enlarge_, True))
             elif self.layout == "dlib":
                 matrix = _dlib_chip_matrix(shape)
                 matrix[:, :2] *= self.upscale
