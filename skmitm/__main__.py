@@ -410,8 +410,9 @@ def _check_args(args):
 
 
 def _check_detection_args(args):
-    detector = getattr(args, "detector", "none")
-    model = getattr(args, "detector_model", None)
+    if not hasattr(args, "detector"):  # benchmark and ablation: LFW's own --crop, no detection
+        return
+    detector, model = args.detector, args.detector_model
     if detector in ("scrfd", "yunet"):
         if model is None:
             raise ValueError(f"--detector {detector} needs --detector-model <path of its ONNX file>")
@@ -419,9 +420,9 @@ def _check_detection_args(args):
             raise FileNotFoundError(f"--detector-model {model!r} does not exist or is not a file")
     elif model is not None:
         raise ValueError(f"--detector-model is for --detector scrfd or yunet; --detector is {detector}")
-    if detector == "none" and (getattr(args, "upscale", 1) != 1 or getattr(args, "crop", "align") != "align"):
+    if detector == "none" and (args.upscale != 1 or args.crop != "align"):
         raise ValueError("--upscale and --crop need a --detector (dlib, scrfd or yunet)")
-    if getattr(args, "upscale", 1) > 8:
+    if args.upscale > 8:
         raise ValueError(f"--upscale {args.upscale} is too large; expected 1 to 8")
 
 
