@@ -98,8 +98,8 @@ def _add_detection(parser):
                         "are; dlib: no download; scrfd, yunet: need --detector-model (default: %(default)s)")
     parser.add_argument("--detector-model", help="ONNX file of the scrfd or yunet detector")
     parser.add_argument("--crop", choices=["align", "box"], default="align",
-                        help="with a detector: align: five landmarks onto the face network's layout (faces under "
-                        "32 px are cut at native resolution, unaligned); box: a square box about the detection, "
+                        help="with a detector: align: five landmarks onto the face network's layout, never upscaled "
+                        "(faces under 16 px are cut at native resolution, unaligned); box: a square box about the detection, "
                         "unaligned, at native resolution (default: %(default)s)")
     parser.add_argument("--upscale", type=_positive, default=1,
                         help="enlarge frames this many times before detection, to find faces smaller than the "
@@ -207,7 +207,7 @@ def _aligner(args):
     # dlib's network (the default, or a .dat file) was trained on dlib's chips; ONNX and torch networks on ArcFace's.
     layout = "dlib" if args.model is None or args.model.lower().endswith(".dat") else "arcface"
     return FaceAligner(args.detector, model=args.detector_model, layout=layout, upscale=args.upscale,
-                       tiny_size=float("inf") if args.crop == "box" else 32).fit()
+                       **({"tiny_size": float("inf")} if args.crop == "box" else {})).fit()
 
 
 def _gallery_faces(aligner, gallery, ids):

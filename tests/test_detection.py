@@ -105,7 +105,7 @@ def shared_path_of_predictor():
 def test_no_face_is_magnified_before_super_resolution(photos):
     """Aligned chips never sample a face above its own resolution; tiny faces are cut natively."""
     aligner = _aligner("scrfd", layout="arcface").fit()
-    for side in (250, 120, 80):
+    for side in (250, 120, 80, 50):
         small = cv2.resize(photos[0], (side, side), interpolation=cv2.INTER_AREA)
         face = aligner.detect([np.pad(small, ((40, 40), (40, 40), (0, 0)), mode="edge")])[0]
         assert face.aligned
@@ -121,8 +121,8 @@ def test_tiny_faces_are_cut_at_native_resolution_with_their_provenance(photos, u
     small = [cv2.resize(p, (side, side), interpolation=cv2.INTER_AREA) for p in photos]
     frame, placed = make_synthetic_frame(small, random_state=3)
     truth = placed[:, :2].repeat(2, 0).reshape(2, 2, 2).reshape(2, 4) + np.asarray(LFW_CROP) * side / 250
-    aligner = _aligner("scrfd", layout="arcface", upscale=upscale).fit()
-    faces = detect_faces([frame], "scrfd", model=aligner.model, layout="arcface", upscale=upscale,
+    aligner = _aligner("scrfd", layout="arcface", upscale=upscale, tiny_size=32).fit()
+    faces = detect_faces([frame], "scrfd", model=aligner.model, layout="arcface", upscale=upscale, tiny_size=32,
                          names=["cam1/frame.png"])
     assert len(faces) == 2
     assert faces[0].score >= faces[1].score

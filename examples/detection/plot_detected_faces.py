@@ -5,9 +5,9 @@ Detected and aligned faces: a phone photo and a CCTV frame
 A gallery photo and a camera frame go through :func:`skmitm.detect_faces`:
 SCRFD finds every face with five landmarks. The photo's face is large, so it
 is aligned onto the 112×112 ArcFace layout by a similarity transform. The
-frame's faces are about 24 pixels, below the 32 pixels where landmarks are
-trusted, so each is cut as a square box at the frame's own resolution, never
-upscaled (the frame is enlarged 2× for detection only).
+frame's faces are about 24 pixels: they are aligned onto the same layout at
+their own resolution, chips of about 24 pixels, never upscaled (the frame is
+enlarged 2× for detection only).
 
 The frame is synthesised: two LFW photos, degraded to 48 pixels (faces of
 about 24 pixels), pasted into a 320×240 scene with a random background.
@@ -52,7 +52,7 @@ for face in faces:
 
 # %%
 # The figure: each image with its boxes and landmarks, then the photo's most
-# confident face and the frame's faces as cut out (the tiny ones drawn with
+# confident face and the frame's faces as cut out (the small ones drawn with
 # visible pixels). The photo holds a second, partly visible face: it is a
 # face of its own in the results, and a pipeline keeps the most confident.
 fig = plt.figure(figsize=(10, 4.6))
@@ -71,7 +71,7 @@ shown = [next(f for f in faces if f.index == 0)] + [f for f in faces if f.index 
 for k, face in enumerate(shown):
     ax = fig.add_subplot(grid[k % 2, 2 + k // 2])
     ax.imshow(face.image, interpolation="nearest")
-    kind = "aligned 112×112" if face.aligned else f"native {face.image.shape[1]}×{face.image.shape[0]}"
+    kind = f"{'aligned' if face.aligned else 'box cut'} {face.image.shape[1]}×{face.image.shape[0]}"
     ax.set_title(f"{kind}\nscore {face.score:.2f}", fontsize=8)
     ax.axis("off")
 fig.tight_layout()
