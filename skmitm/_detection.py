@@ -253,7 +253,7 @@ class FaceAligner(ImageTransformerMixin, BaseEstimator):
         Faces whose box's longer side is below it (original pixels) are not
         aligned: landmarks are unreliable there. At 24 pixels SCRFD's
         landmarks (in a frame upscaled 2×) still align well: on synthesised
-        frames the full method reached 76.0% rank-1 with 24-pixel faces
+        frames the full method reached 75.0% rank-1 with 24-pixel faces
         aligned at native resolution, 65.0% with the same faces cut as boxes
         (``tiny_size=32``), against 72.5% for the benchmark's pre-cropped
         probes (``benchmarks/real_frames.py``, 50 subjects).
