@@ -8,6 +8,7 @@ and the two meet in the middle at several scales.
 
 from . import _degradation
 from ._cropping import FaceCropper
+from ._detection import ARCFACE_TEMPLATE, DetectedFace, FaceAligner, detect_faces, similarity_transform
 from ._degradation import (
     DEGRADATIONS,
     GalleryDegrader,
@@ -77,4 +78,9 @@ __all__ = [
     "OpenSetCalibration",
     "calibrate_open_set",
     "verify",
+    "ARCFACE_TEMPLATE",
+    "DetectedFace",
+    "FaceAligner",
+    "detect_faces",
+    "similarity_transform",
 ]

@@ -23,6 +23,8 @@ EXAMPLES = """examples:
   skmitm benchmark --lfw DATA/lfw-deepfunneled --model MODELS/mobilefacenet.onnx
   skmitm ablation --lfw DATA/lfw-deepfunneled --model MODELS/mobilefacenet.onnx
   skmitm identify gallery/ probes/ --top 5 --out candidates.csv
+  skmitm identify photos/ frames/ --detector scrfd --detector-model scrfd_2.5g_bnkps.onnx --upscale 2 \
+      --model mobilefacenet.onnx --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
   skmitm train-sr --lfw DATA/lfw-deepfunneled --out sr-training
   skmitm identify gallery/ probes/ --fpir 0.1 --out candidates.csv
@@ -236,6 +238,22 @@ def _add_verify(commands, parents):
     _add_severity(ver, calibrate_open_set)
 
 
+def _add_detection(parser):
+    """Detection and alignment of gallery photos and probe frames (identify, evaluate)."""
+    parser.add_argument("--detector", choices=["none", "dlib", "scrfd", "yunet"], default="none",
+                        help="face detector run on gallery photos and probe frames; every face of a probe frame "
+                        "becomes a probe named FILE#X0,Y0,X1,Y1. none: the images are faces already, used as they "
+                        "are; dlib: no download; scrfd, yunet: need --detector-model (default: %(default)s)")
+    parser.add_argument("--detector-model", help="ONNX file of the scrfd or yunet detector")
+    parser.add_argument("--crop", choices=["align", "box"], default="align",
+                        help="with a detector: align: five landmarks onto the face network's layout, never upscaled "
+                        "(faces under 16 px are cut at native resolution, unaligned); box: a square box about the detection, "
+                        "unaligned, at native resolution (default: %(default)s)")
+    parser.add_argument("--upscale", type=_positive, default=1,
+                        help="enlarge frames this many times before detection, to find faces smaller than the "
+                        "detector's smallest; crops are cut from the original pixels (default: %(default)s)")
+
+
 def build_parser():
     """The ``skmitm`` command line as an :class:`argparse.ArgumentParser`.
 
@@ -304,6 +322,7 @@ def build_parser():
     ident.add_argument("--top", type=_positive, default=5, help="candidates per probe (default: %(default)s)")
     ident.add_argument("--out", help="output file, .csv or .json (default: CSV on stdout)")
     _add_open_set(ident)
+    _add_detection(ident)
 
     ev = commands.add_parser(
         "evaluate", help="rank-1/rank-5 and CMC for labelled gallery and probe folders", parents=folders,
@@ -311,6 +330,7 @@ def build_parser():
         "results.json and cmc.png.")
     ev.add_argument("--out", default="reports/evaluate", help="report folder (default: %(default)s)")
     _add_open_set(ev)
+    _add_detection(ev)
 
     train = commands.add_parser(
         "train-sr", help="train the face super-resolution network on LFW people outside the benchmark",
@@ -329,11 +349,17 @@ def _fit_folders(args, *, labelled_probes):
     from ._io import load_image_folder
     from ._pipeline import make_mitm_pipeline
 
-    gallery, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
+    gallery, subjects, gallery_ids = load_image_folder(args.gallery, labelled=True, name="gallery folder")
     probes, truth, ids = load_image_folder(args.probes, labelled=labelled_probes, name="probe folder",
                                            flat_labels=False)
     # Every input is read before the (long) enrolment, so a bad one fails at once.
     reference = load_image_folder(args.reference, labelled=False, name="reference folder")[0] if args.reference else None
+    if args.detector != "none":
+        aligner = _aligner(args)
+        gallery = _gallery_faces(aligner, gallery, gallery_ids)
+        probes, truth, ids = _probe_faces(aligner, probes, truth, ids, args)
+    elif args.method == "full":
+        _check_probe_sizes([p.shape[:2] for p in probes], ids)
     probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
     pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
                               sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
@@ -359,6 +385,67 @@ def _set_threshold(args, pipe, gallery, subjects, probe_size):
               f"{len(calibration.search_scores[probe_size])} synthetic non-mated searches", file=sys.stderr)
     elif args.threshold is not None:
         pipe[-1].set_params(threshold=args.threshold)
+#: Longest side of a probe the full method super-resolves: it upsamples up to
+#: 8×, and a larger face is not a low-resolution probe.
+MAX_SR_PROBE_SIZE = 64
+
+
+def _aligner(args):
+    from ._detection import FaceAligner
+
+    # dlib's network (the default, or a .dat file) was trained on dlib's chips; ONNX and torch networks on ArcFace's.
+    layout = "dlib" if args.model is None or args.model.lower().endswith(".dat") else "arcface"
+    return FaceAligner(args.detector, model=args.detector_model, layout=layout, upscale=args.upscale,
+                       **({"tiny_size": float("inf")} if args.crop == "box" else {})).fit()
+
+
+def _gallery_faces(aligner, gallery, ids):
+    """The largest face of each gallery photo; a photo without one is an error that names it."""
+    faces = {}
+    for face in aligner.detect(gallery, names=ids):
+        faces.setdefault(face.index, []).append(face)
+    missing = [ids[i] for i in range(len(gallery)) if i not in faces]
+    if missing:
+        raise ValueError(f"no face found by the {aligner.detector} detector in {len(missing)} gallery photo(s) "
+                         f"({_some(missing)}); expected one face per photo (try --upscale 2 or another --detector)")
+    crowded = [ids[i] for i, found in faces.items() if len(found) > 1]
+    if crowded:
+        print(f"skmitm: warning: {len(crowded)} gallery photo(s) hold more than one face; enrolled the largest of "
+              f"each ({_some(crowded)})", file=sys.stderr)
+    return [max(faces[i], key=lambda f: f.size).image for i in range(len(gallery))]
+
+
+def _probe_faces(aligner, frames, truth, ids, args):
+    """Every face of every probe frame, named FILE#X0,Y0,X1,Y1; frames without faces are named on stderr."""
+    faces = aligner.detect(frames, names=ids)
+    missing = sorted(set(range(len(frames))) - {f.index for f in faces})
+    if missing:
+        print(f"skmitm {args.command}: warning: no face found in {len(missing)} of {len(frames)} probe frame(s) "
+              f"({_some([ids[i] for i in missing])})", file=sys.stderr)
+    if args.method == "full":
+        large = [f for f in faces if f.size > MAX_SR_PROBE_SIZE]
+        if large:
+            print(f"skmitm {args.command}: warning: left out {len(large)} face(s) larger than {MAX_SR_PROBE_SIZE} px, "
+                  f"too large to be low-resolution probes for super-resolution ({_some([f.id for f in large])}); "
+                  "identify them with --method baseline", file=sys.stderr)
+            faces = [f for f in faces if f.size <= MAX_SR_PROBE_SIZE]
+    if not faces:
+        raise ValueError(f"no probe face to identify in {len(frames)} probe frame(s)")
+    return ([f.image for f in faces], None if truth is None else truth[[f.index for f in faces]],
+            [f.id for f in faces])
+
+
+def _check_probe_sizes(shapes, ids):
+    """Without a detector, probes are faces: one larger than the full method's limit is refused by name."""
+    large = [i for i, shape in zip(ids, shapes) if max(shape) > MAX_SR_PROBE_SIZE]
+    if large:
+        raise ValueError(f"{len(large)} probe image(s) are larger than {MAX_SR_PROBE_SIZE} px ({_some(large)}): too "
+                         "large for a low-resolution face; if they are frames or photos, detect the faces "
+                         "(--detector), else use --method baseline")
+
+
+def _some(names, n=5):
+    return ", ".join(names[:n]) + (" …" if len(names) > n else "")
 
 
 def _identify(args):
@@ -597,6 +684,7 @@ def _check_args(args):
         if not MIN_FACE_SIZE <= severity_size[1] <= MAX_PROBE_SIZE:
             raise ValueError(f"probe size {severity_size[1]} in {severity_size[0]}:{severity_size[1]} is out of "
                              f"range; expected {MIN_FACE_SIZE} to {MAX_PROBE_SIZE} pixels")
+    _check_detection_args(args)
     sigmas = getattr(args, "sigmas", None)
     if sigmas is not None and sigmas > MAX_SIGMAS:
         raise ValueError(f"--sigmas {sigmas} is too many; expected at most {MAX_SIGMAS} blur hypotheses")
@@ -610,6 +698,23 @@ def _check_args(args):
         _check_writable(args.out, "--out folder", folder=True)
     if getattr(args, "templates", None):
         _check_writable(args.templates, "--templates file", folder=False)
+
+
+def _check_detection_args(args):
+    if not hasattr(args, "detector"):  # benchmark and ablation: LFW's own --crop, no detection
+        return
+    detector, model = args.detector, args.detector_model
+    if detector in ("scrfd", "yunet"):
+        if model is None:
+            raise ValueError(f"--detector {detector} needs --detector-model <path of its ONNX file>")
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"--detector-model {model!r} does not exist or is not a file")
+    elif model is not None:
+        raise ValueError(f"--detector-model is for --detector scrfd or yunet; --detector is {detector}")
+    if detector == "none" and (args.upscale != 1 or args.crop != "align"):
+        raise ValueError("--upscale and --crop need a --detector (dlib, scrfd or yunet)")
+    if args.upscale > 8:
+        raise ValueError(f"--upscale {args.upscale} is too large; expected 1 to 8")
 
 
 def _one_line(error):

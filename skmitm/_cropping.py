@@ -60,20 +60,26 @@ class _Detector:
     def __setstate__(self, state):
         self.__dict__.update(state)
 
+    def detect(self, rgb, threshold):
+        """Boxes (n, 4) as (x0, y0, x1, y1) and scores (n,) of the faces in an RGB image."""
+        boxes, scores, _ = self.locate(rgb, threshold)
+        return boxes, scores
+
 
 class _DlibDetector(_Detector):
-    def detect(self, rgb, threshold):
+    def locate(self, rgb, threshold):
+        """Boxes, scores and five landmarks (n, 5, 2), None where the detector gives none (dlib)."""
         import dlib
 
         if self._live is None:
             self._live = dlib.get_frontal_face_detector()
         rects, scores, _ = self._live.run(rgb, 0, threshold)
         boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects], dtype=np.float64)
-        return boxes.reshape(-1, 4), np.asarray(scores, dtype=np.float64)
+        return boxes.reshape(-1, 4), np.asarray(scores, dtype=np.float64), None
 
 
 class _ScrfdDetector(_Detector):
-    def detect(self, rgb, threshold):
+    def locate(self, rgb, threshold):
         if self._live is None:
             import onnxruntime as ort
             from insightface.model_zoo.scrfd import SCRFD
@@ -87,12 +93,14 @@ class _ScrfdDetector(_Detector):
         size = (32 * math.ceil(width / 32), 32 * math.ceil(height / 32))
         # insightface 0.7 reads the threshold from this attribute only (later versions also take det_thresh=).
         self._live.det_thresh = threshold
-        det, _ = self._live.detect(np.ascontiguousarray(rgb[:, :, ::-1]), input_size=size)
-        return det[:, :4].astype(np.float64), det[:, 4].astype(np.float64)
+        det, kps = self._live.detect(np.ascontiguousarray(rgb[:, :, ::-1]), input_size=size)
+        # The bnkps models' five keypoints: eyes, nose tip, mouth corners, image-left first.
+        landmarks = np.asarray(kps, dtype=np.float64).reshape(-1, 5, 2)
+        return det[:, :4].astype(np.float64), det[:, 4].astype(np.float64), landmarks
 
 
 class _YunetDetector(_Detector):
-    def detect(self, rgb, threshold):
+    def locate(self, rgb, threshold):
         height, width = rgb.shape[:2]
         if self._live is None:
             try:
@@ -104,9 +112,11 @@ class _YunetDetector(_Detector):
         self._live.setScoreThreshold(float(threshold))
         _, faces = self._live.detect(np.ascontiguousarray(rgb[:, :, ::-1]))
         if faces is None:
-            return np.empty((0, 4)), np.empty(0)
+            return np.empty((0, 4)), np.empty(0), np.empty((0, 5, 2))
         x, y, w, h = (faces[:, i].astype(np.float64) for i in range(4))
-        return np.stack([x, y, x + w, y + h], axis=1), faces[:, -1].astype(np.float64)
+        # Columns 4..13: the eyes, nose tip and mouth corners, image-left first (as SCRFD's).
+        landmarks = faces[:, 4:14].astype(np.float64).reshape(-1, 5, 2)
+        return np.stack([x, y, x + w, y + h], axis=1), faces[:, -1].astype(np.float64), landmarks
 
 
 _DETECTOR_CLASSES = {"dlib": _DlibDetector, "scrfd": _ScrfdDetector, "yunet": _YunetDetector}
@@ -132,6 +142,51 @@ def _cut(image, box):
     if pad:
         image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     return np.ascontiguousarray(image[y0 + pad : y1 + pad, x0 + pad : x1 + pad])
+
+
+def check_detector_params(detector, model, model_sha256):
+    """Raise a clear error for a detector name, model file or SHA-256 of the wrong kind."""
+    if detector not in DETECTORS:
+        raise InvalidParameterError(f"detector={detector!r}; expected one of {DETECTORS}")
+    if detector == "dlib":
+        if model is not None:
+            raise InvalidParameterError("detector='dlib' is built into dlib and takes no model file; leave model=None")
+    elif not isinstance(model, (str, os.PathLike)):
+        raise InvalidParameterError(f"detector={detector!r} needs model=<path of its ONNX file>; got {model!r}")
+    if not (model_sha256 is None or model_sha256 is False or isinstance(model_sha256, str)):
+        raise InvalidParameterError(f"model_sha256={model_sha256!r}; expected None, False or a hex SHA-256 string")
+
+
+def load_detector(detector_name, model, model_sha256, score_threshold):
+    """Load a detector (its file checked against its SHA-256) and build it once on a blank image.
+
+    Returns the detector, the file's absolute path and SHA-256 (None for dlib)
+    and the score threshold in use.
+    """
+    path = sha256 = None
+    if detector_name != "dlib":
+        path = os.path.abspath(os.fspath(model))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"model: no {detector_name} detector file at {path!r}")
+        sha256 = file_sha256(path)
+        expected = model_sha256
+        if expected is None:
+            expected = KNOWN_DETECTOR_MODELS.get(os.path.basename(path))
+        if expected is not False and expected is not None and sha256 != expected.lower():
+            raise ValueError(
+                f"model {path!r} has SHA-256 {sha256}; expected {expected}. The file is corrupt or another "
+                "version: replace it, or pass model_sha256=False to use it unchecked"
+            )
+    detector = _DETECTOR_CLASSES[detector_name](path)
+    threshold = _DEFAULT_THRESHOLDS[detector_name] if score_threshold is None else float(score_threshold)
+    # Build the live detector now, so a file the library cannot load fails in fit, not mid-transform.
+    try:
+        detector.detect(np.zeros((64, 64, 3), np.uint8), threshold)
+    except Exception as exc:
+        if path is None:
+            raise
+        raise ValueError(f"model {path!r} could not be loaded as a {detector_name} detector: {exc}") from exc
+    return detector, path, sha256, threshold
 
 
 class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
@@ -186,7 +241,7 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
         When no face is found: ``"whole"`` keeps the whole image, ``"centre"``
         keeps its central square (side = the shorter image side), ``"error"``
         raises a ValueError naming the image. With ``"whole"`` and
-        ``"centre"`` a warning names the images, and ``found_`` records them.
+        ``"centre"`` a warning names the images; :meth:`detect` tells which.
     output_size : int or (int, int), default=None
         Size the crops are resized to: an int gives a square, a pair is
         (height, width). None keeps each crop at its own size.
@@ -201,8 +256,6 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
         SHA-256 of the detector file (None for dlib).
     score_threshold_ : float
         The threshold in use.
-    found_ : ndarray of shape (n_samples,), dtype bool
-        Whether a face was found in each image of the latest ``transform``.
 
     See Also
     --------
@@ -216,9 +269,10 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
     reaches past the image border, the edge pixels are replicated, so the face
     stays at the centre of the crop.
 
-    ``transform`` records ``found_`` on the estimator, so the flag describes
-    the latest call only; :meth:`detect` returns the boxes, scores and flags of
-    any batch without touching the estimator.
+    ``transform`` leaves the estimator as ``fit`` left it; :meth:`detect`
+    returns the boxes, scores and found flags of any batch.
+    :class:`~skmitm.FaceAligner` adds five-landmark alignment to the face
+    network's layout and cuts tiny faces at their native resolution.
 
     Examples
     --------
@@ -230,7 +284,7 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
     ...     crops = cropper.transform([blank])
-    >>> crops[0].shape, cropper.found_.tolist()
+    >>> crops[0].shape, cropper.detect([blank]).found.tolist()
     ((64, 64, 3), [False])
     """
 
@@ -289,29 +343,8 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
         self : FaceCropper
         """
         self._check_params()
-        path = sha256 = None
-        if self.detector != "dlib":
-            path = os.path.abspath(os.fspath(self.model))
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"model: no {self.detector} detector file at {path!r}")
-            sha256 = file_sha256(path)
-            expected = self.model_sha256
-            if expected is None:
-                expected = KNOWN_DETECTOR_MODELS.get(os.path.basename(path))
-            if expected is not False and expected is not None and sha256 != expected.lower():
-                raise ValueError(
-                    f"model {path!r} has SHA-256 {sha256}; expected {expected}. The file is corrupt or another "
-                    "version: replace it, or pass model_sha256=False to use it unchecked"
-                )
-        detector = _DETECTOR_CLASSES[self.detector](path)
-        threshold = _DEFAULT_THRESHOLDS[self.detector] if self.score_threshold is None else float(self.score_threshold)
-        # Build the live detector now, so a file the library cannot load fails in fit, not mid-transform.
-        try:
-            detector.detect(np.zeros((64, 64, 3), np.uint8), threshold)
-        except Exception as exc:
-            if path is None:
-                raise
-            raise ValueError(f"model {path!r} could not be loaded as a {self.detector} detector: {exc}") from exc
+        detector, path, sha256, threshold = load_detector(self.detector, self.model, self.model_sha256,
+                                                          self.score_threshold)
         self.detector_ = detector
         self.model_path_ = path
         self.model_sha256_ = sha256
@@ -320,13 +353,7 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
 
     def _check_params(self):
         self._validate_params()
-        if self.detector == "dlib":
-            if self.model is not None:
-                raise InvalidParameterError(
-                    "detector='dlib' is built into dlib and takes no model file; leave model=None"
-                )
-        elif self.model is None:
-            raise InvalidParameterError(f"detector={self.detector!r} needs model=<path of its ONNX file>; got None")
+        check_detector_params(self.detector, self.model, self.model_sha256)
         _output_size(self.output_size)
 
     def _detect_one(self, image):
@@ -421,7 +448,6 @@ class FaceCropper(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        self.found_ = detections.found
         return crops
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "degrade_probe",
     "load_lfw_folder",
     "make_cross_resolution_benchmark",
+    "make_synthetic_frame",
     "SCFACE_DISTANCES",
     "evaluate_scface",
     "load_scface",
@@ -338,3 +339,59 @@ def make_cross_resolution_benchmark(
         severity=severity,
         crop=lfw.get("crop") if hasattr(lfw, "get") else None,
     )
+
+
+def make_synthetic_frame(images, *, size=(240, 320), random_state=None):
+    """Paste images (faces, or whole photos holding a face) into a frame with a random, face-free background.
+
+    The background is smooth random colour (noise drawn on a coarse grid and
+    enlarged) under a few random rectangles, like clutter in a camera frame;
+    the images are placed at random, without overlapping.
+
+    Parameters
+    ----------
+    images : sequence of ndarray of shape (h, w, 3), dtype uint8
+        What to paste, each at its own size.
+    size : (int, int), default=(240, 320)
+        Frame height and width.
+    random_state : int or numpy.random.Generator, default=None
+
+    Returns
+    -------
+    frame : ndarray of shape (height, width, 3), dtype uint8
+    boxes : ndarray of shape (len(images), 4), dtype int
+        Where each image lies, (x0, y0, x1, y1) with exclusive ends.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm.datasets import make_synthetic_frame
+    >>> frame, boxes = make_synthetic_frame([np.zeros((30, 20, 3), np.uint8)], random_state=0)
+    >>> frame.shape, (boxes[0, 2] - boxes[0, 0], boxes[0, 3] - boxes[0, 1])
+    ((240, 320, 3), (np.int64(20), np.int64(30)))
+    """
+    rng = np.random.default_rng(random_state)
+    height, width = size
+    coarse = rng.uniform(0, 255, size=(max(2, height // 40), max(2, width // 40), 3)).astype(np.float32)
+    frame = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    for _ in range(int(rng.integers(3, 9))):
+        x0, x1 = np.sort(rng.integers(0, width, 2))
+        y0, y1 = np.sort(rng.integers(0, height, 2))
+        frame[y0:y1, x0:x1] = rng.uniform(0, 255, 3)
+    frame = np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8)
+    boxes = np.zeros((len(images), 4), dtype=np.int64)
+    for i, image in enumerate(images):
+        h, w = image.shape[:2]
+        if h > height or w > width:
+            raise ValueError(f"images[{i}] is {w}×{h}; expected at most the frame's {width}×{height}")
+        for _ in range(1000):
+            x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            box = np.array([x, y, x + w, y + h])
+            if not np.any((box[0] < boxes[:i, 2]) & (boxes[:i, 0] < box[2]) & (box[1] < boxes[:i, 3])
+                          & (boxes[:i, 1] < box[3])):
+                break
+        else:
+            raise ValueError(f"images[{i}] does not fit in the frame beside the others; use fewer or smaller images")
+        frame[y : y + h, x : x + w] = image
+        boxes[i] = box
+    return frame, boxes

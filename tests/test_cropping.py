@@ -81,7 +81,7 @@ def test_pasted_face_is_found_and_cropped_enlarged(face, name):
         assert (crop_box[:2] <= box[:2]).all() and (crop_box[2:] >= box[2:]).all()
         x0, y0, x1, y1 = crop_box
         np.testing.assert_array_equal(crop, image[y0:y1, x0:x1])
-    assert cropper.found_.tolist() == [True, True]
+    assert cropper.detect(images).found.tolist() == [True, True]
 
 
 @pytest.mark.parametrize("name", ["dlib", "scrfd", "yunet"])
@@ -174,7 +174,8 @@ def test_no_face_falls_back_with_a_flag_or_raises(face):
     cropper = FaceCropper().fit()
     with pytest.warns(UserWarning, match=r"no face found in 1 of 2 images \(X\[1\]\); kept the whole image"):
         crops = cropper.transform([image, blank])
-    assert cropper.found_.tolist() == [True, False]
+    assert not hasattr(cropper, "found_")  # transform leaves the fitted state alone
+    assert cropper.detect([image, blank]).found.tolist() == [True, False]
     np.testing.assert_array_equal(crops[1], blank)
 
     centre = FaceCropper(on_missing="centre").fit()
