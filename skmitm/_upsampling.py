@@ -261,7 +261,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
 
         Returns
         -------
-        copies : ndarray of shape (len(sigmas_), H, W, 3), dtype float32
+        copies : ndarray of shape (n_sigmas, H, W, 3), dtype float32
             Values in [0, 1]; copy ``j`` is blurred with ``sigmas_[j]``.
         """
         check_is_fitted(self, "sigmas_")
