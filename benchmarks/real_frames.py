@@ -61,7 +61,7 @@ def aligned(aligner, images, faces=None):
     found = {}
     for face in faces:
         found.setdefault(face.index, []).append(face)
-    chosen = {i: f[aligner._pick(f, images[i].shape)].image for i, f in found.items()}
+    chosen = {i: f[aligner.choose(f, images[i].shape)].image for i, f in found.items()}
     return [chosen.get(i, fixed_box(image)) for i, image in enumerate(images)], len(images) - len(chosen)
 
 

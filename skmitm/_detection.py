@@ -61,7 +61,7 @@ SELECT = ("score", "largest", "centre")
 #: Where a layout's chip lies against a detector's box, as (side, dx, dy): the
 #: chip's side over the box's longer side, and the offset of the chip's centre
 #: from the box's centre in box sides (medians on 60 deep-funneled LFW photos,
-#: printed by ``benchmarks/chip_extent.py``). A tiny face is cut as this
+#: printed by ``tools/chip_extent.py``). A tiny face is cut as this
 #: square, so it is framed like the aligned gallery chips it is matched
 #: against (the ArcFace chip sits higher than SCRFD's box, which includes the
 #: chin and forehead).
@@ -367,11 +367,23 @@ class FaceAligner(ImageTransformerMixin, ParamValidationMixin, BaseEstimator):
             found = self._faces(image, f"X[{i}]", i)
             if not found:
                 raise ValueError(self._no_face_message(f"X[{i}]", image))
-            faces.append(found[self._pick(found, image.shape)].image)
+            faces.append(found[self.choose(found, image.shape)].image)
         return faces
 
-    def _pick(self, faces, shape):
-        """Index of the face ``select`` keeps among ``faces`` (most confident first)."""
+    def choose(self, faces, shape):
+        """Index of the face that ``select`` keeps among the faces of one image.
+
+        Parameters
+        ----------
+        faces : list of DetectedFace
+            The faces :meth:`detect` found in one image, most confident first.
+        shape : tuple
+            The image's shape, for ``select="centre"``.
+
+        Returns
+        -------
+        index : int
+        """
         if self.select == "score":
             return 0
         if self.select == "largest":

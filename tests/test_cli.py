@@ -173,14 +173,14 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path, monkeypatch):
     from test_report import _fake_lfw
 
     computed = []
-    compute = skmitm._ablation.compute_ablation_templates
-    monkeypatch.setattr(skmitm._ablation, "compute_ablation_templates",
+    compute = skmitm._ablation.compute_templates
+    monkeypatch.setattr(skmitm._ablation, "compute_templates",
                         lambda *args, **kwargs: computed.append(1) or compute(*args, **kwargs))
     lfw = _fake_lfw(tmp_path / "lfw", n_subjects=4)
     kwargs = dict(lfw=lfw, out=tmp_path / "out", scales=(2,), n_chains=1, sigmas=2, progress=False,
-                  templates_path=tmp_path / "templates.pkl")
+                  templates_path=tmp_path / "templates.npz")
     first = run_ablation(**kwargs)
-    assert (tmp_path / "templates.pkl").is_file() and len(computed) == 1
+    assert (tmp_path / "templates.npz").is_file() and len(computed) == 1
     second = run_ablation(**kwargs)
     assert len(computed) == 1  # the rerun read the templates file back instead of computing them
     assert [r["rank1"] for r in first["rows"]] == [r["rank1"] for r in second["rows"]]
@@ -195,7 +195,7 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path, monkeypatch):
     # the component benchmark reads the kept templates and agrees with the ablation's own row
     component_gain = benchmark("component_gain").run
 
-    gains = dict(component_gain(templates=tmp_path / "templates.pkl", lfw=lfw))
+    gains = dict(component_gain(templates=tmp_path / "templates.npz", lfw=lfw))
     everything = [r for r in first["rows"] if r["similarity"] == "mean-centred"
                   and r["section"] == "All hypotheses, originals included" and r["column"] == "T_concat"]
     assert gains["all hypotheses"] == pytest.approx(everything[0]["rank1"])
@@ -203,11 +203,11 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path, monkeypatch):
     # the reference-set benchmark runs on the same kept templates: half the subjects scored, draws per size
     probe_reference = benchmark("probe_reference").run
 
-    ref = probe_reference(templates=tmp_path / "templates.pkl", lfw=lfw, sizes=(2, 8), n_draws=2)
+    ref = probe_reference(templates=tmp_path / "templates.npz", lfw=lfw, sizes=(2, 8), n_draws=2)
     assert ref["n_scored"] == 8 and set(ref["references"]) == {2, 8}
     assert all(len(d) == 2 and all(0 <= v <= 100 for v in d) for d in ref["references"].values())
     with pytest.raises(ValueError, match="exceeds the 8 probes"):
-        probe_reference(templates=tmp_path / "templates.pkl", lfw=lfw, sizes=(9,), n_draws=1)
+        probe_reference(templates=tmp_path / "templates.npz", lfw=lfw, sizes=(9,), n_draws=1)
 
 
 def test_network_label_names_the_networks_of_the_results_page():

@@ -109,7 +109,7 @@ def test_no_face_is_magnified_before_super_resolution(photos):
         small = cv2.resize(photos[0], (side, side), interpolation=cv2.INTER_AREA)
         face = aligner.detect([np.pad(small, ((40, 40), (40, 40), (0, 0)), mode="edge")])[0]
         assert face.aligned
-        # The ArcFace chip spans about 1.01x the SCRFD box (benchmarks/chip_extent.py): never more pixels than that.
+        # The ArcFace chip spans about 1.01x the SCRFD box (tools/chip_extent.py): never more pixels than that.
         assert face.image.shape[0] <= min(112, 1.2 * face.size)
         if side == 250:
             assert face.image.shape[:2] == (112, 112)

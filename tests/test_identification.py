@@ -502,7 +502,7 @@ def test_fitted_attributes_describe_the_gallery(partial_problem):
 )
 def test_every_selection_parameter_is_checked(problem, params, message):
     gallery, y, _, _ = problem
-    with pytest.raises(ValueError, match=f"^{message}; expected"):
+    with pytest.raises(ValueError, match=f"^FusedNearestNeighborIdentifier: {message}; expected"):
         FusedNearestNeighborIdentifier(**params).fit(gallery, y)
 
 

@@ -133,7 +133,7 @@ def test_subject_count_bounds():
     train, _ = next(RepeatedSubjectSubsampling(0.01, n_repeats=1, random_state=0).split(X, y, roles))
     assert len(set(y[train])) == 1
     for bad in (0, 0.0, 1.0, -0.5):
-        with pytest.raises(ValueError, match=rf"^n_subjects={bad!r}"):
+        with pytest.raises(ValueError, match=rf"^RepeatedSubjectSubsampling: n_subjects={bad!r}"):
             list(RepeatedSubjectSubsampling(bad).split(X, y, roles))
 
 

@@ -6,17 +6,22 @@ side of the detector's box (median), and where the chip's centre lies from
 the box's centre (median, in box sides). ``skmitm._detection.NATIVE_FRAMING``
 holds these three columns.
 
-Run: ``python benchmarks/chip_extent.py``
+Run: ``python tools/chip_extent.py``
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from _shared import shared_path
 from skmitm import FaceAligner
 from skmitm._detection import _arcface_matrix, _dlib_chip_matrix, _dlib_shape
 from skmitm._io import list_images, load_image
+
+# A developer tool over the library's internals; it finds data as the benchmarks do.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _shared import shared_path  # noqa: E402
 
 MODELS = {"dlib": None, "scrfd": "models/scrfd_2.5g_bnkps.onnx", "yunet": "models/yunet.onnx"}
 
