@@ -410,6 +410,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if len(dims) != 1:
             raise ValueError(f"X holds templates of different dimensions {sorted(dims)}; expected one dimension")
         self.classes_, codes = np.unique(y, return_inverse=True)
+        # Kept for add_subjects and for saving an enrolled gallery (skmitm.save_gallery).
+        self._gallery_sets, self._gallery_y = list(sets), y
         if self.similarity == "mean-centred" and len(self.classes_) < 2:
             # Centred on the mean of one subject, every template is (nearly)
             # zero: the scores would be rounding noise.
@@ -456,6 +458,47 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             elif gallery_rule != "T_concat":
                 group.prepared = _prepare(group.raw, self.similarity)
         return self
+
+    def add_subjects(self, X, y):
+        """Enrol more gallery samples without recomputing the templates of those enrolled.
+
+        New subjects, or more images of enrolled ones. The identifier is
+        refitted from its stored gallery templates and the new ones, so the
+        result is the same as ``fit`` on the whole gallery; no network runs.
+        Under ``"mean-centred"`` the gallery means are **recomputed** from all
+        stored and new templates (every subject's centred templates change a
+        little). ``probe_means`` is a parameter and stays as it is.
+
+        Parameters
+        ----------
+        X : list of HypothesisSet, or ndarray of shape (n_samples, n_features)
+            Templates of the new gallery samples.
+        y : array-like of shape (n_samples,)
+            Their subjects.
+
+        Returns
+        -------
+        self : FusedNearestNeighborIdentifier
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmitm import FusedNearestNeighborIdentifier
+        >>> rng = np.random.default_rng(0)
+        >>> gallery = rng.normal(size=(3, 16))
+        >>> clf = FusedNearestNeighborIdentifier().fit(gallery[:2], ["ann", "bob"])
+        >>> clf.add_subjects(gallery[2:], ["cy"]).classes_.tolist()
+        ['ann', 'bob', 'cy']
+        >>> clf.predict(gallery[2:] + 0.01).tolist()
+        ['cy']
+        """
+        check_is_fitted(self, "classes_")
+        sets = self._template_sets(X, reset=False)
+        y = check_subjects(y, len(sets))
+        if (y.dtype.kind in "US") != (self._gallery_y.dtype.kind in "US"):
+            raise ValueError(f"y holds {y.dtype.kind!r}-kind subjects and the gallery {self._gallery_y.dtype.kind!r}-"
+                             "kind ones; expected subjects of one kind (all strings or all integers)")
+        return self.fit(self._gallery_sets + sets, np.concatenate([self._gallery_y, y]))
 
     # ---------------------------------------------------------------- predict
     def _group_key(self, scale, size):
