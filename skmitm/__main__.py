@@ -23,6 +23,9 @@ EXAMPLES = """examples:
   skmitm benchmark --lfw DATA/lfw-deepfunneled --model MODELS/mobilefacenet.onnx
   skmitm ablation --lfw DATA/lfw-deepfunneled --model MODELS/mobilefacenet.onnx
   skmitm identify gallery/ probes/ --top 5 --out candidates.csv
+  skmitm enrol gallery/ --out gallery.npz
+  skmitm enrol more-people/ --out gallery.npz --append
+  skmitm identify --gallery gallery.npz probes/ --top 5 --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
   skmitm train-sr --lfw DATA/lfw-deepfunneled --out sr-training
 """
@@ -121,10 +124,34 @@ def _hypothesis_options(function, *, chains="n_chains"):
 
 
 def _folder_options():
+    """identify and evaluate: ``GALLERY_DIR PROBES`` (enrol on the fly) or ``--gallery FILE PROBES`` (enrolled)."""
     parser = _parent()
-    parser.add_argument("gallery", help="gallery folder: one sub-folder per subject, or one image per subject")
+    parser.add_argument("gallery", nargs="?", help="gallery folder: one sub-folder per subject, or one image per "
+                        "subject (omit it with --gallery FILE)")
     parser.add_argument("probes", help="probe folder (for evaluate: one sub-folder per subject)")
+    parser.add_argument("--gallery", dest="gallery_file", metavar="FILE",
+                        help="an enrolled gallery written by 'skmitm enrol' (no gallery template is recomputed; "
+                        "pipeline options given here must match the file's)")
+    parser.add_argument("--batch-means", action="store_true",
+                        help="mean-centred similarity: centre the probes on the means of the probes scored together "
+                        "(the paper's reading) instead of the means of synthetic probes made from the gallery")
     return parser
+
+
+def _run_options():
+    """--n-jobs and --device of the commands that run the pipeline."""
+    parser = _parent()
+    parser.add_argument("--n-jobs", type=int, default=_defaults(_template_extractor_init())["n_jobs"],
+                        help="template extraction workers (default: one, with all threads; -1: all CPUs)")
+    parser.add_argument("--device", default=_defaults(_template_extractor_init())["device"],
+                        help="torch/onnxruntime device of the networks: cpu, cuda or cuda:N (default: %(default)s)")
+    return parser
+
+
+def _template_extractor_init():
+    from ._templates import TemplateExtractor
+
+    return TemplateExtractor.__init__
 
 
 def _method_options():
@@ -246,13 +273,15 @@ def build_parser():
     abl.add_argument("--templates", help="file keeping the computed templates: reused by a rerun with the same "
                      "settings, written otherwise")
 
-    # identify and evaluate: a gallery folder, a probe folder and the pipeline's options.
-    folders = [_folder_options(), model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress]
+    # identify and evaluate: a gallery folder (or an enrolled gallery), a probe folder and the pipeline's options.
+    folders = [_folder_options(), model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress,
+               _run_options()]
     ident = commands.add_parser(
         "identify", help="rank gallery subjects for every probe image", parents=folders,
         description="Enrol a gallery folder (one sub-folder per subject, or one image per subject named by its "
-        "file) and write the top-ranked subjects with scores for every image below the probe folder (searched "
-        "recursively).")
+        "file), or read one enrolled by 'skmitm enrol' (--gallery FILE), and write the top-ranked subjects with "
+        "scores for every image below the probe folder (searched recursively). Forms: 'identify GALLERY_DIR "
+        "PROBES' and 'identify --gallery FILE PROBES'.")
     ident.add_argument("--top", type=_positive, default=5, help="candidates per probe (default: %(default)s)")
     ident.add_argument("--out", help="output file, .csv or .json (default: CSV on stdout)")
     ev = commands.add_parser(
@@ -260,6 +289,7 @@ def build_parser():
         description="Like identify, with probes labelled by sub-folder (probes/SUBJECT/*.jpg); writes report.md, "
         "results.json and cmc.png.")
     ev.add_argument("--out", default="reports/evaluate", help="report folder (default: %(default)s)")
+    _add_enrol_parser(commands, [model, progress, _run_options()])
 
     train = commands.add_parser(
         "train-sr", help="train the face super-resolution network on LFW people outside the benchmark",
@@ -271,28 +301,178 @@ def build_parser():
     return parser
 
 
+def _add_enrol_parser(commands, parents):
+    """``skmitm enrol GALLERY --out FILE [--append]``."""
+    from ._pipeline import make_mitm_pipeline
+
+    enrol = commands.add_parser(
+        "enrol", help="enrol a gallery folder once into a file that identify --gallery reads",
+        parents=[*parents, _method_options(), _hypothesis_options(make_mitm_pipeline)],
+        description="Compute the gallery's templates once and write them, with the subjects, every setting, the "
+        "face network's and the super-resolution weights' sha256 and the probe-side means (from synthetic probes "
+        "made from the gallery), to an enrolled-gallery file: arrays and JSON only, no pickle. With --append, the "
+        "folder's people are added to the existing file, computing only their templates.")
+    enrol.add_argument("gallery", help="gallery folder: one sub-folder per subject, or one image per subject")
+    enrol.add_argument("--out", required=True, help="the enrolled-gallery file to write (.npz)")
+    enrol.add_argument("--append", action="store_true",
+                       help="add the folder's images to the existing --out file (its settings and network are kept; "
+                       "pipeline options given here must match them)")
+
+
+#: Command-line options that name a pipeline setting: (step, parameter) in a gallery file.
+_OPTION_SETTINGS = {
+    "probe_size": [("degrade", "probe_size")], "scales": [("degrade", "scales"), ("upsample", "scales")],
+    "chains": [("degrade", "n_chains")], "sigmas": [("upsample", "sigmas")], "fusion": [("identify", "fusion")],
+    "similarity": [("identify", "similarity")],
+}
+
+
+def _explicit_options(argv):
+    """Destinations of the long options written on the command line (``--chains 4``, ``--chains=4``)."""
+    return {token[2:].split("=")[0].replace("-", "_") for token in argv if token.startswith("--")}
+
+
+def _check_gallery_file_options(args, path):
+    """Pipeline options written next to an enrolled gallery must agree with the file's settings."""
+    from ._enrolment import _decode, read_gallery_header
+
+    _, header = read_gallery_header(path)
+    settings = {name: (cls, params) for name, cls, params in header["settings"]}
+    method = "full" if "degrade" in settings else "baseline"
+    explicit = getattr(args, "explicit", set())
+    problems = []
+    if "method" in explicit and args.method != method:
+        problems.append(f"--method {args.method} (the file: {method})")
+    for option, targets in _OPTION_SETTINGS.items():
+        if option not in explicit:
+            continue
+        given = getattr(args, option)
+        for step, param in targets:
+            if step not in settings:
+                continue
+            stored = _decode(settings[step][1].get(param))
+            same = (list(map(float, stored)) == list(map(float, given)) if option == "scales"
+                    else stored == given)
+            if not same:
+                problems.append(f"--{option.replace('_', '-')} {given if not isinstance(given, list) else ' '.join(map(str, given))} "
+                                f"(the file: {stored if not isinstance(stored, (list, tuple)) else ' '.join(map(str, stored))})")
+                break
+    if problems:
+        raise ValueError(f"gallery file {path!r} was enrolled with other settings: {'; '.join(problems)}")
+
+
+def _new_pipeline(args, probe_size):
+    from ._pipeline import make_mitm_pipeline
+
+    pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
+                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
+                              similarity=args.similarity)
+    pipe.set_params(templates__n_jobs=args.n_jobs, templates__device=args.device)
+    if args.method == "full":
+        pipe.set_params(upsample__device=args.device)
+    return pipe
+
+
+def _load_gallery_file(args, path):
+    from ._enrolment import load_gallery
+
+    _check_gallery_file_options(args, path)
+    return load_gallery(path, args.model, device=args.device, n_jobs=args.n_jobs, progress=not args.no_progress)
+
+
+def _describe(pipe):
+    """One line naming the face network, its sha256 and every pipeline setting."""
+    from ._enrolment import _decode, pipeline_settings
+    from ._templates import TemplateExtractor
+
+    extractor = next(step for _, step in pipe.steps if isinstance(step, TemplateExtractor))
+    network = Path(extractor.model_path_).name if extractor.model_path_ else type(extractor.model).__name__
+    settings = "; ".join(f"{name}: " + " ".join(f"{k}={_decode(v)}" for k, v in params.items() if v is not None)
+                         for name, _, params in pipeline_settings(pipe))
+    return f"model {network} (sha256 {extractor.model_sha256_[:12]}…); {settings}"
+
+
+def _enrol(args):
+    from ._enrolment import StageTimer, add_subjects, enrol, save_gallery
+    from ._io import load_image_folder
+
+    timer = StageTimer()
+    images, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
+    if args.append:
+        pipe = _load_gallery_file(args, args.out)
+        before = set(pipe.classes_.tolist())
+        add_subjects(pipe, images, subjects, progress=not args.no_progress, timer=timer)
+        new = len(set(subjects.tolist()) - before)
+        done = f"added {len(images)} image(s) of {len(set(subjects.tolist()))} subject(s) ({new} new)"
+    else:
+        from ._pipeline import make_mitm_pipeline
+
+        pipe = _new_pipeline(args, args.probe_size or _defaults(make_mitm_pipeline)["probe_size"])
+        enrol(pipe, images, subjects, probe_means="batch" if args.similarity != "mean-centred" else "synthetic",
+              progress=not args.no_progress, timer=timer)
+        done = f"enrolled {len(images)} image(s) of {len(pipe.classes_)} subject(s)"
+    with timer("writing"):
+        save_gallery(pipe, args.out)
+    print(f"{done}; the gallery holds {len(pipe.classes_)} subject(s): {args.out}")
+    _summary(pipe, timer)
+
+
+def _summary(pipe, timer):
+    print(_describe(pipe), file=sys.stderr)
+    print("time per stage:\n" + timer.summary(), file=sys.stderr)
+
+
+#: Probes matched per call under the matching progress bar (when each probe is scored on its own).
+_MATCH_PROBES = 256
+
+
+def _match(pipe, templates, progress, timer):
+    """Scores of every probe; a bar counts probes. Batch means need all probes in one call."""
+    import numpy as np
+
+    from ._runtime import progress_bar
+
+    identifier = pipe[-1]
+    step = _MATCH_PROBES if identifier.probe_means is not None or identifier.similarity != "mean-centred" \
+        else len(templates)
+    blocks = []
+    with timer("matching"), progress_bar(total=len(templates), enabled=progress, desc="matching",
+                                         unit="probe") as bar:
+        for start in range(0, len(templates), step):
+            blocks.append(identifier.decision_function(templates[start : start + step]))
+            bar.update(len(blocks[-1]))
+    return np.concatenate(blocks)
+
+
 def _fit_folders(args, *, labelled_probes):
     import numpy as np
 
+    from ._enrolment import StageTimer, enrol, probe_templates
     from ._io import load_image_folder
-    from ._pipeline import make_mitm_pipeline
 
-    gallery, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
+    timer = StageTimer()
+    progress = not args.no_progress
     probes, truth, ids = load_image_folder(args.probes, labelled=labelled_probes, name="probe folder",
                                            flat_labels=False)
     # Every input is read before the (long) enrolment, so a bad one fails at once.
     reference = load_image_folder(args.reference, labelled=False, name="reference folder")[0] if args.reference else None
-    probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
-    pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
-                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
-                              similarity=args.similarity)
-    if not args.no_progress:
-        pipe.set_params(templates__progress=True)
-    pipe.fit(gallery, subjects)
+    if args.gallery_file:
+        pipe = _load_gallery_file(args, args.gallery_file)
+        if args.batch_means:
+            pipe[-1].set_params(probe_means=None)
+    else:
+        gallery, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
+        probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
+        pipe = _new_pipeline(args, probe_size)
+        enrol(pipe, gallery, subjects, probe_means="batch" if args.batch_means or reference is not None
+              else "synthetic", progress=progress, timer=timer)
     if reference is not None:
         identifier = pipe[-1]
-        identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(reference)))
-    return pipe, pipe.decision_function(probes), truth, ids
+        identifier.set_params(probe_means=identifier.estimate_probe_means(
+            probe_templates(pipe, reference, progress=progress, timer=timer)))
+    scores = _match(pipe, probe_templates(pipe, probes, progress=progress, timer=timer), progress, timer)
+    _summary(pipe, timer)
+    return pipe, scores, truth, ids
 
 
 def _identify(args):
@@ -448,13 +628,42 @@ def _check_args(args):
     sigmas = getattr(args, "sigmas", None)
     if sigmas is not None and sigmas > MAX_SIGMAS:
         raise ValueError(f"--sigmas {sigmas} is too many; expected at most {MAX_SIGMAS} blur hypotheses")
-    if args.command == "identify":
+    if args.command in ("identify", "enrol"):
         if args.out:
             _check_writable(args.out, "--out file", folder=False)
     else:
         _check_writable(args.out, "--out folder", folder=True)
     if getattr(args, "templates", None):
         _check_writable(args.templates, "--templates file", folder=False)
+    _check_gallery_args(args)
+
+
+def _check_gallery_args(args):
+    """identify/evaluate/enrol: the gallery's source, an enrolled-gallery file, --n-jobs and --device."""
+    import re
+
+    if args.command in ("identify", "evaluate"):
+        if args.gallery_file and args.gallery:
+            raise ValueError(f"give a gallery folder ({args.gallery!r}) or --gallery FILE ({args.gallery_file!r}), "
+                             "not both")
+        if not args.gallery_file and not args.gallery:
+            raise ValueError("no gallery: expected 'GALLERY_DIR PROBES' or '--gallery FILE PROBES'")
+        if args.gallery_file:
+            _check_readable_file(args.gallery_file, "--gallery file")
+    if args.command == "enrol" and args.append:
+        _check_readable_file(args.out, "--out file (--append adds to an existing enrolled gallery)")
+    if args.command in ("identify", "evaluate", "enrol"):
+        if args.n_jobs == 0:
+            raise ValueError("--n-jobs 0 is not a number of workers; expected a positive count, or -1 for all CPUs")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", args.device):
+            raise ValueError(f"--device {args.device!r} is not a device; expected cpu, cuda or cuda:N")
+
+
+def _check_readable_file(path, what):
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{what} {path!r} does not exist or is not a file")
+    with open(path, "rb") as f:  # raises PermissionError for an unreadable file
+        f.read(1)
 
 
 def _one_line(error):
@@ -482,7 +691,8 @@ def main(argv=None):
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate,
-           "train-sr": _train_sr}[args.command]
+           "train-sr": _train_sr, "enrol": _enrol}[args.command]
+    args.explicit = _explicit_options(sys.argv[1:] if argv is None else argv)
     try:
         _check_args(args)
         run(args)
