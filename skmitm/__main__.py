@@ -503,9 +503,10 @@ def _evaluate(args):
 
     pipe, scores, truth, ids = _fit_folders(args, labelled_probes=True)
     classes = pipe.classes_
+    model = _describe(pipe)
     results = {
-        "method": args.method, "fusion": args.fusion, "similarity": args.similarity,
-        "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
+        "method": args.method, "fusion": args.fusion, "similarity": args.similarity, "model": model,
+        "gallery": args.gallery_file or args.gallery, "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
         "rank1": 100 * rank_k_identification_rate(truth, scores, classes, k=1),
         "rank5": 100 * rank_k_identification_rate(truth, scores, classes, k=5),
     }
@@ -516,14 +517,35 @@ def _evaluate(args):
     figure.tight_layout()
     markdown = "\n".join([
         "# skmitm evaluate", "",
-        f"Gallery `{args.gallery}` ({results['n_gallery_subjects']} subjects), probes `{args.probes}` "
+        f"Gallery `{results['gallery']}` ({results['n_gallery_subjects']} subjects), probes `{args.probes}` "
         f"({results['n_probes']}), method {args.method}, fusion {args.fusion}, similarity {args.similarity}.", "",
+        f"Settings: {model}.", "", "Per-probe results: `probes.csv` (probe, subject, rank-1 subject and score, rank "
+        "of the true subject).", "",
         *markdown_table(["rank-1 (%)", "rank-5 (%)"], [[f"{results['rank1']:.1f}", f"{results['rank5']:.1f}"]],
                         align="rr"),
         "", "![CMC](cmc.png)", "",
     ])
-    write_report(args.out, {"results.json": as_json(results), "report.md": markdown}, figure)
+    write_report(args.out, {"results.json": as_json(results), "report.md": markdown,
+                            "probes.csv": _per_probe_csv(ids, truth, scores, classes)}, figure)
     print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}%  report: {args.out}/report.md")
+
+
+def _per_probe_csv(ids, truth, scores, classes):
+    """One CSV row per probe: its subject, the rank-1 subject and score, and the rank of its true subject."""
+    import io
+
+    import numpy as np
+
+    stream = io.StringIO(newline="")
+    writer = csv.writer(stream)
+    writer.writerow(["probe", "subject", "rank1_subject", "rank1_score", "true_rank"])
+    order = np.argsort(-scores, axis=1, kind="stable")
+    for i, pid in enumerate(ids):
+        ranked = classes[order[i]]
+        hits = np.flatnonzero(ranked == truth[i])
+        writer.writerow([csv_cell(pid), csv_cell(str(truth[i])), csv_cell(str(ranked[0])),
+                         round(float(scores[i, order[i, 0]]), 6), int(hits[0]) + 1 if hits.size else ""])
+    return stream.getvalue()
 
 
 def _benchmark(args):

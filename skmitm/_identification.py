@@ -7,6 +7,7 @@ similarity, fuses hypotheses by template addition or concatenation and/or by
 score max/addition, and ranks gallery subjects by the fused similarity.
 """
 
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -86,15 +87,29 @@ def _centre_by_group(templates, groups):
     return centred, means
 
 
-def _check_group_sizes(groups, owner, *, stacklevel, allow_single):
+def _caller_stacklevel():
+    """The ``stacklevel`` of the first frame outside skmitm and scikit-learn: the user's call, even through a Pipeline."""
+    import sys
+
+    import sklearn
+
+    inside = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(sklearn.__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _check_group_sizes(groups, owner, *, allow_single):
     """Warn for probe hypothesis groups of fewer than 10 probes; refuse single-probe groups unless allowed."""
     for group in np.unique(groups):
         count = len(np.unique(owner[groups == group]))
         if count == 1 and not allow_single:
             raise ValueError(
                 f"only one probe in hypothesis group {str(group)!r}: centred on its own mean it has no "
-                "template left under the mean-centred similarity; score more probes together or pass "
-                "probe_means estimated from a reference set (estimate_probe_means)"
+                "template left under the mean-centred similarity; score more probes together, pass "
+                "probe_means estimated from a reference set (estimate_probe_means), or enrol the gallery with "
+                "skmitm.enrol, which estimates them from synthetic probes made from the gallery"
             )
         if count < 10:
             warnings.warn(
@@ -102,7 +117,7 @@ def _check_group_sizes(groups, owner, *, stacklevel, allow_single):
                 "mean template is mostly the probes themselves; score more probes together, or pass probe_means "
                 "estimated from a reference set (estimate_probe_means)",
                 UserWarning,
-                stacklevel=stacklevel,
+                stacklevel=_caller_stacklevel(),
             )
 
 
@@ -552,8 +567,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if self.similarity == "mean-centred":
             groups = _centring_groups(meta)
             if self.probe_means is None:
-                # stacklevel 4: the caller of decision_function
-                _check_group_sizes(groups, owner, stacklevel=4, allow_single=False)
+                _check_group_sizes(groups, owner, allow_single=False)
                 templates, _ = _centre_by_group(templates, groups)
             else:
                 templates = self._centre_by_probe_means(templates, groups)
@@ -607,8 +621,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         check_is_fitted(self, "classes_")
         _, templates, meta, owner = self._selected_probe_rows(X)
         groups = _centring_groups(meta)
-        # A one-probe reference mean is noisy but usable later: warn only. Stacklevel 3: the caller.
-        _check_group_sizes(groups, owner, stacklevel=3, allow_single=True)
+        # A one-probe reference mean is noisy but usable later: warn only.
+        _check_group_sizes(groups, owner, allow_single=True)
         return _centre_by_group(templates, groups)[1]
 
     def _chunks(self, n_probes, rows_per_probe, gallery_rows):
