@@ -183,3 +183,111 @@ def test_identifier_add_subjects_equals_fitting_everyone():
     np.testing.assert_allclose(grown.decision_function(probes), expected, atol=1e-5)
     with pytest.raises(ValueError, match="subjects of one kind"):
         grown.add_subjects(X[:1], [7])
+
+
+# ---------------------------------------------------------------- command line
+from skmitm.__main__ import main  # noqa: E402
+
+CLI_SETTINGS = ["--chains", "2", "--sigmas", "2", "--scales", "2"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Twelve people: a 64 px gallery photo each (split 8 + 4 for appending), a 16 px probe each; a TorchScript net."""
+    root = tmp_path_factory.mktemp("cli")
+    images = _faces(12, seed=2)
+    for i, image in enumerate(images):
+        part = "first" if i < 8 else "more"
+        for folder, picture in ((root / part / f"p{i:02d}", image), (root / "all" / f"p{i:02d}", image),
+                                (root / "probes" / f"p{i:02d}", cv2.resize(image, (16, 16),
+                                                                           interpolation=cv2.INTER_AREA))):
+            folder.mkdir(parents=True)
+            cv2.imwrite(str(folder / "1.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    for name, seed in (("net.pt", 0), ("other.pt", 1)):
+        torch.jit.trace(_Net(seed), torch.zeros(1, 3, 112, 112)).save(str(root / name))
+    return root
+
+
+def _scores(path):
+    import json
+
+    return {(r["probe"], r["subject"]): r["score"] for r in json.loads(path.read_text())}
+
+
+def test_cli_enrol_append_and_identify_with_the_gallery_file(folders, tmp_path, capsys):
+    net, probes = str(folders / "net.pt"), str(folders / "probes")
+    common = ["--model", net, "--no-progress"]
+    direct, from_file, grown = tmp_path / "direct.json", tmp_path / "file.json", tmp_path / "grown.json"
+    assert main(["identify", str(folders / "all"), probes, "--top", "12", "--out", str(direct), *CLI_SETTINGS,
+                 *common]) == 0
+    gallery_file = tmp_path / "g.npz"
+    assert main(["enrol", str(folders / "all"), "--out", str(gallery_file), "--probe-size", "16", *CLI_SETTINGS,
+                 *common]) == 0
+    assert main(["identify", "--gallery", str(gallery_file), probes, "--top", "12", "--out", str(from_file),
+                 "--no-progress"]) == 0
+    expected = _scores(direct)
+    assert len(expected) == 144
+    got = _scores(from_file)
+    assert got.keys() == expected.keys()
+    np.testing.assert_allclose([got[k] for k in expected], list(expected.values()), atol=1e-5)
+    # Eight people, then four more: the same file as enrolling all twelve at once.
+    small = tmp_path / "small.npz"
+    with pytest.warns(UserWarning, match="only 8 gallery image"):
+        assert main(["enrol", str(folders / "first"), "--out", str(small), "--probe-size", "16", *CLI_SETTINGS,
+                     *common]) == 0
+    assert main(["enrol", str(folders / "more"), "--out", str(small), "--append", "--no-progress"]) == 0
+    assert "added 4 image(s) of 4 subject(s) (4 new); the gallery holds 12 subject(s)" in capsys.readouterr().out
+    assert main(["identify", "--gallery", str(small), probes, "--top", "12", "--out", str(grown),
+                 "--no-progress"]) == 0
+    got = _scores(grown)
+    np.testing.assert_allclose([got[k] for k in expected], list(expected.values()), atol=1e-5)
+
+
+def test_cli_refuses_before_any_work(folders, tmp_path, capsys, monkeypatch):
+    import skmitm._enrolment
+
+    net, probes = str(folders / "net.pt"), str(folders / "probes")
+    gallery_file = tmp_path / "g.npz"
+    assert main(["enrol", str(folders / "all"), "--out", str(gallery_file), "--probe-size", "16", "--model", net,
+                 *CLI_SETTINGS, "--no-progress"]) == 0
+    capsys.readouterr()
+    refusals = [
+        (["identify", "--gallery", str(gallery_file), probes, "--fusion", "S_max"],
+         "enrolled with other settings: --fusion S_max (the file: T_concat)"),
+        (["identify", "--gallery", str(gallery_file), probes, "--chains", "4"], "--chains 4 (the file: 2)"),
+        (["identify", "--gallery", str(gallery_file), probes, "--model", str(folders / "other.pt")],
+         "face network sha256"),
+        (["identify", str(folders / "all"), probes, "--gallery", str(gallery_file)], "not both"),
+        (["identify", probes], "expected 'GALLERY_DIR PROBES' or '--gallery FILE PROBES'"),
+        (["identify", "--gallery", str(tmp_path / "none.npz"), probes], "--gallery file"),
+        (["identify", str(folders / "all"), probes, "--device", "tpu"], "--device 'tpu'"),
+        (["evaluate", str(folders / "all"), probes, "--n-jobs", "0", "--out", str(tmp_path / "r")], "--n-jobs 0"),
+        (["enrol", str(folders / "more"), "--out", str(tmp_path / "absent.npz"), "--append"], "--append"),
+        (["enrol", str(folders / "more"), "--out", str(tmp_path / "no" / "dir" / "g.npz")], "--out file"),
+    ]
+    for argv, message in refusals:
+        assert main([*argv, "--no-progress"]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    # The cheap checks come before any enrolment or gallery loading.
+    monkeypatch.setattr(skmitm._enrolment, "enrol", lambda *a, **k: pytest.fail("enrolled before the checks"))
+    assert main(["enrol", str(folders / "all"), "--out", str(tmp_path / "x.npz"), "--device", "gpu"]) == 2
+
+
+def test_cli_bars_name_their_stage_and_count_its_unit(folders, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["evaluate", str(folders / "all"), str(folders / "probes"), "--model", str(folders / "net.pt"),
+                 *CLI_SETTINGS, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    # Gallery templates: each image's original, matched copy and two chains at one scale.
+    for stage, unit, count in (("degradation", "gallery image", 12), ("super-resolution", "probe", 12),
+                               ("templates", "hypothesis", 12 * (1 + 3 * N_SCALES)), ("matching", "probe", 12)):
+        assert f"{stage}: 100%" in err and f"{count}/{count}" in err and f"{unit}/s" in err, stage
+    assert "time per stage:" in err and "model net.pt" in err and "n_chains=2" in err
+    import csv
+    import json
+
+    rows = list(csv.DictReader(open(out / "probes.csv")))
+    results = json.loads((out / "results.json").read_text())
+    assert len(rows) == 12 and "net.pt" in results["model"]
+    assert results["rank1"] == pytest.approx(100 * np.mean([r["true_rank"] == "1" for r in rows]))
+    assert all(r["true_rank"] != "1" or r["rank1_subject"] == r["subject"] for r in rows)
