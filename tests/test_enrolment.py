@@ -291,3 +291,21 @@ def test_cli_bars_name_their_stage_and_count_its_unit(folders, tmp_path, capsys)
     assert len(rows) == 12 and "net.pt" in results["model"]
     assert results["rank1"] == pytest.approx(100 * np.mean([r["true_rank"] == "1" for r in rows]))
     assert all(r["true_rank"] != "1" or r["rank1_subject"] == r["subject"] for r in rows)
+
+
+def test_the_enrolment_page_runs_and_prints_what_it_shows(tmp_path, monkeypatch):
+    """docs/enrolment.md: each python block runs (in one namespace); the text block after it is its output."""
+    import contextlib
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "enrolment.md").read_text()
+    blocks = re.findall(r"```(python|text)\n(.*?)```", page, re.S)
+    assert [kind for kind, _ in blocks] == ["python", "text", "python", "text"]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for (_, code), (_, expected) in zip(blocks[::2], blocks[1::2]):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "docs/enrolment.md", "exec"), namespace)
+        assert printed.getvalue() == expected
