@@ -471,14 +471,13 @@ def _fit_folders(args, *, labelled_probes):
         identifier.set_params(probe_means=identifier.estimate_probe_means(
             probe_templates(pipe, reference, progress=progress, timer=timer)))
     scores = _match(pipe, probe_templates(pipe, probes, progress=progress, timer=timer), progress, timer)
-    _summary(pipe, timer)
-    return pipe, scores, truth, ids
+    return pipe, scores, truth, ids, timer
 
 
 def _identify(args):
     import numpy as np
 
-    pipe, scores, _, ids = _fit_folders(args, labelled_probes=False)
+    pipe, scores, _, ids, timer = _fit_folders(args, labelled_probes=False)
     classes = pipe.classes_
     top = min(args.top, len(classes))
     order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
@@ -488,11 +487,12 @@ def _identify(args):
     ]
     if args.out and args.out.endswith(".json"):
         write_text(args.out, json.dumps(records, indent=1) + "\n")
-        return
-    with atomic_write(args.out, newline="") if args.out else contextlib.nullcontext(sys.stdout) as stream:
-        writer = csv.DictWriter(stream, fieldnames=["probe", "rank", "subject", "score"])
-        writer.writeheader()
-        writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in records)
+    else:
+        with atomic_write(args.out, newline="") if args.out else contextlib.nullcontext(sys.stdout) as stream:
+            writer = csv.DictWriter(stream, fieldnames=["probe", "rank", "subject", "score"])
+            writer.writeheader()
+            writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in records)
+    _summary(pipe, timer)
 
 
 def _evaluate(args):
@@ -501,7 +501,7 @@ def _evaluate(args):
     from ._report import as_json, markdown_table, write_report
     from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
 
-    pipe, scores, truth, ids = _fit_folders(args, labelled_probes=True)
+    pipe, scores, truth, ids, timer = _fit_folders(args, labelled_probes=True)
     classes = pipe.classes_
     model = _describe(pipe)
     results = {
@@ -528,6 +528,7 @@ def _evaluate(args):
     write_report(args.out, {"results.json": as_json(results), "report.md": markdown,
                             "probes.csv": _per_probe_csv(ids, truth, scores, classes)}, figure)
     print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}%  report: {args.out}/report.md")
+    _summary(pipe, timer)
 
 
 def _per_probe_csv(ids, truth, scores, classes):

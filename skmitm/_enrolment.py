@@ -199,8 +199,6 @@ def probe_templates(pipeline, probes, *, progress=False, timer=None):
     return out
 
 
-#: Gallery images below which synthetic probe means get a warning (as for probe groups in the identifier).
-_FEW_SYNTHETIC = 10
 #: Probes super-resolved per call under a progress bar: enough to fill the network's batches.
 _SR_PROBES = 8
 
@@ -292,6 +290,14 @@ def enrol(pipeline, X, y, *, probe_means="synthetic", probe_size=None, severity=
         Fitted. The identifier gets ``probe_mean_counts_`` (the number of
         synthetic probes behind each mean, so that :func:`add_subjects` can
         update them exactly) and ``synthetic_probes_`` (their settings).
+
+    Notes
+    -----
+    The probe means come from one synthetic probe per gallery image, so they
+    are as noisy as the gallery's own means: a gallery of a handful of people
+    gives rough ones. A reference set of real probe-domain images
+    (:meth:`FusedNearestNeighborIdentifier.estimate_probe_means`) can replace
+    them at any time through ``probe_means``.
     """
     if probe_means not in ("synthetic", "batch"):
         raise ValueError(f"probe_means={probe_means!r}; expected 'synthetic' or 'batch'")
@@ -332,7 +338,7 @@ def _add_synthetic_means(pipeline, images, timer, progress, *, first_index):
                                    first_index)
     templates = probe_templates(pipeline, probes, progress=progress, timer=timer)
     with warnings.catch_warnings():
-        # Its small-group warning speaks of scoring probes together; the count is checked below instead.
+        # Its small-group warning is about scoring probes together, which these means are not for.
         warnings.filterwarnings("ignore", message="only .* probe", category=UserWarning)
         means = identifier.estimate_probe_means(templates)
     old, counts = dict(identifier.probe_means or {}), dict(identifier.probe_mean_counts_)
@@ -344,11 +350,6 @@ def _add_synthetic_means(pipeline, images, timer, progress, *, first_index):
         counts[group] = n_old + len(images)
     identifier.set_params(probe_means=merged)
     identifier.probe_mean_counts_ = counts
-    fewest = min(counts.values())
-    if fewest < _FEW_SYNTHETIC:
-        warnings.warn(f"the probe-side means come from the synthetic probes of only {fewest} gallery image(s); "
-                      f"with fewer than {_FEW_SYNTHETIC} they are noisy (pass probe_means from a reference set of "
-                      "probe-domain images for a small gallery)", UserWarning, stacklevel=3)
 
 
 def add_subjects(pipeline, X, y, *, progress=False, timer=None):
