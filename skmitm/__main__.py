@@ -354,11 +354,15 @@ def _check_gallery_file_options(args, path):
             same = (list(map(float, stored)) == list(map(float, given)) if option == "scales"
                     else stored == given)
             if not same:
-                problems.append(f"--{option.replace('_', '-')} {given if not isinstance(given, list) else ' '.join(map(str, given))} "
-                                f"(the file: {stored if not isinstance(stored, (list, tuple)) else ' '.join(map(str, stored))})")
+                problems.append(f"--{option.replace('_', '-')} {_as_text(given)} (the file: {_as_text(stored)})")
                 break
     if problems:
         raise ValueError(f"gallery file {path!r} was enrolled with other settings: {'; '.join(problems)}")
+
+
+def _as_text(value):
+    """An option's value as it is written on the command line: lists space-separated."""
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _new_pipeline(args, probe_size):
@@ -505,20 +509,22 @@ def _evaluate(args):
     classes = pipe.classes_
     model = _describe(pipe)
     results = {
-        "method": args.method, "fusion": args.fusion, "similarity": args.similarity, "model": model,
+        "method": "full" if len(pipe.steps) == 4 else "baseline", "fusion": pipe[-1].fusion,
+        "similarity": pipe[-1].similarity, "model": model,
         "gallery": args.gallery_file or args.gallery, "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
         "rank1": 100 * rank_k_identification_rate(truth, scores, classes, k=1),
         "rank5": 100 * rank_k_identification_rate(truth, scores, classes, k=5),
     }
     max_rank = min(20, len(classes))
     figure = Figure(figsize=(5.5, 4), dpi=120)
-    plot_cmc({args.method: cmc_curve(truth, scores, classes, max_rank=max_rank)}, ax=figure.add_subplot(),
+    plot_cmc({results["method"]: cmc_curve(truth, scores, classes, max_rank=max_rank)}, ax=figure.add_subplot(),
              max_rank=max_rank)
     figure.tight_layout()
     markdown = "\n".join([
         "# skmitm evaluate", "",
         f"Gallery `{results['gallery']}` ({results['n_gallery_subjects']} subjects), probes `{args.probes}` "
-        f"({results['n_probes']}), method {args.method}, fusion {args.fusion}, similarity {args.similarity}.", "",
+        f"({results['n_probes']}), method {results['method']}, fusion {results['fusion']}, similarity "
+        f"{results['similarity']}.", "",
         f"Settings: {model}.", "", "Per-probe results: `probes.csv` (probe, subject, rank-1 subject and score, rank "
         "of the true subject).", "",
         *markdown_table(["rank-1 (%)", "rank-5 (%)"], [[f"{results['rank1']:.1f}", f"{results['rank5']:.1f}"]],

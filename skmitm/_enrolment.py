@@ -34,8 +34,8 @@ FORMAT = "skmitm-gallery/1"
 #: a template or a score (run-time choices), which the file leaves out.
 _STEP_CLASSES = {cls.__name__: cls for cls in (GalleryDegrader, MultiHypothesisUpsampler, TemplateExtractor,
                                                FusedNearestNeighborIdentifier)}
-_RUNTIME_PARAMS = {"model", "weights", "memory", "progress", "n_jobs", "device", "batch_size", "n_threads",
-                   "chunk_size", "probe_means"}
+_RUNTIME_PARAMS = {"model", "model_root", "weights", "memory", "progress", "n_jobs", "device", "batch_size",
+                   "n_threads", "chunk_size", "probe_means"}
 #: What each step's progress bar and timing line call its work.
 STAGES = {"degrade": "degradation", "upsample": "super-resolution", "templates": "templates"}
 
@@ -50,9 +50,10 @@ def _encode(value, name):
         return float(value)
     if isinstance(value, tuple):
         return {"tuple": [_encode(v, name) for v in value]}
-    if isinstance(value, (list, np.ndarray)):
-        return [_encode(v, name) for v in np.asarray(value).tolist()] if isinstance(value, np.ndarray) else [
-            _encode(v, name) for v in value]
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_encode(v, name) for v in value]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"dict": {k: _encode(v, name) for k, v in value.items()}}
     raise TypeError(f"{name}={value!r} cannot be stored in a gallery file; expected numbers, strings, lists or "

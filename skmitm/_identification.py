@@ -88,7 +88,7 @@ def _centre_by_group(templates, groups):
 
 
 def _caller_stacklevel():
-    """The ``stacklevel`` of the first frame outside skmitm and scikit-learn: the user's call, even through a Pipeline."""
+    """``stacklevel`` of the first frame outside skmitm and scikit-learn: the user's call, even through a Pipeline."""
     import sys
 
     import sklearn
