@@ -299,6 +299,25 @@ def enrol(pipeline, X, y, *, probe_means="synthetic", probe_size=None, severity=
     gives rough ones. A reference set of real probe-domain images
     (:meth:`FusedNearestNeighborIdentifier.estimate_probe_means`) can replace
     them at any time through ``probe_means``.
+
+    See Also
+    --------
+    save_gallery, load_gallery, add_subjects
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import skmitm
+    >>> faces = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    >>> pipe = skmitm.enrol(skmitm.make_mitm_pipeline("baseline"), faces[:3], ["ann", "bob", "cy"])
+    >>> sorted(pipe[-1].probe_means)
+    ['original@1.0']
+    >>> path = os.path.join(tempfile.mkdtemp(), "gallery.npz")
+    >>> skmitm.save_gallery(pipe, path)
+    >>> loaded = skmitm.load_gallery(path)
+    >>> skmitm.add_subjects(loaded, faces[3:], ["dee"]).classes_.tolist()
+    ['ann', 'bob', 'cy', 'dee']
     """
     if probe_means not in ("synthetic", "batch"):
         raise ValueError(f"probe_means={probe_means!r}; expected 'synthetic' or 'batch'")
@@ -316,7 +335,8 @@ def enrol(pipeline, X, y, *, probe_means="synthetic", probe_size=None, severity=
     with timer("enrolment"):
         identifier.fit(templates, y)
     identifier.probe_mean_counts_ = {}
-    identifier.synthetic_probes_ = {"probe_size": int(_probe_size(pipeline, probe_size)), "severity": severity,
+    size = _probe_size(pipeline, probe_size)
+    identifier.synthetic_probes_ = {"probe_size": size if isinstance(size, int) else list(size), "severity": severity,
                                     "random_state": int(random_state), "enabled": False}
     if probe_means == "synthetic" and identifier.similarity == "mean-centred" and identifier.probe_means is None:
         _add_synthetic_means(pipeline, images, timer, progress, first_index=0)
@@ -378,6 +398,10 @@ def add_subjects(pipeline, X, y, *, progress=False, timer=None):
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
+
+    See Also
+    --------
+    enrol : its example adds a subject to a loaded gallery.
     """
     _check_gallery_pipeline(pipeline)
     identifier = pipeline.steps[-1][1]
@@ -409,6 +433,10 @@ def save_gallery(pipeline, path):
         Enrolled by :func:`enrol` (or loaded by :func:`load_gallery`).
     path : str or os.PathLike
         The file to write (written to a temporary file, then renamed).
+
+    See Also
+    --------
+    enrol : its example saves and loads a gallery.
     """
     settings = pipeline_settings(pipeline)
     identifier = pipeline.steps[-1][1]
@@ -484,6 +512,10 @@ def load_gallery(path, model=None, *, weights=None, pipeline=None, device="cpu",
     ValueError
         If the file is corrupt or altered, the network or the weights differ
         from the recorded ones, or ``pipeline``'s settings differ.
+
+    See Also
+    --------
+    enrol : its example saves and loads a gallery.
     """
     arrays, header = read_gallery_header(path)
     try:
