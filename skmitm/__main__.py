@@ -380,7 +380,6 @@ def _new_pipeline(args, probe_size):
 def _load_gallery_file(args, path):
     from ._enrolment import load_gallery
 
-    _check_gallery_file_options(args, path)
     return load_gallery(path, args.model, device=args.device, n_jobs=args.n_jobs, progress=not args.no_progress)
 
 
@@ -679,8 +678,10 @@ def _check_gallery_args(args):
             raise ValueError("no gallery: expected 'GALLERY_DIR PROBES' or '--gallery FILE PROBES'")
         if args.gallery_file:
             _check_readable_file(args.gallery_file, "--gallery file")
+            _check_gallery_file_options(args, args.gallery_file)
     if args.command == "enrol" and args.append:
         _check_readable_file(args.out, "--out file (--append adds to an existing enrolled gallery)")
+        _check_gallery_file_options(args, args.out)
     if args.command in ("identify", "evaluate", "enrol"):
         if args.n_jobs == 0:
             raise ValueError("--n-jobs 0 is not a number of workers; expected a positive count, or -1 for all CPUs")
