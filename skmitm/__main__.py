@@ -706,7 +706,7 @@ def _train_sr(args):
 
     # OpenCV's own threads would compete with torch's for the same cores.
     cv2.setNumThreads(1)
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "lfw", "no_progress")}
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "lfw", "no_progress", "explicit")}
     options["scales"], options["lr_sizes"] = tuple(options["scales"]), tuple(options["lr_sizes"])
     # Every option written out, so the card says exactly how to train these weights again.
     command = ["skmitm train-sr", f"--lfw {args.lfw}"] + [
