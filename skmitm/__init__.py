@@ -28,6 +28,7 @@ from ._degradation import (
     speckle_noise,
 )
 from ._edsr import FaceEDSR, load_edsr
+from ._enrolment import add_subjects, enrol, load_gallery, save_gallery
 from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, make_meta
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
 from ._model_selection import RepeatedSubjectSubsampling
@@ -62,6 +63,10 @@ __all__ = [
     "HypothesisSet",
     "RepeatedSubjectSubsampling",
     "ablation_grid",
+    "add_subjects",
+    "enrol",
+    "load_gallery",
+    "save_gallery",
     "load_ablation_templates",
     "make_mitm_pipeline",
     "run_ablation",

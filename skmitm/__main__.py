@@ -25,6 +25,9 @@ EXAMPLES = """examples:
   skmitm identify gallery/ probes/ --top 5 --out candidates.csv
   skmitm identify photos/ frames/ --detector scrfd --detector-model scrfd_2.5g_bnkps.onnx --upscale 2 \
       --model mobilefacenet.onnx --out candidates.csv
+  skmitm enrol gallery/ --out gallery.npz
+  skmitm enrol more-people/ --out gallery.npz --append
+  skmitm identify --gallery gallery.npz probes/ --top 5 --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
   skmitm train-sr --lfw DATA/lfw-deepfunneled --out sr-training
   skmitm identify gallery/ probes/ --fpir 0.1 --out candidates.csv
@@ -125,10 +128,34 @@ def _hypothesis_options(function, *, chains="n_chains"):
 
 
 def _folder_options():
+    """identify and evaluate: ``GALLERY_DIR PROBES`` (enrol on the fly) or ``--gallery FILE PROBES`` (enrolled)."""
     parser = _parent()
-    parser.add_argument("gallery", help="gallery folder: one sub-folder per subject, or one image per subject")
+    parser.add_argument("gallery", nargs="?", help="gallery folder: one sub-folder per subject, or one image per "
+                        "subject (omit it with --gallery FILE)")
     parser.add_argument("probes", help="probe folder (for evaluate: one sub-folder per subject)")
+    parser.add_argument("--gallery", dest="gallery_file", metavar="FILE",
+                        help="an enrolled gallery written by 'skmitm enrol' (no gallery template is recomputed; "
+                        "pipeline options given here must match the file's)")
+    parser.add_argument("--batch-means", action="store_true",
+                        help="mean-centred similarity: centre the probes on the means of the probes scored together "
+                        "(the paper's reading) instead of the means of synthetic probes made from the gallery")
     return parser
+
+
+def _run_options():
+    """--n-jobs and --device of the commands that run the pipeline."""
+    parser = _parent()
+    parser.add_argument("--n-jobs", type=int, default=_defaults(_template_extractor_init())["n_jobs"],
+                        help="template extraction workers (default: one, with all threads; -1: all CPUs)")
+    parser.add_argument("--device", default=_defaults(_template_extractor_init())["device"],
+                        help="torch/onnxruntime device of the networks: cpu, cuda or cuda:N (default: %(default)s)")
+    return parser
+
+
+def _template_extractor_init():
+    from ._templates import TemplateExtractor
+
+    return TemplateExtractor.__init__
 
 
 def _method_options():
@@ -312,13 +339,15 @@ def build_parser():
     abl.add_argument("--templates", help="file keeping the computed templates: reused by a rerun with the same "
                      "settings, written otherwise")
 
-    # identify and evaluate: a gallery folder, a probe folder and the pipeline's options.
-    folders = [_folder_options(), model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress]
+    # identify and evaluate: a gallery folder (or an enrolled gallery), a probe folder and the pipeline's options.
+    folders = [_folder_options(), model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress,
+               _run_options()]
     ident = commands.add_parser(
         "identify", help="rank gallery subjects for every probe image", parents=folders,
         description="Enrol a gallery folder (one sub-folder per subject, or one image per subject named by its "
-        "file) and write the top-ranked subjects with scores for every image below the probe folder (searched "
-        "recursively).")
+        "file), or read one enrolled by 'skmitm enrol' (--gallery FILE), and write the top-ranked subjects with "
+        "scores for every image below the probe folder (searched recursively). Forms: 'identify GALLERY_DIR "
+        "PROBES' and 'identify --gallery FILE PROBES'.")
     ident.add_argument("--top", type=_positive, default=5, help="candidates per probe (default: %(default)s)")
     ident.add_argument("--out", help="output file, .csv or .json (default: CSV on stdout)")
     _add_open_set(ident)
@@ -331,6 +360,7 @@ def build_parser():
     ev.add_argument("--out", default="reports/evaluate", help="report folder (default: %(default)s)")
     _add_open_set(ev)
     _add_detection(ev)
+    _add_enrol_parser(commands, [model, progress, _run_options()])
 
     train = commands.add_parser(
         "train-sr", help="train the face super-resolution network on LFW people outside the benchmark",
@@ -343,41 +373,201 @@ def build_parser():
     return parser
 
 
+def _add_enrol_parser(commands, parents):
+    """``skmitm enrol GALLERY --out FILE [--append]``."""
+    from ._pipeline import make_mitm_pipeline
+
+    enrol = commands.add_parser(
+        "enrol", help="enrol a gallery folder once into a file that identify --gallery reads",
+        parents=[*parents, _method_options(), _hypothesis_options(make_mitm_pipeline)],
+        description="Compute the gallery's templates once and write them, with the subjects, every setting, the "
+        "face network's and the super-resolution weights' sha256 and the probe-side means (from synthetic probes "
+        "made from the gallery), to an enrolled-gallery file: arrays and JSON only, no pickle. With --append, the "
+        "folder's people are added to the existing file, computing only their templates.")
+    enrol.add_argument("gallery", help="gallery folder: one sub-folder per subject, or one image per subject")
+    enrol.add_argument("--out", required=True, help="the enrolled-gallery file to write (.npz)")
+    enrol.add_argument("--append", action="store_true",
+                       help="add the folder's images to the existing --out file (its settings and network are kept; "
+                       "pipeline options given here must match them)")
+
+
+#: Command-line options that name a pipeline setting: (step, parameter) in a gallery file.
+_OPTION_SETTINGS = {
+    "probe_size": [("degrade", "probe_size")], "scales": [("degrade", "scales"), ("upsample", "scales")],
+    "chains": [("degrade", "n_chains")], "sigmas": [("upsample", "sigmas")], "fusion": [("identify", "fusion")],
+    "similarity": [("identify", "similarity")],
+}
+
+
+def _explicit_options(argv):
+    """Destinations of the long options written on the command line (``--chains 4``, ``--chains=4``)."""
+    return {token[2:].split("=")[0].replace("-", "_") for token in argv if token.startswith("--")}
+
+
+def _check_gallery_file_options(args, path):
+    """Pipeline options written next to an enrolled gallery must agree with the file's settings."""
+    from ._enrolment import _decode, read_gallery_header
+
+    _, header = read_gallery_header(path)
+    settings = {name: (cls, params) for name, cls, params in header["settings"]}
+    method = "full" if "degrade" in settings else "baseline"
+    explicit = getattr(args, "explicit", set())
+    problems = []
+    if "method" in explicit and args.method != method:
+        problems.append(f"--method {args.method} (the file: {method})")
+    for option, targets in _OPTION_SETTINGS.items():
+        if option not in explicit:
+            continue
+        given = getattr(args, option)
+        for step, param in targets:
+            if step not in settings:
+                continue
+            stored = _decode(settings[step][1].get(param))
+            same = (list(map(float, stored)) == list(map(float, given)) if option == "scales"
+                    else stored == given)
+            if not same:
+                problems.append(f"--{option.replace('_', '-')} {_as_text(given)} (the file: {_as_text(stored)})")
+                break
+    if problems:
+        raise ValueError(f"gallery file {path!r} was enrolled with other settings: {'; '.join(problems)}")
+
+
+def _as_text(value):
+    """An option's value as it is written on the command line: lists space-separated."""
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _new_pipeline(args, probe_size):
+    from ._pipeline import make_mitm_pipeline
+
+    pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
+                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
+                              similarity=args.similarity)
+    pipe.set_params(templates__n_jobs=args.n_jobs, templates__device=args.device)
+    if args.method == "full":
+        pipe.set_params(upsample__device=args.device)
+    return pipe
+
+
+def _load_gallery_file(args, path):
+    from ._enrolment import load_gallery
+
+    return load_gallery(path, args.model, device=args.device, n_jobs=args.n_jobs, progress=not args.no_progress)
+
+
+def _describe(pipe):
+    """One line naming the face network, its sha256 and every pipeline setting."""
+    from ._enrolment import _decode, pipeline_settings
+    from ._templates import TemplateExtractor
+
+    extractor = next(step for _, step in pipe.steps if isinstance(step, TemplateExtractor))
+    network = Path(extractor.model_path_).name if extractor.model_path_ else type(extractor.model).__name__
+    settings = "; ".join(f"{name}: " + " ".join(f"{k}={_decode(v)}" for k, v in params.items() if v is not None)
+                         for name, _, params in pipeline_settings(pipe))
+    return f"model {network} (sha256 {extractor.model_sha256_[:12]}…); {settings}"
+
+
+def _enrol(args):
+    from ._enrolment import StageTimer, add_subjects, enrol, save_gallery
+    from ._io import load_image_folder
+
+    timer = StageTimer()
+    images, subjects, _ = load_image_folder(args.gallery, labelled=True, name="gallery folder")
+    if args.append:
+        pipe = _load_gallery_file(args, args.out)
+        before = set(pipe.classes_.tolist())
+        add_subjects(pipe, images, subjects, progress=not args.no_progress, timer=timer)
+        new = len(set(subjects.tolist()) - before)
+        done = f"added {len(images)} image(s) of {len(set(subjects.tolist()))} subject(s) ({new} new)"
+    else:
+        from ._pipeline import make_mitm_pipeline
+
+        pipe = _new_pipeline(args, args.probe_size or _defaults(make_mitm_pipeline)["probe_size"])
+        enrol(pipe, images, subjects, probe_means="batch" if args.similarity != "mean-centred" else "synthetic",
+              progress=not args.no_progress, timer=timer)
+        done = f"enrolled {len(images)} image(s) of {len(pipe.classes_)} subject(s)"
+    with timer("writing"):
+        save_gallery(pipe, args.out)
+    print(f"{done}; the gallery holds {len(pipe.classes_)} subject(s): {args.out}")
+    _summary(pipe, timer)
+
+
+def _summary(pipe, timer):
+    print(_describe(pipe), file=sys.stderr)
+    print("time per stage:\n" + timer.summary(), file=sys.stderr)
+
+
+#: Probes matched per call under the matching progress bar (when each probe is scored on its own).
+_MATCH_PROBES = 256
+
+
+def _match(pipe, templates, progress, timer):
+    """Scores of every probe; a bar counts probes. Batch means need all probes in one call."""
+    import numpy as np
+
+    from ._runtime import progress_bar
+
+    identifier = pipe[-1]
+    step = _MATCH_PROBES if identifier.probe_means is not None or identifier.similarity != "mean-centred" \
+        else len(templates)
+    blocks = []
+    with timer("matching"), progress_bar(total=len(templates), enabled=progress, desc="matching",
+                                         unit="probe") as bar:
+        for start in range(0, len(templates), step):
+            blocks.append(identifier.decision_function(templates[start : start + step]))
+            bar.update(len(blocks[-1]))
+    return np.concatenate(blocks)
+
+
 def _fit_folders(args, *, labelled_probes):
     import numpy as np
 
+    from ._enrolment import StageTimer, enrol, probe_templates
     from ._io import load_image_folder
-    from ._pipeline import make_mitm_pipeline
 
-    gallery, subjects, gallery_ids = load_image_folder(args.gallery, labelled=True, name="gallery folder")
+    timer = StageTimer()
+    progress = not args.no_progress
     probes, truth, ids = load_image_folder(args.probes, labelled=labelled_probes, name="probe folder",
                                            flat_labels=False)
     # Every input is read before the (long) enrolment, so a bad one fails at once.
     reference = load_image_folder(args.reference, labelled=False, name="reference folder")[0] if args.reference else None
+    gallery = subjects = None
+    if not args.gallery_file:
+        gallery, subjects, gallery_ids = load_image_folder(args.gallery, labelled=True, name="gallery folder")
     if args.detector != "none":
         aligner = _aligner(args)
-        gallery = _gallery_faces(aligner, gallery, gallery_ids)
+        if gallery is not None:
+            gallery = _gallery_faces(aligner, gallery, gallery_ids)
         probes, truth, ids = _probe_faces(aligner, probes, truth, ids, args)
     elif args.method == "full":
         _check_probe_sizes([p.shape[:2] for p in probes], ids)
-    probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
-    pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
-                              sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
-                              similarity=args.similarity)
-    if not args.no_progress:
-        pipe.set_params(templates__progress=True)
-    pipe.fit(gallery, subjects)
+    if args.gallery_file:
+        probe_size = None
+        pipe = _load_gallery_file(args, args.gallery_file)
+        if args.batch_means:
+            pipe[-1].set_params(probe_means=None)
+    else:
+        probe_size = args.probe_size or int(np.median([p.shape[0] for p in probes]))
+        pipe = _new_pipeline(args, probe_size)
+        enrol(pipe, gallery, subjects, probe_means="batch" if args.batch_means or reference is not None
+              else "synthetic", progress=progress, timer=timer)
     if reference is not None:
         identifier = pipe[-1]
-        identifier.set_params(probe_means=identifier.estimate_probe_means(pipe[:-1].transform(reference)))
+        identifier.set_params(probe_means=identifier.estimate_probe_means(
+            probe_templates(pipe, reference, progress=progress, timer=timer)))
     _set_threshold(args, pipe, gallery, subjects, probe_size)
-    return pipe, pipe.decision_function(probes), truth, ids
+    scores = _match(pipe, probe_templates(pipe, probes, progress=progress, timer=timer), progress, timer)
+    return pipe, scores, truth, ids, timer
 
 
 def _set_threshold(args, pipe, gallery, subjects, probe_size):
     """The identifier's threshold from --threshold, or calibrated on the gallery for --fpir; reported on stderr."""
     if args.fpir is not None:
         from ._open_set import calibrate_open_set
+
+        if gallery is None:
+            raise ValueError("--fpir calibrates on the gallery photos, which a --gallery file does not hold; give "
+                             "--threshold, or the gallery folder")
 
         calibration = calibrate_open_set(pipe, gallery, subjects, probe_sizes=[probe_size], severity=args.severity)
         pipe[-1].set_params(threshold=calibration.threshold(args.fpir)[probe_size])
@@ -451,7 +641,7 @@ def _some(names, n=5):
 def _identify(args):
     import numpy as np
 
-    pipe, scores, _, ids = _fit_folders(args, labelled_probes=False)
+    pipe, scores, _, ids, timer = _fit_folders(args, labelled_probes=False)
     classes = pipe.classes_
     top = min(args.top, len(classes))
     order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
@@ -462,11 +652,12 @@ def _identify(args):
     _add_decisions(records, pipe[-1].threshold, scores, classes, top)
     if args.out and args.out.endswith(".json"):
         write_text(args.out, json.dumps(records, indent=1) + "\n")
-        return
-    with atomic_write(args.out, newline="") if args.out else contextlib.nullcontext(sys.stdout) as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in records)
+    else:
+        with atomic_write(args.out, newline="") if args.out else contextlib.nullcontext(sys.stdout) as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in records)
+    _summary(pipe, timer)
 
 
 def _add_decisions(records, threshold, scores, classes, top):
@@ -523,7 +714,7 @@ def _evaluate(args):
     from ._report import as_json, markdown_table, write_report
     from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
 
-    pipe, scores, truth, ids = _fit_folders(args, labelled_probes=True)
+    pipe, scores, truth, ids, timer = _fit_folders(args, labelled_probes=True)
     classes = pipe.classes_
     open_set, open_set_text, dir_figure = _open_set_figures(truth, scores, classes, pipe[-1].threshold)
     # Ranks are over the probes of enrolled people (a probe of nobody in the gallery has no rank).
@@ -531,33 +722,58 @@ def _evaluate(args):
     if not mated.any():
         raise ValueError(f"no probe belongs to a gallery subject (probe sub-folders {sorted(set(truth))[:5]} ...); "
                          "expected probes/SUBJECT/ folders named as in the gallery")
-    truth, scores = truth[mated], scores[mated]
+    truth, scores, ids = truth[mated], scores[mated], [pid for pid, m in zip(ids, mated) if m]
+    model = _describe(pipe)
     results = {
-        "method": args.method, "fusion": args.fusion, "similarity": args.similarity,
-        "n_gallery_subjects": int(len(classes)), "n_probes": len(ids),
+        "method": "full" if len(pipe.steps) == 4 else "baseline", "fusion": pipe[-1].fusion,
+        "similarity": pipe[-1].similarity, "model": model,
+        "gallery": args.gallery_file or args.gallery, "n_gallery_subjects": int(len(classes)), "n_probes": len(mated),
         "rank1": 100 * rank_k_identification_rate(truth, scores, classes, k=1),
         "rank5": 100 * rank_k_identification_rate(truth, scores, classes, k=5),
         **open_set,
     }
     max_rank = min(20, len(classes))
     figure = Figure(figsize=(5.5, 4), dpi=120)
-    plot_cmc({args.method: cmc_curve(truth, scores, classes, max_rank=max_rank)}, ax=figure.add_subplot(),
+    plot_cmc({results["method"]: cmc_curve(truth, scores, classes, max_rank=max_rank)}, ax=figure.add_subplot(),
              max_rank=max_rank)
     figure.tight_layout()
     markdown = "\n".join([
         "# skmitm evaluate", "",
-        f"Gallery `{args.gallery}` ({results['n_gallery_subjects']} subjects), probes `{args.probes}` "
-        f"({results['n_probes']}), method {args.method}, fusion {args.fusion}, similarity {args.similarity}.", "",
+        f"Gallery `{results['gallery']}` ({results['n_gallery_subjects']} subjects), probes `{args.probes}` "
+        f"({results['n_probes']}), method {results['method']}, fusion {results['fusion']}, similarity "
+        f"{results['similarity']}.", "",
+        f"Settings: {model}.", "", "Per-probe results: `probes.csv` (probe, subject, rank-1 subject and score, rank "
+        "of the true subject).", "",
         *markdown_table(["rank-1 (%)", "rank-5 (%)"], [[f"{results['rank1']:.1f}", f"{results['rank5']:.1f}"]],
                         align="rr"),
         "", "![CMC](cmc.png)", "",
         *([f"## Open set\n\n{open_set_text}"] if open_set_text else []),
     ])
-    write_report(args.out, {"results.json": as_json(results), "report.md": markdown}, figure,
+    write_report(args.out, {"results.json": as_json(results), "report.md": markdown,
+                            "probes.csv": _per_probe_csv(ids, truth, scores, classes)}, figure,
                  figures={"dir_fpir.png": dir_figure} if dir_figure is not None else None)
     print(f"rank-1 {results['rank1']:.1f}%  rank-5 {results['rank5']:.1f}% (of {results['n_probes_enrolled']} probes "
           f"of enrolled people; {results['n_probes_not_enrolled']} belong to nobody in the gallery)  "
           f"report: {args.out}/report.md")
+    _summary(pipe, timer)
+
+
+def _per_probe_csv(ids, truth, scores, classes):
+    """One CSV row per probe: its subject, the rank-1 subject and score, and the rank of its true subject."""
+    import io
+
+    import numpy as np
+
+    stream = io.StringIO(newline="")
+    writer = csv.writer(stream)
+    writer.writerow(["probe", "subject", "rank1_subject", "rank1_score", "true_rank"])
+    order = np.argsort(-scores, axis=1, kind="stable")
+    for i, pid in enumerate(ids):
+        ranked = classes[order[i]]
+        hits = np.flatnonzero(ranked == truth[i])
+        writer.writerow([csv_cell(pid), csv_cell(str(truth[i])), csv_cell(str(ranked[0])),
+                         round(float(scores[i, order[i, 0]]), 6), int(hits[0]) + 1 if hits.size else ""])
+    return stream.getvalue()
 
 
 def _verify(args):
@@ -691,13 +907,44 @@ def _check_args(args):
     for attr, what in (("probe", "probe image"), ("reference_image", "reference image")):
         if getattr(args, attr, None) and not Path(getattr(args, attr)).is_file():
             raise FileNotFoundError(f"{what} {getattr(args, attr)!r} does not exist or is not a file")
-    if args.command == "identify":
+    if args.command in ("identify", "enrol"):
         if args.out:
             _check_writable(args.out, "--out file", folder=False)
     elif getattr(args, "out", None):
         _check_writable(args.out, "--out folder", folder=True)
     if getattr(args, "templates", None):
         _check_writable(args.templates, "--templates file", folder=False)
+    _check_gallery_args(args)
+
+
+def _check_gallery_args(args):
+    """identify/evaluate/enrol: the gallery's source, an enrolled-gallery file, --n-jobs and --device."""
+    import re
+
+    if args.command in ("identify", "evaluate"):
+        if args.gallery_file and args.gallery:
+            raise ValueError(f"give a gallery folder ({args.gallery!r}) or --gallery FILE ({args.gallery_file!r}), "
+                             "not both")
+        if not args.gallery_file and not args.gallery:
+            raise ValueError("no gallery: expected 'GALLERY_DIR PROBES' or '--gallery FILE PROBES'")
+        if args.gallery_file:
+            _check_readable_file(args.gallery_file, "--gallery file")
+            _check_gallery_file_options(args, args.gallery_file)
+    if args.command == "enrol" and args.append:
+        _check_readable_file(args.out, "--out file (--append adds to an existing enrolled gallery)")
+        _check_gallery_file_options(args, args.out)
+    if args.command in ("identify", "evaluate", "enrol"):
+        if args.n_jobs == 0:
+            raise ValueError("--n-jobs 0 is not a number of workers; expected a positive count, or -1 for all CPUs")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", args.device):
+            raise ValueError(f"--device {args.device!r} is not a device; expected cpu, cuda or cuda:N")
+
+
+def _check_readable_file(path, what):
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{what} {path!r} does not exist or is not a file")
+    with open(path, "rb") as f:  # raises PermissionError for an unreadable file
+        f.read(1)
 
 
 def _check_detection_args(args):
@@ -727,7 +974,7 @@ def _train_sr(args):
 
     # OpenCV's own threads would compete with torch's for the same cores.
     cv2.setNumThreads(1)
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "lfw", "no_progress")}
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "lfw", "no_progress", "explicit")}
     options["scales"], options["lr_sizes"] = tuple(options["scales"]), tuple(options["lr_sizes"])
     # Every option written out, so the card says exactly how to train these weights again.
     command = ["skmitm train-sr", f"--lfw {args.lfw}"] + [
@@ -742,7 +989,8 @@ def main(argv=None):
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate,
-           "train-sr": _train_sr, "verify": _verify}[args.command]
+           "train-sr": _train_sr, "verify": _verify, "enrol": _enrol}[args.command]
+    args.explicit = _explicit_options(sys.argv[1:] if argv is None else argv)
     try:
         _check_args(args)
         run(args)

@@ -7,6 +7,7 @@ similarity, fuses hypotheses by template addition or concatenation and/or by
 score max/addition, and ranks gallery subjects by the fused similarity.
 """
 
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -86,15 +87,29 @@ def _centre_by_group(templates, groups):
     return centred, means
 
 
-def _check_group_sizes(groups, owner, *, stacklevel, allow_single):
+def _caller_stacklevel():
+    """``stacklevel`` of the first frame outside skmitm and scikit-learn: the user's call, even through a Pipeline."""
+    import sys
+
+    import sklearn
+
+    inside = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(sklearn.__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _check_group_sizes(groups, owner, *, allow_single):
     """Warn for probe hypothesis groups of fewer than 10 probes; refuse single-probe groups unless allowed."""
     for group in np.unique(groups):
         count = len(np.unique(owner[groups == group]))
         if count == 1 and not allow_single:
             raise ValueError(
                 f"only one probe in hypothesis group {str(group)!r}: centred on its own mean it has no "
-                "template left under the mean-centred similarity; score more probes together or pass "
-                "probe_means estimated from a reference set (estimate_probe_means)"
+                "template left under the mean-centred similarity; score more probes together, pass "
+                "probe_means estimated from a reference set (estimate_probe_means), or enrol the gallery with "
+                "skmitm.enrol, which estimates them from synthetic probes made from the gallery"
             )
         if count < 10:
             warnings.warn(
@@ -102,7 +117,7 @@ def _check_group_sizes(groups, owner, *, stacklevel, allow_single):
                 "mean template is mostly the probes themselves; score more probes together, or pass probe_means "
                 "estimated from a reference set (estimate_probe_means)",
                 UserWarning,
-                stacklevel=stacklevel,
+                stacklevel=_caller_stacklevel(),
             )
 
 
@@ -489,6 +504,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if len(dims) != 1:
             raise ValueError(f"X holds templates of different dimensions {sorted(dims)}; expected one dimension")
         self.classes_, codes = np.unique(y, return_inverse=True)
+        # Kept for add_subjects and for saving an enrolled gallery (skmitm.save_gallery).
+        self._gallery_sets, self._gallery_y = list(sets), y
         if self.similarity == "mean-centred" and len(self.classes_) < 2 and self.gallery_means is None:
             # Centred on the mean of one subject, every template is (nearly)
             # zero: the scores would be rounding noise.
@@ -544,6 +561,47 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
                 group.prepared = _prepare(group.raw, self.similarity)
         return self
 
+    def add_subjects(self, X, y):
+        """Enrol more gallery samples without recomputing the templates of those enrolled.
+
+        New subjects, or more images of enrolled ones. The identifier is
+        refitted from its stored gallery templates and the new ones, so the
+        result is the same as ``fit`` on the whole gallery; no network runs.
+        Under ``"mean-centred"`` the gallery means are **recomputed** from all
+        stored and new templates (every subject's centred templates change a
+        little). ``probe_means`` is a parameter and stays as it is.
+
+        Parameters
+        ----------
+        X : list of HypothesisSet, or ndarray of shape (n_samples, n_features)
+            Templates of the new gallery samples.
+        y : array-like of shape (n_samples,)
+            Their subjects.
+
+        Returns
+        -------
+        self : FusedNearestNeighborIdentifier
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmitm import FusedNearestNeighborIdentifier
+        >>> rng = np.random.default_rng(0)
+        >>> gallery = rng.normal(size=(3, 16))
+        >>> clf = FusedNearestNeighborIdentifier().fit(gallery[:2], ["ann", "bob"])
+        >>> clf.add_subjects(gallery[2:], ["cy"]).classes_.tolist()
+        ['ann', 'bob', 'cy']
+        >>> clf.predict(gallery[2:] + 0.01).tolist()
+        ['cy']
+        """
+        check_is_fitted(self, "classes_")
+        sets = self._template_sets(X, reset=False)
+        y = check_subjects(y, len(sets))
+        if (y.dtype.kind in "US") != (self._gallery_y.dtype.kind in "US"):
+            raise ValueError(f"y holds {y.dtype.kind!r}-kind subjects and the gallery {self._gallery_y.dtype.kind!r}-"
+                             "kind ones; expected subjects of one kind (all strings or all integers)")
+        return self.fit(self._gallery_sets + sets, np.concatenate([self._gallery_y, y]))
+
     # ---------------------------------------------------------------- predict
     def _group_key(self, scale, size):
         if scale in self.gallery_scales_:
@@ -596,8 +654,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if self.similarity == "mean-centred":
             groups = _centring_groups(meta)
             if self.probe_means is None:
-                # stacklevel 4: the caller of decision_function
-                _check_group_sizes(groups, owner, stacklevel=4, allow_single=False)
+                _check_group_sizes(groups, owner, allow_single=False)
                 templates, _ = _centre_by_group(templates, groups)
             else:
                 templates = self._centre_by_means(templates, groups, self.probe_means, "probe_means")
@@ -652,8 +709,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         check_is_fitted(self, "classes_")
         _, templates, meta, owner = self._selected_probe_rows(X)
         groups = _centring_groups(meta)
-        # A one-probe reference mean is noisy but usable later: warn only. Stacklevel 3: the caller.
-        _check_group_sizes(groups, owner, stacklevel=3, allow_single=True)
+        # A one-probe reference mean is noisy but usable later: warn only.
+        _check_group_sizes(groups, owner, allow_single=True)
         return _centre_by_group(templates, groups)[1]
 
     def _chunks(self, n_probes, rows_per_probe, gallery_rows):

@@ -125,7 +125,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
     device : str, default="cpu"
         ``"cpu"`` or ``"cuda"``/``"cuda:N"`` (where the backend supports it).
     progress : bool, default=False
-        Whether to show a progress bar (tqdm) over batches.
+        Whether to show a progress bar (tqdm) that counts hypotheses.
 
     Attributes
     ----------
@@ -407,7 +407,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         for i, hs in enumerate(sets):
             if hs.has_templates:
                 raise ValueError(f"X[{i}] already holds templates; expected a HypothesisSet of images")
-        bar = progress_bar(total=sum(len(hs) for hs in sets), enabled=self.progress, desc="templates", unit="image")
+        bar = progress_bar(total=sum(len(hs) for hs in sets), enabled=self.progress, desc="templates", unit="hypothesis")
         out, group, count = [], [], 0
         try:
             # Sets are processed a few thousand images at a time: a degraded
