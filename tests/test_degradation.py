@@ -616,3 +616,30 @@ def test_down_up_rescale_factor_range():
     tiny = _face(8, 8)
     out = down_up_rescale(tiny, 0, factor=16)
     assert out.shape == tiny.shape and np.ptp(out.reshape(-1, 3), axis=0).max() <= 1
+
+
+# ------------------------------------------------- resolution matching: area or cubic, per axis
+
+
+def _even_image(h, w, seed=0):
+    # even grey levels: the mean of two pixels is a whole level, so area averaging is exact
+    return 2 * np.random.default_rng(seed).integers(0, 128, (h, w, 3), dtype=np.uint8)
+
+
+def test_match_shrinking_one_axis_keeping_the_other_averages_pixel_pairs():
+    wide = _even_image(10, 20)
+    pairs = (wide[:, 0::2].astype(int) + wide[:, 1::2]) // 2  # height kept, width halved
+    assert np.array_equal(match_resolution(wide, (10, 10)), pairs)
+    tall = _even_image(20, 10, seed=1)
+    pairs = (tall[0::2].astype(int) + tall[1::2]) // 2  # width kept, height halved
+    assert np.array_equal(match_resolution(tall, (10, 10)), pairs)
+
+
+def test_match_enlarging_one_axis_is_cubic_and_overshoots_an_edge():
+    # A 10 x 40 image, dark above and bright below, matched to 20 x 20: the height grows, so
+    # the resize is bicubic, whose kernel has negative lobes: it rings past both levels at the
+    # edge. Area averaging (meant for shrinking) never leaves the range of its inputs.
+    image = np.full((10, 40, 3), 50, np.uint8)
+    image[5:] = 200
+    out = match_resolution(image, (20, 20)).astype(int)
+    assert out.min() < 50 and out.max() > 200
