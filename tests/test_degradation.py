@@ -643,3 +643,20 @@ def test_match_enlarging_one_axis_is_cubic_and_overshoots_an_edge():
     image[5:] = 200
     out = match_resolution(image, (20, 20)).astype(int)
     assert out.min() < 50 and out.max() > 200
+
+
+def test_speckle_noise_multiplies_by_one_plus_the_generators_draws():
+    # n is the generator's standard normal draws (float32) times sqrt(var), added to 1, not taken from it.
+    image = np.full((64, 64, 3), 100, np.uint8)
+    draws = np.random.default_rng(3).standard_normal(image.shape, dtype=np.float32)
+    change = speckle_noise(image, np.random.default_rng(3), var=0.01).astype(float) - 100
+    assert np.allclose(change, 100 * 0.1 * draws, atol=0.51)
+
+
+@pytest.mark.parametrize("warp", [random_shear, random_perspective])
+def test_warps_reflect_at_the_border_so_a_flat_image_stays_flat(warp):
+    # Pixels pulled from outside the image come from its reflection, never a black fill.
+    flat = np.full((40, 40, 3), 180, np.uint8)
+    strength = {"max_angle": 30.0} if warp is random_shear else {"distortion": 0.5}
+    for seed in range(3):
+        assert (warp(flat, seed, **strength) == 180).all()
