@@ -660,3 +660,50 @@ def test_warps_reflect_at_the_border_so_a_flat_image_stays_flat(warp):
     strength = {"max_angle": 30.0} if warp is random_shear else {"distortion": 0.5}
     for seed in range(3):
         assert (warp(flat, seed, **strength) == 180).all()
+
+
+def test_identical_gallery_images_get_independent_noise():
+    # Each gallery image has its own seeds: two copies of one photo get different noise.
+    face = _face(32, 32)
+    degrader = GalleryDegrader(16, scales=(2,), degradations=["gaussian_noise"], chain_lengths=(1,),
+                               include_matched=False, random_state=0)
+    first, second = degrader.fit_transform([face, face.copy()])
+    assert first.meta["kind"].tolist() == ["original", "degraded"]
+    assert np.array_equal(first.data[0], second.data[0])
+    assert not np.array_equal(first.data[1], second.data[1])
+
+
+def test_the_original_is_the_gallery_image_even_without_matched_copies():
+    face = _face(40, 30)
+    hs = GalleryDegrader(8, scales=(1,), degradations=["gaussian_noise"], chain_lengths=(1,),
+                         include_matched=False, random_state=0).fit_transform([face])[0]
+    assert np.array_equal(hs.data[0], face) and hs.data[1].shape == (8, 6, 3)
+
+
+def test_a_one_pixel_probe_matches_the_gallery_to_its_mean_colour():
+    # probe size 1 at scale 1: one pixel, the area average of the whole 8 x 8 image
+    image = np.zeros((8, 8, 3), np.uint8)
+    image[:, :4] = (2, 40, 100)
+    image[:, 4:] = (30, 0, 60)
+    hs = GalleryDegrader((1, 1), scales=(1,), n_chains=0, random_state=0).fit_transform([image])[0]
+    assert hs.data[1].shape == (1, 1, 3)
+    assert hs.data[1][0, 0].tolist() == [16, 20, 80]
+    tall = GalleryDegrader(1, scales=(1,), n_chains=0, random_state=0).fit_transform([_face(40, 10)])[0]
+    assert tall.data[1].shape == (1, 1, 3)  # a width of 0.25 px rounds to none, and is kept at one
+
+
+@pytest.mark.parametrize("state", [int, np.random.default_rng], ids=["int", "Generator"])
+def test_chain_draws_spread_over_many_seeds(state):
+    # 300 random states give 300 different draws of 4 chains among 1463: a seed space of a few
+    # hundred values would make two of them agree (and chance agreement has odds under 1e-7).
+    face = _face(16, 16)
+    draws = {tuple(GalleryDegrader(n_chains=4, random_state=state(s)).fit([face]).chains_) for s in range(300)}
+    assert len(draws) == 300
+
+
+def test_transform_names_the_probes_in_its_errors():
+    degrader = GalleryDegrader(n_chains=1, random_state=0).fit([_face(16, 16)])
+    with pytest.raises(ValueError, match=r"^X is empty; expected at least one sample$"):
+        degrader.transform(np.zeros((0, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"^X is empty; expected at least one sample$"):
+        GalleryDegrader(n_chains=1).fit(np.zeros((0, 8, 8, 3), np.uint8))

@@ -80,6 +80,7 @@ def _prepare(name):
         # fork server here, and safe with OMP_NUM_THREADS=1 (no thread pool to inherit).
         'process_isolation = "fork"\n'
         "use_git_change_detection = false\n"
+        'also_copy = ["benchmarks"]\n'
     )
     (work / "pyproject.toml").write_text(config, encoding="utf-8")
     return work
