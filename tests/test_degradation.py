@@ -707,3 +707,15 @@ def test_transform_names_the_probes_in_its_errors():
         degrader.transform(np.zeros((0, 8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match=r"^X is empty; expected at least one sample$"):
         GalleryDegrader(n_chains=1).fit(np.zeros((0, 8, 8, 3), np.uint8))
+
+
+def test_gaussian_noise_adds_255_times_the_scaled_draws_and_the_mean():
+    # On the 0-1 scale: 255 levels. The change regressed on the generator's draws has slope 255 sqrt(var)
+    # and intercept 255 mean (rounding to whole levels adds only a small uniform error).
+    image = np.full((64, 64, 3), 100, np.uint8)
+    draws = np.random.default_rng(5).standard_normal(image.shape, dtype=np.float32).ravel()
+    change = gaussian_noise(image, np.random.default_rng(5), mean=0.1, var=0.01).astype(float).ravel() - 100
+    slope, intercept = np.polyfit(draws, change, 1)
+    assert slope == pytest.approx(25.5, abs=0.03) and intercept == pytest.approx(25.5, abs=0.03)
+    with pytest.raises(TypeError, match=r"^mean=nan; expected a finite real number$"):
+        gaussian_noise(image, 0, mean=float("nan"))
