@@ -719,3 +719,31 @@ def test_gaussian_noise_adds_255_times_the_scaled_draws_and_the_mean():
     assert slope == pytest.approx(25.5, abs=0.03) and intercept == pytest.approx(25.5, abs=0.03)
     with pytest.raises(TypeError, match=r"^mean=nan; expected a finite real number$"):
         gaussian_noise(image, 0, mean=float("nan"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_colour_jitter_rotates_hue_and_scales_saturation_by_the_drawn_amounts(seed):
+    # Drawn as documented: a hue shift from U(-hue, hue) of a full turn (256 levels in OpenCV's
+    # _FULL HSV), then a saturation factor from U(1 - saturation, 1 + saturation).
+    u_hue, u_sat = np.random.default_rng(seed).uniform(size=2)
+    shift = (2 * u_hue - 1) * 0.3 * 256
+    factor = 1 + (2 * u_sat - 1) * 0.6
+    image = np.empty((8, 8, 3), np.uint8)
+    image[:] = (200, 140, 120)  # hue 21 of 256, saturation 102 of 255, value 200
+    before = cv2.cvtColor(image, cv2.COLOR_RGB2HSV_FULL)[0, 0].astype(float)
+    after = cv2.cvtColor(color_jitter(image, seed, hue=0.3, saturation=0.6), cv2.COLOR_RGB2HSV_FULL)[0, 0]
+    turned = (after[0] - before[0] + 128) % 256 - 128
+    assert abs(turned - shift) <= 2.5
+    assert after[1] == pytest.approx(min(255, before[1] * factor), abs=3)
+
+
+def test_patch_shuffle_moves_pixels_in_every_whole_patch_including_a_single_row_or_column_of_patches():
+    image = np.random.default_rng(0).integers(0, 256, (8, 16, 3), dtype=np.uint8)
+    moved = np.zeros((4, 8), bool)
+    for seed in range(6):
+        out = patch_shuffle(image, seed, patch_size=2)
+        moved |= (out != image).any(axis=2).reshape(4, 2, 8, 2).any(axis=(1, 3))
+    assert moved.all()  # every 2 x 2 patch, up to the last column, was shuffled by some seed
+    wide, tall = image, image.transpose(1, 0, 2).copy()  # 8 x 16: one row of 8 x 8 patches; 16 x 8: one column
+    for single in (wide, tall):
+        assert not np.array_equal(patch_shuffle(single, 0, patch_size=8), single)
