@@ -747,3 +747,26 @@ def test_patch_shuffle_moves_pixels_in_every_whole_patch_including_a_single_row_
     wide, tall = image, image.transpose(1, 0, 2).copy()  # 8 x 16: one row of 8 x 8 patches; 16 x 8: one column
     for single in (wide, tall):
         assert not np.array_equal(patch_shuffle(single, 0, patch_size=8), single)
+
+
+def test_chain_parameter_checks_give_their_exact_messages():
+    names = "('gaussian_noise', 'speckle_noise', 'color_jitter', 'brightness_jitter', 'motion_blur', " \
+            "'gaussian_blur', 'disk_blur', 'random_perspective', 'random_shear', 'down_up_rescale', 'patch_shuffle')"
+    cases = [
+        (dict(lengths=3), TypeError, "lengths=3; expected a sequence of chain lengths such as (1, 2, 3)"),
+        (dict(lengths="12"), TypeError, "lengths='12'; expected a sequence of chain lengths such as (1, 2, 3)"),
+        (dict(lengths=()), ValueError, "lengths is empty; expected at least one chain length"),
+        (dict(lengths=[1, 2.0]), TypeError, "lengths holds chain length 2.0; expected integers >= 1"),
+        (dict(lengths=[2, 1, 2]), ValueError, "lengths=(2, 1, 2) repeats a length; expected distinct lengths"),
+        (dict(degradations="motion_blur"), TypeError,
+         "degradations='motion_blur'; expected a sequence of degradation names or None"),
+        (dict(degradations=["motion_blur", "disk_blur", "motion_blur"]), ValueError,
+         "degradations=('motion_blur', 'disk_blur', 'motion_blur') repeats a degradation; expected distinct names"),
+        (dict(degradations=["jpeg"]), ValueError, f"degradations holds unknown degradation 'jpeg'; expected names "
+                                                   f"from {names}"),
+    ]
+    for kwargs, kind, message in cases:
+        with pytest.raises(kind) as error:
+            degradation_chains(**kwargs)
+        assert str(error.value) == message
+    assert degradation_chains(["disk_blur"], lengths=[2, 1]) == [("disk_blur",), ("disk_blur", "disk_blur")]
