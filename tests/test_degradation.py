@@ -770,3 +770,35 @@ def test_chain_parameter_checks_give_their_exact_messages():
             degradation_chains(**kwargs)
         assert str(error.value) == message
     assert degradation_chains(["disk_blur"], lengths=[2, 1]) == [("disk_blur",), ("disk_blur", "disk_blur")]
+
+
+def test_gallery_hypothesis_size_is_bounded_by_the_pixel_limit_at_its_edge(monkeypatch):
+    face = _face(16, 16)
+    # probe 10 x 10 at scale 4: 40 x 40 = 1600 pixels; probe (10, 6) at scale 4: 40 x 24 = 960 pixels
+    monkeypatch.setenv("SKMITM_MAX_PIXELS", "1600")
+    GalleryDegrader(10, scales=(2, 4), n_chains=0).fit([face])  # at the limit: allowed
+    monkeypatch.setenv("SKMITM_MAX_PIXELS", "960")
+    GalleryDegrader([(10, 6)], scales=(4,), n_chains=0).fit([face])
+    monkeypatch.setenv("SKMITM_MAX_PIXELS", "1599")
+    with pytest.raises(ValueError) as error:
+        GalleryDegrader(10, scales=(2, 4), n_chains=0).fit([face])
+    assert str(error.value) == ("probe_size=10 at scale 4 makes 1600-pixel gallery hypotheses, "
+                                "more than the pixel limit of 1599")
+
+
+def test_gallery_degrader_defaults_metadata_and_messages():
+    face = _face(16, 16)
+    assert len(GalleryDegrader(random_state=0).fit([face]).chains_) == 64  # the default number of chains
+    hs = GalleryDegrader(8, scales=(1,), n_chains=1, random_state=0).fit_transform([face])[0]
+    assert hs.meta["kind"].tolist() == ["original", "matched", "degraded"]
+    assert hs.meta["chain"][:2].tolist() == ["", ""]  # neither the original nor a matched copy has a chain
+    with pytest.raises(ValueError) as error:
+        GalleryDegrader([]).fit([face])
+    assert str(error.value) == "probe_size is an empty list; expected at least one probe size"
+    with pytest.raises(TypeError) as error:
+        apply_chain(face, "motion_blur", params=[("motion_blur", {})])
+    assert str(error.value) == ("degradation_params=[('motion_blur', {})]; "
+                                "expected a dict of {name: {keyword: value}}")
+    with pytest.raises(TypeError) as error:
+        apply_chain(face, "motion_blur", params={"motion_blur": 3})
+    assert str(error.value) == "degradation_params['motion_blur']=3; expected a dict of keyword arguments"
