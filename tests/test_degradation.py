@@ -802,3 +802,12 @@ def test_gallery_degrader_defaults_metadata_and_messages():
     with pytest.raises(TypeError) as error:
         apply_chain(face, "motion_blur", params={"motion_blur": 3})
     assert str(error.value) == "degradation_params['motion_blur']=3; expected a dict of keyword arguments"
+
+
+def test_gallery_of_template_sets_is_refused_with_its_index():
+    from skmitm._hypotheses import make_meta
+
+    sets = [HypothesisSet.from_image(_face(16, 16)), HypothesisSet(np.ones((1, 4), np.float32), make_meta(1))]
+    with pytest.raises(TypeError) as error:
+        GalleryDegrader(n_chains=1).fit_transform(sets)
+    assert str(error.value) == "X[1] holds templates; GalleryDegrader needs gallery images"
