@@ -1,5 +1,6 @@
 """Rank-k identification rate, CMC and the CMC picture."""
 
+import math
 import os
 import subprocess
 import sys
@@ -132,3 +133,20 @@ def test_plot_cmc_draws_the_curves_it_is_given(tmp_path, monkeypatch):
     # defaults: the first 20 ranks, titled "CMC"
     plot_cmc({"long": (np.arange(1, 31), np.linspace(0.1, 1, 30))}, tmp_path / "long.png")
     assert drawn["lines"][0][0] == list(range(1, 21)) and drawn["title"] == "CMC" and drawn["xlim"] == (1, 20)
+
+
+def test_psnr_against_hand_computed_values():
+    from skmitm.metrics import psnr
+
+    dark = np.zeros((4, 6, 3), np.uint8)
+    # uint8 differences in both directions, without wrapping: every pixel off by 5 -> MSE 25
+    assert psnr(dark, np.full_like(dark, 5)) == pytest.approx(10 * math.log10(255**2 / 25), rel=1e-12)
+    assert psnr(np.full_like(dark, 5), dark) == pytest.approx(34.151403521, abs=1e-8)
+    half = dark.copy()
+    half[:2] = 10  # half the pixels off by 10 -> MSE 50
+    assert psnr(half, dark) == pytest.approx(10 * math.log10(255**2 / 50), rel=1e-12)
+    assert psnr([0.0, 255.0], [255.0, 0.0]) == pytest.approx(0.0, abs=1e-12)
+    assert psnr(half, half.copy()) == math.inf
+    with pytest.raises(ValueError) as error:
+        psnr(np.zeros((2, 3)), np.zeros((3, 2)))
+    assert str(error.value) == "images of shapes (2, 3) and (3, 2); expected the same shape"
