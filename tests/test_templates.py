@@ -645,7 +645,7 @@ def test_transform_streams_sets_in_groups(monkeypatch):
 def test_cache_keys_tell_apart_images_of_the_same_bytes_but_another_shape(tmp_path):
     from skmitm._templates import _TemplateCache
 
-    cache = _TemplateCache(tmp_path, "config")
+    cache = _TemplateCache(tmp_path, "config", 128)
     image = np.arange(2 * 6 * 3, dtype=np.uint8).reshape(2, 6, 3)
     assert cache.key(image) != cache.key(image.reshape(6, 2, 3))
     assert cache.key(image) == cache.key(image.copy())
