@@ -150,3 +150,14 @@ def test_psnr_against_hand_computed_values():
     with pytest.raises(ValueError) as error:
         psnr(np.zeros((2, 3)), np.zeros((3, 2)))
     assert str(error.value) == "images of shapes (2, 3) and (3, 2); expected the same shape"
+
+
+def test_plot_cmc_writes_the_format_its_suffix_names(tmp_path):
+    curves = {"toy": cmc_curve(["a", "b"], [[0.9, 0.1], [0.8, 0.3]], ["a", "b"])}
+    # a PDF for .pdf and for .PDF (the suffix's case does not matter); PNG without a suffix
+    for name, magic in (("cmc.pdf", b"%PDF"), ("CMC.PDF", b"%PDF"), ("cmc.svg", b"<?xml"), ("cmc", b"\x89PNG")):
+        plot_cmc(curves, tmp_path / name, max_rank=2)
+        assert (tmp_path / name).read_bytes().startswith(magic), name
+    with pytest.raises(ValueError) as error:
+        plot_cmc({})
+    assert str(error.value) == "curves is empty; expected at least one (ranks, rates) pair"
