@@ -4,6 +4,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -146,7 +147,10 @@ def test_psnr_against_hand_computed_values():
     half[:2] = 10  # half the pixels off by 10 -> MSE 50
     assert psnr(half, dark) == pytest.approx(10 * math.log10(255**2 / 50), rel=1e-12)
     assert psnr([0.0, 255.0], [255.0, 0.0]) == pytest.approx(0.0, abs=1e-12)
-    assert psnr(half, half.copy()) == math.inf
+    assert psnr(dark, np.ones_like(dark)) == pytest.approx(20 * math.log10(255), rel=1e-12)  # MSE 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # identical images: inf without dividing by zero
+        assert psnr(half, half.copy()) == math.inf
     with pytest.raises(ValueError) as error:
         psnr(np.zeros((2, 3)), np.zeros((3, 2)))
     assert str(error.value) == "images of shapes (2, 3) and (3, 2); expected the same shape"
