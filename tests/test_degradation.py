@@ -811,3 +811,15 @@ def test_gallery_of_template_sets_is_refused_with_its_index():
     with pytest.raises(TypeError) as error:
         GalleryDegrader(n_chains=1).fit_transform(sets)
     assert str(error.value) == "X[1] holds templates; GalleryDegrader needs gallery images"
+
+
+def test_recipe_digests_change_with_the_matching_code_and_opencv_versions(monkeypatch):
+    from skmitm import _degradation
+    from skmitm._degradation import _MatchedImages
+
+    matched = _MatchedImages([np.zeros((4, 6, 3), np.uint8)], [0, 0], [(0, 0), (8, 12)])
+    before = matched.recipe_digests()[1]
+    monkeypatch.setattr(_degradation, "_MATCH_VERSION", _degradation._MATCH_VERSION + 1)
+    bumped = matched.recipe_digests()[1]
+    monkeypatch.setattr(_degradation.cv2, "__version__", "0.0.0-other")
+    assert len({before, bumped, matched.recipe_digests()[1]}) == 3
