@@ -262,7 +262,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
         Returns
         -------
         copies : ndarray of shape (n_sigmas, H, W, 3), dtype float32
-            Values in [0, 1]; copy ``j`` is blurred with ``sigmas_[j]``.
+            Values in [0, 1], one copy per entry of ``sigmas_``; copy ``j`` is blurred with ``sigmas_[j]``.
         """
         check_is_fitted(self, "sigmas_")
         image = probe.astype(np.float32) / 255.0

@@ -628,3 +628,208 @@ def test_disk_blur_within_one_pixel_leaves_the_image_unchanged(radius):
         warnings.simplefilter("error")
         out = disk_blur(image, radius=radius)
     np.testing.assert_array_equal(out, image)
+# ------------------------------------------------- resolution matching: area or cubic, per axis
+
+
+def _even_image(h, w, seed=0):
+    # even grey levels: the mean of two pixels is a whole level, so area averaging is exact
+    return 2 * np.random.default_rng(seed).integers(0, 128, (h, w, 3), dtype=np.uint8)
+
+
+def test_match_shrinking_one_axis_keeping_the_other_averages_pixel_pairs():
+    wide = _even_image(10, 20)
+    pairs = (wide[:, 0::2].astype(int) + wide[:, 1::2]) // 2  # height kept, width halved
+    assert np.array_equal(match_resolution(wide, (10, 10)), pairs)
+    tall = _even_image(20, 10, seed=1)
+    pairs = (tall[0::2].astype(int) + tall[1::2]) // 2  # width kept, height halved
+    assert np.array_equal(match_resolution(tall, (10, 10)), pairs)
+
+
+def test_match_enlarging_one_axis_is_cubic_and_overshoots_an_edge():
+    # A 10 x 40 image, dark above and bright below, matched to 20 x 20: the height grows, so
+    # the resize is bicubic, whose kernel has negative lobes: it rings past both levels at the
+    # edge. Area averaging (meant for shrinking) never leaves the range of its inputs.
+    image = np.full((10, 40, 3), 50, np.uint8)
+    image[5:] = 200
+    out = match_resolution(image, (20, 20)).astype(int)
+    assert out.min() < 50 and out.max() > 200
+
+
+def test_speckle_noise_multiplies_by_one_plus_the_generators_draws():
+    # n is the generator's standard normal draws (float32) times sqrt(var), added to 1, not taken from it.
+    image = np.full((64, 64, 3), 100, np.uint8)
+    draws = np.random.default_rng(3).standard_normal(image.shape, dtype=np.float32)
+    change = speckle_noise(image, np.random.default_rng(3), var=0.01).astype(float) - 100
+    assert np.allclose(change, 100 * 0.1 * draws, atol=0.51)
+
+
+@pytest.mark.parametrize("warp", [random_shear, random_perspective])
+def test_warps_reflect_at_the_border_so_a_flat_image_stays_flat(warp):
+    # Pixels pulled from outside the image come from its reflection, never a black fill.
+    flat = np.full((40, 40, 3), 180, np.uint8)
+    strength = {"max_angle": 30.0} if warp is random_shear else {"distortion": 0.5}
+    for seed in range(3):
+        assert (warp(flat, seed, **strength) == 180).all()
+
+
+def test_identical_gallery_images_get_independent_noise():
+    # Each gallery image has its own seeds: two copies of one photo get different noise.
+    face = _face(32, 32)
+    degrader = GalleryDegrader(16, scales=(2,), degradations=["gaussian_noise"], chain_lengths=(1,),
+                               include_matched=False, random_state=0)
+    first, second = degrader.fit_transform([face, face.copy()])
+    assert first.meta["kind"].tolist() == ["original", "degraded"]
+    assert np.array_equal(first.data[0], second.data[0])
+    assert not np.array_equal(first.data[1], second.data[1])
+
+
+def test_the_original_is_the_gallery_image_even_without_matched_copies():
+    face = _face(40, 30)
+    hs = GalleryDegrader(8, scales=(1,), degradations=["gaussian_noise"], chain_lengths=(1,),
+                         include_matched=False, random_state=0).fit_transform([face])[0]
+    assert np.array_equal(hs.data[0], face) and hs.data[1].shape == (8, 6, 3)
+
+
+def test_a_one_pixel_probe_matches_the_gallery_to_its_mean_colour():
+    # probe size 1 at scale 1: one pixel, the area average of the whole 8 x 8 image
+    image = np.zeros((8, 8, 3), np.uint8)
+    image[:, :4] = (2, 40, 100)
+    image[:, 4:] = (30, 0, 60)
+    hs = GalleryDegrader((1, 1), scales=(1,), n_chains=0, random_state=0).fit_transform([image])[0]
+    assert hs.data[1].shape == (1, 1, 3)
+    assert hs.data[1][0, 0].tolist() == [16, 20, 80]
+    tall = GalleryDegrader(1, scales=(1,), n_chains=0, random_state=0).fit_transform([_face(40, 10)])[0]
+    assert tall.data[1].shape == (1, 1, 3)  # a width of 0.25 px rounds to none, and is kept at one
+
+
+@pytest.mark.parametrize("state", [int, np.random.default_rng], ids=["int", "Generator"])
+def test_chain_draws_spread_over_many_seeds(state):
+    # 300 random states give 300 different draws of 4 chains among 1463: a seed space of a few
+    # hundred values would make two of them agree (and chance agreement has odds under 1e-7).
+    face = _face(16, 16)
+    draws = {tuple(GalleryDegrader(n_chains=4, random_state=state(s)).fit([face]).chains_) for s in range(300)}
+    assert len(draws) == 300
+
+
+def test_transform_names_the_probes_in_its_errors():
+    degrader = GalleryDegrader(n_chains=1, random_state=0).fit([_face(16, 16)])
+    with pytest.raises(ValueError, match=r"^X is empty; expected at least one sample$"):
+        degrader.transform(np.zeros((0, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"^X is empty; expected at least one sample$"):
+        GalleryDegrader(n_chains=1).fit(np.zeros((0, 8, 8, 3), np.uint8))
+
+
+def test_gaussian_noise_adds_255_times_the_scaled_draws_and_the_mean():
+    # On the 0-1 scale: 255 levels. The change regressed on the generator's draws has slope 255 sqrt(var)
+    # and intercept 255 mean (rounding to whole levels adds only a small uniform error).
+    image = np.full((64, 64, 3), 100, np.uint8)
+    draws = np.random.default_rng(5).standard_normal(image.shape, dtype=np.float32).ravel()
+    change = gaussian_noise(image, np.random.default_rng(5), mean=0.1, var=0.01).astype(float).ravel() - 100
+    slope, intercept = np.polyfit(draws, change, 1)
+    assert slope == pytest.approx(25.5, abs=0.03) and intercept == pytest.approx(25.5, abs=0.03)
+    with pytest.raises(TypeError, match=r"^mean=nan; expected a finite real number$"):
+        gaussian_noise(image, 0, mean=float("nan"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_colour_jitter_rotates_hue_and_scales_saturation_by_the_drawn_amounts(seed):
+    # Drawn as documented: a hue shift from U(-hue, hue) of a full turn (256 levels in OpenCV's
+    # _FULL HSV), then a saturation factor from U(1 - saturation, 1 + saturation).
+    u_hue, u_sat = np.random.default_rng(seed).uniform(size=2)
+    shift = (2 * u_hue - 1) * 0.3 * 256
+    factor = 1 + (2 * u_sat - 1) * 0.6
+    image = np.empty((8, 8, 3), np.uint8)
+    image[:] = (200, 140, 120)  # hue 21 of 256, saturation 102 of 255, value 200
+    before = cv2.cvtColor(image, cv2.COLOR_RGB2HSV_FULL)[0, 0].astype(float)
+    after = cv2.cvtColor(color_jitter(image, seed, hue=0.3, saturation=0.6), cv2.COLOR_RGB2HSV_FULL)[0, 0]
+    turned = (after[0] - before[0] + 128) % 256 - 128
+    assert abs(turned - shift) <= 2.5
+    assert after[1] == pytest.approx(min(255, before[1] * factor), abs=3)
+
+
+def test_patch_shuffle_moves_pixels_in_every_whole_patch_including_a_single_row_or_column_of_patches():
+    image = np.random.default_rng(0).integers(0, 256, (8, 16, 3), dtype=np.uint8)
+    moved = np.zeros((4, 8), bool)
+    for seed in range(6):
+        out = patch_shuffle(image, seed, patch_size=2)
+        moved |= (out != image).any(axis=2).reshape(4, 2, 8, 2).any(axis=(1, 3))
+    assert moved.all()  # every 2 x 2 patch, up to the last column, was shuffled by some seed
+    wide, tall = image, image.transpose(1, 0, 2).copy()  # 8 x 16: one row of 8 x 8 patches; 16 x 8: one column
+    for single in (wide, tall):
+        assert not np.array_equal(patch_shuffle(single, 0, patch_size=8), single)
+
+
+def test_chain_parameter_checks_give_their_exact_messages():
+    names = "('gaussian_noise', 'speckle_noise', 'color_jitter', 'brightness_jitter', 'motion_blur', " \
+            "'gaussian_blur', 'disk_blur', 'random_perspective', 'random_shear', 'down_up_rescale', 'patch_shuffle')"
+    cases = [
+        (dict(lengths=3), TypeError, "lengths=3; expected a sequence of chain lengths such as (1, 2, 3)"),
+        (dict(lengths="12"), TypeError, "lengths='12'; expected a sequence of chain lengths such as (1, 2, 3)"),
+        (dict(lengths=()), ValueError, "lengths is empty; expected at least one chain length"),
+        (dict(lengths=[1, 2.0]), TypeError, "lengths holds chain length 2.0; expected integers >= 1"),
+        (dict(lengths=[2, 1, 2]), ValueError, "lengths=(2, 1, 2) repeats a length; expected distinct lengths"),
+        (dict(degradations="motion_blur"), TypeError,
+         "degradations='motion_blur'; expected a sequence of degradation names or None"),
+        (dict(degradations=["motion_blur", "disk_blur", "motion_blur"]), ValueError,
+         "degradations=('motion_blur', 'disk_blur', 'motion_blur') repeats a degradation; expected distinct names"),
+        (dict(degradations=["jpeg"]), ValueError, f"degradations holds unknown degradation 'jpeg'; expected names "
+                                                   f"from {names}"),
+    ]
+    for kwargs, kind, message in cases:
+        with pytest.raises(kind) as error:
+            degradation_chains(**kwargs)
+        assert str(error.value) == message
+    assert degradation_chains(["disk_blur"], lengths=[2, 1]) == [("disk_blur",), ("disk_blur", "disk_blur")]
+
+
+def test_gallery_hypothesis_size_is_bounded_by_the_pixel_limit_at_its_edge(monkeypatch):
+    face = _face(16, 16)
+    # probe 10 x 10 at scale 4: 40 x 40 = 1600 pixels; probe (10, 6) at scale 4: 40 x 24 = 960 pixels
+    monkeypatch.setenv("SKMITM_MAX_PIXELS", "1600")
+    GalleryDegrader(10, scales=(2, 4), n_chains=0).fit([face])  # at the limit: allowed
+    monkeypatch.setenv("SKMITM_MAX_PIXELS", "960")
+    GalleryDegrader([(10, 6)], scales=(4,), n_chains=0).fit([face])
+    monkeypatch.setenv("SKMITM_MAX_PIXELS", "1599")
+    with pytest.raises(ValueError) as error:
+        GalleryDegrader(10, scales=(2, 4), n_chains=0).fit([face])
+    assert str(error.value) == ("probe_size=10 at scale 4 makes 1600-pixel gallery hypotheses, "
+                                "more than the pixel limit of 1599")
+
+
+def test_gallery_degrader_defaults_metadata_and_messages():
+    face = _face(16, 16)
+    assert len(GalleryDegrader(random_state=0).fit([face]).chains_) == 64  # the default number of chains
+    hs = GalleryDegrader(8, scales=(1,), n_chains=1, random_state=0).fit_transform([face])[0]
+    assert hs.meta["kind"].tolist() == ["original", "matched", "degraded"]
+    assert hs.meta["chain"][:2].tolist() == ["", ""]  # neither the original nor a matched copy has a chain
+    with pytest.raises(ValueError) as error:
+        GalleryDegrader([]).fit([face])
+    assert str(error.value) == "probe_size is an empty list; expected at least one probe size"
+    with pytest.raises(TypeError) as error:
+        apply_chain(face, "motion_blur", params=[("motion_blur", {})])
+    assert str(error.value) == ("degradation_params=[('motion_blur', {})]; "
+                                "expected a dict of {name: {keyword: value}}")
+    with pytest.raises(TypeError) as error:
+        apply_chain(face, "motion_blur", params={"motion_blur": 3})
+    assert str(error.value) == "degradation_params['motion_blur']=3; expected a dict of keyword arguments"
+
+
+def test_gallery_of_template_sets_is_refused_with_its_index():
+    from skmitm._hypotheses import make_meta
+
+    sets = [HypothesisSet.from_image(_face(16, 16)), HypothesisSet(np.ones((1, 4), np.float32), make_meta(1))]
+    with pytest.raises(TypeError) as error:
+        GalleryDegrader(n_chains=1).fit_transform(sets)
+    assert str(error.value) == "X[1] holds templates; GalleryDegrader needs gallery images"
+
+
+def test_recipe_digests_change_with_the_matching_code_and_opencv_versions(monkeypatch):
+    from skmitm import _degradation
+    from skmitm._degradation import _MatchedImages
+
+    matched = _MatchedImages([np.zeros((4, 6, 3), np.uint8)], [0, 0], [(0, 0), (8, 12)])
+    before = matched.recipe_digests()[1]
+    monkeypatch.setattr(_degradation, "_MATCH_VERSION", _degradation._MATCH_VERSION + 1)
+    bumped = matched.recipe_digests()[1]
+    monkeypatch.setattr(_degradation.cv2, "__version__", "0.0.0-other")
+    assert len({before, bumped, matched.recipe_digests()[1]}) == 3

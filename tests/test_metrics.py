@@ -1,8 +1,10 @@
 """Rank-k identification rate, CMC and the CMC picture."""
 
+import math
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -132,3 +134,34 @@ def test_plot_cmc_draws_the_curves_it_is_given(tmp_path, monkeypatch):
     # defaults: the first 20 ranks, titled "CMC"
     plot_cmc({"long": (np.arange(1, 31), np.linspace(0.1, 1, 30))}, tmp_path / "long.png")
     assert drawn["lines"][0][0] == list(range(1, 21)) and drawn["title"] == "CMC" and drawn["xlim"] == (1, 20)
+
+
+def test_psnr_against_hand_computed_values():
+    from skmitm.metrics import psnr
+
+    dark = np.zeros((4, 6, 3), np.uint8)
+    # uint8 differences in both directions, without wrapping: every pixel off by 5 -> MSE 25
+    assert psnr(dark, np.full_like(dark, 5)) == pytest.approx(10 * math.log10(255**2 / 25), rel=1e-12)
+    assert psnr(np.full_like(dark, 5), dark) == pytest.approx(34.151403521, abs=1e-8)
+    half = dark.copy()
+    half[:2] = 10  # half the pixels off by 10 -> MSE 50
+    assert psnr(half, dark) == pytest.approx(10 * math.log10(255**2 / 50), rel=1e-12)
+    assert psnr([0.0, 255.0], [255.0, 0.0]) == pytest.approx(0.0, abs=1e-12)
+    assert psnr(dark, np.ones_like(dark)) == pytest.approx(20 * math.log10(255), rel=1e-12)  # MSE 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # identical images: inf without dividing by zero
+        assert psnr(half, half.copy()) == math.inf
+    with pytest.raises(ValueError) as error:
+        psnr(np.zeros((2, 3)), np.zeros((3, 2)))
+    assert str(error.value) == "images of shapes (2, 3) and (3, 2); expected the same shape"
+
+
+def test_plot_cmc_writes_the_format_its_suffix_names(tmp_path):
+    curves = {"toy": cmc_curve(["a", "b"], [[0.9, 0.1], [0.8, 0.3]], ["a", "b"])}
+    # a PDF for .pdf and for .PDF (the suffix's case does not matter); PNG without a suffix
+    for name, magic in (("cmc.pdf", b"%PDF"), ("CMC.PDF", b"%PDF"), ("cmc.svg", b"<?xml"), ("cmc", b"\x89PNG")):
+        plot_cmc(curves, tmp_path / name, max_rank=2)
+        assert (tmp_path / name).read_bytes().startswith(magic), name
+    with pytest.raises(ValueError) as error:
+        plot_cmc({})
+    assert str(error.value) == "curves is empty; expected at least one (ranks, rates) pair"

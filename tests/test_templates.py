@@ -645,7 +645,29 @@ def test_transform_streams_sets_in_groups(monkeypatch):
 def test_cache_keys_tell_apart_images_of_the_same_bytes_but_another_shape(tmp_path):
     from skmitm._templates import _TemplateCache
 
-    cache = _TemplateCache(tmp_path, "config", dim=4)
+    cache = _TemplateCache(tmp_path, "config", 128)
     image = np.arange(2 * 6 * 3, dtype=np.uint8).reshape(2, 6, 3)
     assert cache.key(image) != cache.key(image.reshape(6, 2, 3))
     assert cache.key(image) == cache.key(image.copy())
+
+
+def test_template_cache_counts_rows_that_fail_their_check_and_leaves_a_read_only_folder_alone(tmp_path, monkeypatch):
+    import sqlite3
+
+    from skmitm import _templates
+    from skmitm._templates import _TemplateCache
+
+    cache = _TemplateCache(tmp_path, "config", 4)
+    keys = [b"a" * 32, b"b" * 32]
+    cache.put(keys, np.arange(8, dtype=np.float32).reshape(2, 4))
+    with sqlite3.connect(cache.path) as connection:  # one row's template bytes changed behind its checksum
+        connection.execute(f"UPDATE {cache._TABLE} SET template = ? WHERE key = ?", (bytes(16), keys[1]))
+    connection.close()
+    fresh = _TemplateCache(tmp_path, "config", 4)
+    found = fresh.get(keys)
+    assert list(found) == [keys[0]] and found[keys[0]].tolist() == [0, 1, 2, 3]
+    assert fresh.n_bad == 1
+    monkeypatch.setattr(_templates, "_writable", lambda path: False)
+    elsewhere = _TemplateCache(tmp_path / "read-only", "config", 4)
+    elsewhere.put(keys[:1], np.ones((1, 4), np.float32))
+    assert not (tmp_path / "read-only").exists() and elsewhere.get(keys) == {}

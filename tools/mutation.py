@@ -67,6 +67,8 @@ def _prepare(name):
         kept.write_text(results, encoding="utf-8")
     shutil.copytree(REPO / "skmitm", work / "skmitm", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    # Some tests import a benchmark module (tests/conftest.py's benchmark()) from the root folder.
+    shutil.copytree(REPO / "benchmarks", work / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
     config = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     config += (
         "\n[tool.mutmut]\n"
@@ -78,6 +80,7 @@ def _prepare(name):
         # fork server here, and safe with OMP_NUM_THREADS=1 (no thread pool to inherit).
         'process_isolation = "fork"\n'
         "use_git_change_detection = false\n"
+        'also_copy = ["benchmarks"]\n'
     )
     (work / "pyproject.toml").write_text(config, encoding="utf-8")
     return work
