@@ -48,7 +48,7 @@ def _fusion_table():
 FUSION_STRATEGIES = _fusion_table()
 
 _MAX_SCORE_FLOATS = 1 << 24  # bounds one score block to 64 MiB of float32
-_CACHE_FLOATS = 1 << 18  # one 1 MiB block of scores, reduced while still in cache
+_CACHE_FLOATS = 1 << 22  # one 16 MiB block of scores: few BLAS calls, each reduced at once
 
 
 def _prepare(templates, similarity):
@@ -634,8 +634,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if gallery_rule == "T_add":
             sims = prepared_probes @ group.prepared.T
             return np.where(group.counts > 0, sims, np.nan).astype(np.float32)
-        # Score blocks of whole subjects small enough to stay in cache, so the
-        # reduction reads what the product has just written.
+        # Score blocks of whole subjects, each at most _CACHE_FLOATS scores: few
+        # large BLAS calls (on a loaded machine each call waits for its
+        # threads, so many small ones cost far more than their FLOPs).
         n_classes = len(self.classes_)
         out = np.empty((prepared_probes.shape[0], n_classes), dtype=np.float32)
         ends = group.starts + group.counts
