@@ -22,11 +22,7 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def child(n_probes, sigmas, model, n_gallery):
@@ -59,9 +55,8 @@ def main(argv=None):
     for n in args.probes:
         command = [sys.executable, __file__, "--child", str(n), "--sigmas", str(args.sigmas),
                    "--gallery", str(args.gallery)] + (["--model", args.model] if args.model else [])
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True, env=env,
-                                           cwd=ROOT).stdout.strip().splitlines()[-1])
+        result = json.loads(subprocess.run(command, check=True, capture_output=True,
+                                           text=True).stdout.strip().splitlines()[-1])
         peaks[n] = result["peak_kib"] / 2**20
         print(f"{n:>6} probes: peak RSS {peaks[n]:.2f} GiB (after fit {result['fitted_kib'] / 2**20:.2f} GiB), "
               f"predict {result['predict_s']:.0f} s ({1000 * result['predict_s'] / n:.0f} ms/probe)", flush=True)
