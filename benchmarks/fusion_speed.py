@@ -4,7 +4,10 @@ One probe with 48 hypotheses against 1,000 subjects × 64 gallery hypotheses,
 128-D templates, fused S_max over gallery hypotheses then S_add over probe
 hypotheses. Prints ms per probe, the achieved GFLOP/s of the identifier and of
 ``numpy.matmul`` on the same shapes (measured in the same process), and their
-ratio (target ≥ 0.5).
+ratio (target ≥ 0.8). The default fusion, ``T_concat``, compares one fused
+vector per probe with one per subject: far fewer FLOPs than the exhaustive
+product, so its time is printed beside the product's, as a ratio (above 1:
+faster than the product).
 
 Run: ``python benchmarks/fusion_speed.py [--repeats N] [--probes P]``
 """
@@ -50,12 +53,17 @@ def run(*, n_subjects=1000, gallery_hypotheses=64, probe_hypotheses=48, dim=128,
         for _ in range(n_probes)
     ]
     clf = FusedNearestNeighborIdentifier("S_max/S_add").fit(gallery, np.arange(n_subjects))
+    concat = FusedNearestNeighborIdentifier("T_concat").fit(gallery, np.arange(n_subjects))
     P = rng.normal(size=(n_probes * probe_hypotheses, dim)).astype(np.float32)
     G = rng.normal(size=(n_subjects * gallery_hypotheses, dim)).astype(np.float32)
     flops = 2.0 * P.shape[0] * G.shape[0] * dim
-    t_matmul, t_fused = _best_times([lambda: P @ G.T, lambda: clf.decision_function(probes)], repeats)
+    t_matmul, t_fused, t_concat = _best_times(
+        [lambda: P @ G.T, lambda: clf.decision_function(probes), lambda: concat.decision_function(probes)], repeats
+    )
     return {
         "ms_per_probe": 1e3 * t_fused / n_probes,
+        "ms_per_probe_concat": 1e3 * t_concat / n_probes,
+        "ratio_concat": t_matmul / t_concat,
         "gflops_fused": flops / t_fused / 1e9,
         "gflops_matmul": flops / t_matmul / 1e9,
         "ratio": t_matmul / t_fused,
@@ -71,7 +79,9 @@ def main(argv=None):
     print(f"fused S_max/S_add, {args.probes} probe(s) × 48 hyps vs 1000 subjects × 64 hyps, 128-D")
     print(f"  identifier : {r['ms_per_probe']:.2f} ms per probe, {r['gflops_fused']:.1f} GFLOP/s")
     print(f"  numpy P@G.T: {r['gflops_matmul']:.1f} GFLOP/s (same shapes, same process)")
-    print(f"  ratio      : {r['ratio']:.2f} (target >= 0.5)")
+    print(f"  ratio      : {r['ratio']:.2f} (target >= 0.8)")
+    print(f"T_concat (the default): {r['ms_per_probe_concat']:.2f} ms per probe; exhaustive product time / "
+          f"T_concat time: {r['ratio_concat']:.2f}")
     return r
 
 

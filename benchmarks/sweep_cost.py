@@ -113,7 +113,9 @@ def main(argv=None):
             result = GridSearchCV(pipe, grid, cv=cv).fit(X, y, groups=roles)
             elapsed = time.perf_counter() - start
             with sqlite3.connect(Path(cache) / "skmitm-templates.sqlite3") as db:
-                stored = db.execute("SELECT COUNT(*) FROM templates").fetchone()[0]
+                # The cache's one table; its name carries the cache format's version.
+                (table,) = db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchone()
+                stored = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
         return elapsed, result, stored
 
     # Alternating passes, best of each: both searches see the same spread of load.

@@ -49,7 +49,7 @@ def _fusion_table():
 FUSION_STRATEGIES = _fusion_table()
 
 _MAX_SCORE_FLOATS = 1 << 24  # bounds one score block to 64 MiB of float32
-_CACHE_FLOATS = 1 << 18  # one 1 MiB block of scores, reduced while still in cache
+_CACHE_FLOATS = 1 << 22  # one 16 MiB block of scores: few BLAS calls, each reduced at once
 
 
 def _prepare(templates, similarity):
@@ -172,6 +172,11 @@ class _GalleryGroup:
             np.add.at(sums, self.subjects, self.raw)
             self.subject_means = (sums / np.maximum(self.counts, 1)[:, None]).astype(np.float32)
         return self.subject_means
+
+    def keep_means_only(self):
+        """Compute the subject means and drop the hypotheses, for fusions that use nothing else."""
+        self.mean_per_subject()
+        self.raw = self.subjects = None
 
 
 class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, BaseEstimator):
@@ -559,6 +564,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
                 group.prepared = _prepare(group.mean_per_subject(), self.similarity)
             elif gallery_rule != "T_concat":
                 group.prepared = _prepare(group.raw, self.similarity)
+            if gallery_rule in ("T_add", "T_concat"):
+                # These fusions compare with each subject's mean template only.
+                group.keep_means_only()
+        self._concatenated = {}
         return self
 
     def add_subjects(self, X, y):
@@ -741,8 +750,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         scores = np.empty((n_probes, n_classes), dtype=np.float32)
         key_codes = {key: code for code, key in enumerate(dict.fromkeys(keys))}
         codes = np.array([key_codes[k] for k in keys], dtype=np.intp)
-        rows_per_probe = len(owner) / n_probes
-        widest = max(g.raw.shape[0] for g in self._groups.values())
+        if gallery_rule == "T_concat":
+            # One fused row per probe against one per subject.
+            rows_per_probe, widest = 1, n_classes
+        else:
+            rows_per_probe = len(owner) / n_probes
+            widest = max(int(g.counts.sum()) for g in self._groups.values())
         for start, stop in self._chunks(n_probes, rows_per_probe, widest):
             in_chunk = (owner >= start) & (owner < stop)
             args = (templates[in_chunk], codes[in_chunk], owner[in_chunk] - start, stop - start)
@@ -766,8 +779,9 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if gallery_rule == "T_add":
             sims = prepared_probes @ group.prepared.T
             return np.where(group.counts > 0, sims, np.nan).astype(np.float32)
-        # Score blocks of whole subjects small enough to stay in cache, so the
-        # reduction reads what the product has just written.
+        # Score blocks of whole subjects, each at most _CACHE_FLOATS scores: few
+        # large BLAS calls (on a loaded machine each call waits for its
+        # threads, so many small ones cost far more than their FLOPs).
         n_classes = len(self.classes_)
         out = np.empty((prepared_probes.shape[0], n_classes), dtype=np.float32)
         ends = group.starts + group.counts
@@ -824,20 +838,25 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         for p, pattern in enumerate(patterns):
             probes = np.flatnonzero(pattern_of.ravel() == p)
             used = [key_order[j] for j in np.flatnonzero(pattern)]
-            probe_blocks, gallery_blocks, present = [], [], np.ones(len(self.classes_), dtype=bool)
+            probe_blocks = []
             for code in used:
                 mine = (codes == code) & np.isin(owner, probes)
                 local = np.searchsorted(probes, owner[mine])
-                block = self._mean_per_probe(rows[mine], local, len(probes))
-                group = self._groups[keys[code]]
-                gallery_block = group.mean_per_subject()
-                present &= group.counts > 0
-                probe_blocks.append(block)
-                gallery_blocks.append(gallery_block)
+                probe_blocks.append(self._mean_per_probe(rows[mine], local, len(probes)))
             p_vec = _prepare(np.concatenate(probe_blocks, axis=1), self.similarity)
-            g_vec = _prepare(np.concatenate(gallery_blocks, axis=1), self.similarity)
+            g_vec, present = self._concatenated_gallery(tuple(keys[code] for code in used))
             out[probes] = np.where(present, p_vec @ g_vec.T, np.nan)
         return out
+
+    def _concatenated_gallery(self, keys):
+        """Prepared concatenated subject means of the gallery groups ``keys``, and which subjects have all;
+        made once per combination of groups, not once per chunk of probes."""
+        if keys not in self._concatenated:
+            groups = [self._groups[key] for key in keys]
+            present = np.logical_and.reduce([group.counts > 0 for group in groups])
+            g_vec = _prepare(np.concatenate([group.mean_per_subject() for group in groups], axis=1), self.similarity)
+            self._concatenated[keys] = (g_vec, present)
+        return self._concatenated[keys]
 
     def predict(self, X):
         """The most similar enrolled subject of each probe (rank 1).

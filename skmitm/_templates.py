@@ -429,6 +429,11 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
             norms = np.linalg.norm(templates, axis=1, keepdims=True)
             np.divide(templates, norms, out=templates, where=norms > 0)
         bounds = np.cumsum([len(hs) for _, hs in group])[:-1]
+        for _, hs in group:
+            # Lazily made images (super-resolved probes) are dropped as soon as their templates exist.
+            release = getattr(hs.data, "release", None)
+            if release is not None:
+                release()
         return [hs.with_data(t) for (_, hs), t in zip(group, np.split(templates, bounds))]
 
     def _templates(self, group, bar=None):

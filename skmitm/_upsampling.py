@@ -1,7 +1,9 @@
 """Multi-hypothesis face super-resolution of probes (the probe half of meet-in-the-middle)."""
 
 import copy
+import math
 import os
+from collections.abc import Sequence
 from numbers import Integral
 
 import cv2
@@ -209,7 +211,11 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
         Returns
         -------
         sets : list of HypothesisSet
-            One per probe, with :attr:`n_hypotheses_` images each.
+            One per probe, with :attr:`n_hypotheses_` images each. The
+            images are made when first read, a few probes at a time, so
+            that memory does not grow with the number of probes;
+            :class:`~skmitm.TemplateExtractor` drops them again once their
+            templates exist. ``list(hs.data)`` gives them as a plain list.
         """
         check_is_fitted(self, "net_")
         sets = as_hypothesis_sets(X, name="X", allow_templates=False)
@@ -229,24 +235,30 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
                     f"X[{i}] is {probe.shape[0]}×{probe.shape[1]} pixels: super-resolved {largest}× it exceeds the "
                     f"pixel limit of {limit}; expected a small probe face (resize or crop it first)"
                 )
+        # Probes are super-resolved lazily, a block at a time, when their
+        # images are first read (TemplateExtractor reads a few thousand at a
+        # time and then releases them), so memory does not grow with the
+        # number of probes. A block is a run of probes of one size whose
+        # blurred copies fill whole network batches: the network sees exactly
+        # the batches an all-at-once pass would, so the images are the same.
+        per_block = self.batch_size // math.gcd(self.batch_size, len(self.sigmas_))
         by_size = {}
         for i, probe in enumerate(probes):
             by_size.setdefault(probe.shape[:2], []).append(i)
-        outputs = [None] * len(probes)
-        with torch_threads(self.n_threads), torch.inference_mode():
-            for indices in by_size.values():
-                for i, images in zip(indices, self._super_resolve([probes[i] for i in indices])):
-                    outputs[i] = images
+        data = [None] * len(probes)
+        for indices in by_size.values():
+            for start in range(0, len(indices), per_block):
+                block = _SuperResolvedBlock(self, [probes[i] for i in indices[start : start + per_block]])
+                for k, i in enumerate(indices[start : start + per_block]):
+                    data[i] = _SuperResolvedImages(block, k)
         n_sigmas = len(self.sigmas_)
         scale_meta = np.repeat(np.asarray(self.scales_, dtype=np.float32), n_sigmas)
         sigma_meta = np.tile(self.sigmas_, len(self.scales_))
+        n_sr = len(self.scales_) * n_sigmas
         result = []
-        for probe, images in zip(probes, outputs):
-            meta = make_meta(
-                len(images), scale=scale_meta, kind="super-resolved", sigma=sigma_meta, size=probe.shape[0]
-            )
+        for probe, images in zip(probes, data):
+            meta = make_meta(n_sr, scale=scale_meta, kind="super-resolved", sigma=sigma_meta, size=probe.shape[0])
             if self.include_original:
-                images = [probe] + images
                 meta = np.concatenate([make_meta(1, size=probe.shape[0]), meta])
             result.append(HypothesisSet(images, meta))
         return result
@@ -292,3 +304,61 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
             [per_scale[s][k * n_sigmas + j] for s in self.scales_ for j in range(n_sigmas)]
             for k in range(len(probes))
         ]
+
+
+class _SuperResolvedBlock:
+    """A few probes of one size, super-resolved together on first access.
+
+    Each probe's hypothesis images are kept until :meth:`release` drops them;
+    a released probe read again is super-resolved again (same images).
+    """
+
+    __slots__ = ("upsampler", "probes", "images", "n_hypotheses")
+
+    def __init__(self, upsampler, probes):
+        self.upsampler = upsampler
+        self.probes = probes
+        self.images = [None] * len(probes)
+        self.n_hypotheses = upsampler.n_hypotheses_
+
+    def get(self, k):
+        if self.images[k] is None:
+            up = self.upsampler
+            with torch_threads(up.n_threads), torch.inference_mode():
+                computed = up._super_resolve(self.probes)
+            for j, (probe, images) in enumerate(zip(self.probes, computed)):
+                if self.images[j] is None:
+                    self.images[j] = [probe] + images if up.include_original else images
+        return self.images[k]
+
+    def release(self, k):
+        self.images[k] = None
+
+
+class _SuperResolvedImages(Sequence):
+    """The hypothesis images of one probe, made on first access (see ``transform``).
+
+    ``release()`` frees them once their templates exist; a copy or a pickle
+    is a plain list of the images.
+    """
+
+    __slots__ = ("block", "index")
+
+    def __init__(self, block, index):
+        self.block = block
+        self.index = index
+
+    def __len__(self):
+        return self.block.n_hypotheses
+
+    def __getitem__(self, index):
+        return self.block.get(self.index)[index]
+
+    def __iter__(self):
+        return iter(self.block.get(self.index))
+
+    def release(self):
+        self.block.release(self.index)
+
+    def __reduce__(self):
+        return (list, (list(self),))

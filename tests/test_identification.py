@@ -531,3 +531,18 @@ def test_input_errors_name_the_first_culprit(problem):
     with pytest.raises(ValueError, match=r"^X\[0\] has no hypothesis with a gallery counterpart"):
         FusedNearestNeighborIdentifier(gallery_kinds=["matched"]).fit(gallery, y).decision_function(lost)
     assert clf.n_gallery_hypotheses_ == len(gallery)
+
+
+@pytest.mark.filterwarnings("ignore:only")
+@pytest.mark.parametrize("fusion", ["T_concat", "T_add", "T_add/S_max"])
+def test_mean_fusions_keep_no_hypotheses_and_refit_forgets_the_old_gallery(problem, fusion):
+    """Fusions that compare with subject means drop the hypotheses; a refit on another gallery scores like a
+    fresh identifier fitted on it, in chunks of one probe or all together (the fused gallery is made once)."""
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(fusion, similarity="pearson").fit(gallery, y)
+    assert all(group.raw is None for group in clf._groups.values())
+    clf.decision_function(probes)
+    other = gallery[:5]
+    clf.set_params(chunk_size=1).fit(other, y[:5])
+    expected = _reference(other, y[:5], probes, fusion, "pearson")
+    np.testing.assert_allclose(clf.decision_function(probes), expected, rtol=1e-4, atol=1e-5)

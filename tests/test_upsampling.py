@@ -1,22 +1,32 @@
 """MultiHypothesisUpsampler: probes become SR hypotheses in transform; the gallery passes through."""
 
+import pickle
+
 import cv2
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_no_attributes_set_in_init,
     check_set_params,
 )
 
-from skmitm import HypothesisSet, MultiHypothesisUpsampler, make_meta
+from skmitm import (
+    FusedNearestNeighborIdentifier,
+    HypothesisSet,
+    MultiHypothesisUpsampler,
+    TemplateExtractor,
+    make_meta,
+)
 from skmitm._edsr import FaceEDSR
 from skmitm._param_validation import InvalidParameterError
 
 from conftest import benchmark
+from test_templates import TinyNet
 
 
 @pytest.fixture
@@ -103,7 +113,10 @@ def test_each_probe_goes_through_the_network_with_the_rest_of_its_batch(net):
     calls = []
     up = MultiHypothesisUpsampler(net, sigmas=16, batch_size=64).fit()
     up.net_.body.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
-    up.transform(probes(5))
+    sets = up.transform(probes(5))
+    assert calls == []  # super-resolution waits until the images are read
+    for hs in sets:
+        list(hs.data)
     assert calls == [64, 16]
 
 
@@ -112,7 +125,7 @@ def test_n_threads_is_set_during_transform_and_restored(net):
     up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=1, n_threads=1).fit()
     up.net_.body.register_forward_hook(lambda *args: seen.append(torch.get_num_threads()))
     before = torch.get_num_threads()
-    up.transform(probes(1))
+    list(up.transform(probes(1))[0].data)
     assert seen == [1] and torch.get_num_threads() == before
 
 
@@ -206,3 +219,90 @@ def test_sr_quality_metrics_are_ssim_and_psnr():
     assert ssim(luma(image), luma(image)) == pytest.approx(1.0)
     assert 1 > ssim(luma(image), luma(noisy)) > ssim(luma(image), luma(noisier))
     assert psnr(image, noisy) == pytest.approx(28.1, abs=0.5)
+
+
+def _all_at_once(up, X):
+    """Reference: every probe of a size through the network in the batches of one pass over all of them."""
+    by_size = {}
+    for i, probe in enumerate(X):
+        by_size.setdefault(probe.shape[:2], []).append(i)
+    out = [None] * len(X)
+    with torch.inference_mode():
+        for indices in by_size.values():
+            lr = np.concatenate([up.blurred_copies(X[i]) for i in indices])
+            per_scale = {s: [] for s in up.scales_}
+            for start in range(0, len(lr), up.batch_size):
+                x = torch.from_numpy(lr[start : start + up.batch_size]).permute(0, 3, 1, 2)
+                features = up.net_.features(x)
+                for s in up.scales_:
+                    y = up.net_.upsample(x, features, s).clamp(0, 1).mul(255).round().to(torch.uint8)
+                    per_scale[s] += list(y.permute(0, 2, 3, 1).numpy())
+            n = len(up.sigmas_)
+            for k, i in enumerate(indices):
+                out[i] = [X[i]] + [per_scale[s][k * n + j] for s in up.scales_ for j in range(n)]
+    return out
+
+
+def test_lazy_hypotheses_equal_an_all_at_once_pass(net):
+    """Made a block at a time on first read, in any order, the images are those of one pass over all probes."""
+    X = probes(7) + probes(5, size=(16, 20), seed=1)
+    X = [X[i] for i in np.random.default_rng(3).permutation(len(X))]
+    up = MultiHypothesisUpsampler(net, scales=(2, 4), sigmas=3, batch_size=4).fit()
+    expected = _all_at_once(up, X)
+    sets = up.transform(X)
+    for i in [11, 0, 5, 3, 8, 1, 2, 4, 6, 7, 9, 10]:  # read out of order, some twice after a release
+        hs = sets[i]
+        assert len(hs.data) == len(expected[i]) == 7
+        assert all(np.array_equal(a, b) for a, b in zip(hs.data, expected[i]))
+        hs.data.release()
+        assert np.array_equal(hs.data[-1], expected[i][-1])
+    copy = pickle.loads(pickle.dumps(sets[0]))
+    assert isinstance(copy.data, list) and all(np.array_equal(a, b) for a, b in zip(copy.data, expected[0]))
+
+
+def test_templates_hold_a_bounded_number_of_probe_images(net, monkeypatch):
+    """While templates are made, only a group's probes (plus one block) have images in memory; none after."""
+    import skmitm._templates as templates_module
+
+    X = probes(40, size=(8, 8))
+    up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=2, batch_size=4).fit()  # blocks of 2 probes
+    sets = up.transform(X)
+    blocks = {id(hs.data.block): hs.data.block for hs in sets}.values()
+
+    def live():
+        return sum(images is not None for block in blocks for images in block.images)
+
+    peaks = []
+    compute = templates_module.TemplateExtractor._compute
+
+    def spy(self, images, bar=None):
+        peaks.append(live())
+        return compute(self, images, bar)
+
+    monkeypatch.setattr(templates_module, "_STREAM_IMAGES", 9)  # groups of 3 probes of 3 hypotheses
+    monkeypatch.setattr(templates_module.TemplateExtractor, "_compute", spy)
+    out = TemplateExtractor(TinyNet(), input_size=8).fit().transform(sets)
+    assert len(out) == 40 and len(peaks) == 14
+    assert max(peaks) <= 3 + 1  # a group of 3 probes, and the rest of the block its last probe shares
+    assert live() == 0
+
+
+def test_pipeline_scores_do_not_change_when_probes_stream(net, monkeypatch):
+    """Scores from streamed probes equal those from probes super-resolved all at once, held, then scored."""
+    import skmitm._templates as templates_module
+
+    rng = np.random.default_rng(5)
+    gallery = [rng.integers(0, 256, (48, 48, 3), dtype=np.uint8) for _ in range(6)]
+    subjects = [0, 1, 2, 0, 1, 2]
+    X = probes(24, size=(12, 12))
+    pipe = Pipeline([
+        ("upsample", MultiHypothesisUpsampler(net, scales=(2, 4), sigmas=3, batch_size=4)),
+        ("templates", TemplateExtractor(TinyNet(), input_size=16)),
+        ("identify", FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred")),
+    ]).fit(gallery, subjects)
+    up, extractor, identifier = (step for _, step in pipe.steps)
+    held = [HypothesisSet(images, hs.meta) for images, hs in zip(_all_at_once(up, X), up.transform(X))]
+    expected = identifier.decision_function(extractor.transform(held))
+    monkeypatch.setattr(templates_module, "_STREAM_IMAGES", 10)
+    streamed = pipe.decision_function(X)
+    assert np.isfinite(expected).all() and np.array_equal(streamed, expected)
