@@ -72,22 +72,21 @@ def _read_mugshots(folder):
     return mugshots
 
 
+def _require_folder(folder, expected):
+    if not folder.is_dir():
+        raise FileNotFoundError(f"SCFace folder {str(folder)!r} does not exist; expected {expected}")
+
+
 def _read_probes(root, distances, cameras):
     probes = []
     for distance in distances:
         distance_folder = root / f"surveillance_cameras_distance_{distance}"
-        if not distance_folder.is_dir():
-            raise FileNotFoundError(
-                f"SCFace folder {str(distance_folder)!r} does not exist; expected the probes of distance "
-                f"{distance} ({SCFACE_DISTANCES.get(distance, '?')} m) there, or pass distances= without {distance}"
-            )
+        _require_folder(distance_folder, f"the probes of distance {distance} "
+                        f"({SCFACE_DISTANCES.get(distance, '?')} m) there, or pass distances= without {distance}")
         for camera in cameras:
             folder = distance_folder / f"cam{camera}"
-            if not folder.is_dir():
-                raise FileNotFoundError(
-                    f"SCFace folder {str(folder)!r} does not exist; expected camera {camera}'s frames at distance "
-                    f"{distance} there, or pass cameras= without {camera}"
-                )
+            _require_folder(folder, f"camera {camera}'s frames at distance {distance} there, or pass cameras= "
+                            f"without {camera}")
             for stem, path in _image_files(folder):
                 match = _PROBE_NAME.match(stem)
                 if match is None:
