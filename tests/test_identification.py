@@ -424,8 +424,9 @@ def test_small_probe_batch_warning_starts_below_ten_and_points_at_the_caller():
         clf.decision_function(rng.normal(size=(1, D)))
     assert str(error.value) == (
         "only one probe in hypothesis group 'original@1.0': centred on its own mean it has no template left "
-        "under the mean-centred similarity; score more probes together or pass probe_means estimated from a "
-        "reference set (estimate_probe_means)"
+        "under the mean-centred similarity; score more probes together, pass probe_means estimated from a "
+        "reference set (estimate_probe_means), or enrol the gallery with skmitm.enrol, which estimates them from "
+        "synthetic probes made from the gallery"
     )
     # a one-probe reference set is noisy but allowed: a warning, attributed to the caller
     with pytest.warns(UserWarning, match=r"^only 1 probe\(s\) in hypothesis group 'original@1.0'") as caught:
