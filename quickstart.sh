@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 shared=${SKMITM_SHARED:-../shared}
+# Absolute, so that tests and snippets running in other folders still find it.
+[[ -d "$shared" ]] && shared=$(cd "$shared" && pwd)
 python=${PYTHON:-python3}
 
 setup() {

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SKMITM_SHARED", REPO.parent / "shared"))
+# Absolute: snippets and subprocesses run in temporary folders, where a relative path means nothing.
+SHARED = Path(os.environ.get("SKMITM_SHARED") or REPO.parent / "shared").expanduser().resolve()
 
 
 def shared_path(relative):
