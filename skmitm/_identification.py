@@ -134,6 +134,16 @@ def _check_gallery_groups(groups, owner, classes):
             )
 
 
+def _rounded_to_float16(sets):
+    """The sets with their templates stored as float16; refuses a value float16 cannot hold."""
+    limit = np.finfo(np.float16).max
+    for i, s in enumerate(sets):
+        if s.data.dtype != np.float16 and s.data.size and np.abs(s.data).max() > limit:
+            raise ValueError(f"X[{i}] holds a template value of magnitude {np.abs(s.data).max():.6g}, beyond "
+                             f"float16's largest ({limit:g}); use template_dtype='float32' or rescale the templates")
+    return [HypothesisSet(s.data.astype(np.float16), s.meta) for s in sets]
+
+
 def _segment_reduce(scores, starts, counts, rule, n_segments):
     """Reduce columns of ``scores`` over contiguous segments; empty segments give NaN."""
     out = np.full((scores.shape[0], n_segments), np.nan, dtype=np.float32)
@@ -261,6 +271,14 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         set after ``fit``; ``decision_function`` ignores it.
     unknown_label : str or int, default="unknown"
         What :meth:`predict` answers for a probe below ``threshold``.
+    template_dtype : {"float32", "float16"}, default="float32"
+        Precision in which the enrolled gallery templates are stored (and
+        written by :func:`skmitm.save_gallery`). ``"float16"`` halves the
+        stored templates: ``fit`` rounds each gallery template to float16
+        once, and everything after (centring, fusion, scoring) runs in
+        float32 on the rounded values, so the scores are exactly those of a
+        float32 identifier fitted on the rounded templates. Probes are not
+        rounded.
 
     Attributes
     ----------
@@ -356,6 +374,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         # Checked to be finite (or a dict of probe size to finite) at fit and at predict time.
         "threshold": [None, Interval(Real, None, None), dict],
         "unknown_label": [str, Real],
+        "template_dtype": [StrOptions({"float32", "float16"})],
     }
 
     def __init__(
@@ -373,6 +392,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         gallery_means=None,
         threshold=None,
         unknown_label="unknown",
+        template_dtype="float32",
     ):
         self.fusion = fusion
         self.similarity = similarity
@@ -386,6 +406,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         self.gallery_means = gallery_means
         self.threshold = threshold
         self.unknown_label = unknown_label
+        self.template_dtype = template_dtype
 
     # ------------------------------------------------------------------ checks
     def _check_open_set_params(self):
@@ -508,6 +529,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         dims = {s.data.shape[1] for s in sets}
         if len(dims) != 1:
             raise ValueError(f"X holds templates of different dimensions {sorted(dims)}; expected one dimension")
+        if self.template_dtype == "float16":
+            sets = _rounded_to_float16(sets)
         self.classes_, codes = np.unique(y, return_inverse=True)
         # Kept for add_subjects and for saving an enrolled gallery (skmitm.save_gallery).
         self._gallery_sets, self._gallery_y = list(sets), y
