@@ -145,19 +145,19 @@ def _rounded_to_float16(sets):
 
 
 def _segment_reduce(scores, starts, counts, rule, n_segments):
-    """Reduce columns of ``scores`` over contiguous segments; empty segments give NaN."""
-    out = np.full((scores.shape[0], n_segments), np.nan, dtype=np.float32)
+    """Reduce rows of ``scores`` over contiguous segments; empty segments give NaN rows."""
+    out = np.full((n_segments, scores.shape[1]), np.nan, dtype=np.float32)
     nonempty = counts > 0
     if not nonempty.any():
         return out
     if nonempty.all() and (counts == counts[0]).all():
-        blocks = scores.reshape(scores.shape[0], n_segments, counts[0])
-        return blocks.max(axis=2) if rule == "S_max" else blocks.mean(axis=2)
+        blocks = scores.reshape(n_segments, counts[0], scores.shape[1])
+        return blocks.max(axis=1) if rule == "S_max" else blocks.mean(axis=1)
     idx = starts[nonempty]
     if rule == "S_max":
-        out[:, nonempty] = np.maximum.reduceat(scores, idx, axis=1)
+        out[nonempty] = np.maximum.reduceat(scores, idx, axis=0)
     else:
-        out[:, nonempty] = np.add.reduceat(scores, idx, axis=1) / counts[nonempty]
+        out[nonempty] = np.add.reduceat(scores, idx, axis=0) / counts[nonempty, None]
     return out
 
 
@@ -804,9 +804,13 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             return np.where(group.counts > 0, sims, np.nan).astype(np.float32)
         # Score blocks of whole subjects, each at most _CACHE_FLOATS scores: few
         # large BLAS calls (on a loaded machine each call waits for its
-        # threads, so many small ones cost far more than their FLOPs).
+        # threads, so many small ones cost far more than their FLOPs). Each
+        # block is gallery rows × probe rows: OpenBLAS computes that layout
+        # faster than its transpose, and the reduction over a subject's
+        # hypotheses then runs over contiguous rows.
         n_classes = len(self.classes_)
-        out = np.empty((prepared_probes.shape[0], n_classes), dtype=np.float32)
+        out = np.empty((n_classes, prepared_probes.shape[0]), dtype=np.float32)
+        probes_t = np.ascontiguousarray(prepared_probes.T)
         ends = group.starts + group.counts
         block_rows = max(1, _CACHE_FLOATS // max(1, prepared_probes.shape[0]))
         first = 0
@@ -814,12 +818,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             last = int(np.searchsorted(ends, group.starts[first] + block_rows, side="right"))
             last = max(last, first + 1)
             r0, r1 = group.starts[first], ends[last - 1]
-            sims = prepared_probes @ group.prepared[r0:r1].T
-            out[:, first:last] = _segment_reduce(
-                sims, group.starts[first:last] - r0, group.counts[first:last], gallery_rule, last - first
+            out[first:last] = _segment_reduce(
+                group.prepared[r0:r1] @ probes_t, group.starts[first:last] - r0, group.counts[first:last],
+                gallery_rule, last - first
             )
             first = last
-        return out
+        return out.T
 
     def _score_fusion(self, rows, codes, owner, n, keys, gallery_rule, probe_rule):
         per_row = np.empty((rows.shape[0], len(self.classes_)), dtype=np.float32)
