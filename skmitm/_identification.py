@@ -161,6 +161,16 @@ def _segment_reduce(scores, starts, counts, rule, n_segments):
     return out
 
 
+def _sorted_means(rows, counts):
+    """Mean of each run of ``counts[k]`` consecutive rows, summed in float64; zeros for a run of none."""
+    sums = np.zeros((len(counts), rows.shape[1]), dtype=np.float64)
+    nonempty = counts > 0
+    if nonempty.any():
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[nonempty]
+        sums[nonempty] = np.add.reduceat(rows, starts, axis=0, dtype=np.float64)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
 class _GalleryGroup:
     """Gallery rows that one probe scale/size is compared with, sorted by subject."""
 
@@ -178,9 +188,7 @@ class _GalleryGroup:
     def mean_per_subject(self):
         """(n_classes, D) raw mean template of each subject in this group (NaN-free; zeros if absent)."""
         if self.subject_means is None:
-            sums = np.zeros((len(self.counts), self.raw.shape[1]), dtype=np.float64)
-            np.add.at(sums, self.subjects, self.raw)
-            self.subject_means = (sums / np.maximum(self.counts, 1)[:, None]).astype(np.float32)
+            self.subject_means = _sorted_means(self.raw, self.counts)
         return self.subject_means
 
     def keep_means_only(self):
@@ -542,15 +550,14 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
                 "least two, since one subject's templates minus their own mean are zero; use 'pearson' or 'cosine', "
                 "or pass gallery_means from a gallery of other people (as skmitm.verify does)"
             )
-        rows, metas, owners = [], [], []
-        for i, s in enumerate(sets):
-            keep = self._gallery_mask(s.meta)
-            rows.append(s.data[keep])
-            metas.append(s.meta[keep])
-            owners.append(np.full(int(keep.sum()), codes[i], dtype=np.intp))
-        templates = np.concatenate(rows).astype(np.float32)
-        meta = np.concatenate(metas)
-        owner = np.concatenate(owners)
+        lengths = [len(s) for s in sets]
+        if self.n_degraded is None:  # one selection over all metadata; chains are chosen image by image
+            per_set = np.split(self._gallery_mask(np.concatenate([s.meta for s in sets])), np.cumsum(lengths)[:-1])
+        else:
+            per_set = [self._gallery_mask(s.meta) for s in sets]
+        templates = np.concatenate([s.data[k] for s, k in zip(sets, per_set)]).astype(np.float32)
+        meta = np.concatenate([s.meta[k] for s, k in zip(sets, per_set)])
+        owner = np.repeat(codes.astype(np.intp), [int(k.sum()) for k in per_set])
         missing = np.setdiff1d(np.arange(len(self.classes_)), owner)
         if missing.size:
             raise ValueError(
@@ -647,22 +654,26 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         """Selected probe hypotheses: templates, metadata and owning probe of each row."""
         sets = self._template_sets(X, reset=False)
         self._check_probe_sigmas_found(sets)
-        templates, owner, metas = [], [], []
         for i, s in enumerate(sets):
             if s.data.shape[1] != self.n_features_in_:
                 raise ValueError(
                     f"X[{i}] has templates of {s.data.shape[1]} features; the gallery has {self.n_features_in_}"
                 )
-            keep = self._probe_mask(s.meta)
-            if not keep.any():
-                raise ValueError(
-                    f"X[{i}] has no hypothesis left after selection (probe_kinds={self.probe_kinds!r}, "
-                    f"scales={self.scales!r}, probe_sigmas={self.probe_sigmas!r})"
-                )
-            templates.append(s.data[keep])
-            metas.append(s.meta[keep])
-            owner.append(np.full(int(keep.sum()), i, dtype=np.intp))
-        return len(sets), np.concatenate(templates).astype(np.float32), np.concatenate(metas), np.concatenate(owner)
+        # One selection over every probe's metadata at once (a loop of small
+        # selections costs more than the scoring in a parameter sweep).
+        lengths = [len(s) for s in sets]
+        keep = self._probe_mask(np.concatenate([s.meta for s in sets]))
+        owner = np.repeat(np.arange(len(sets), dtype=np.intp), lengths)
+        empty = np.flatnonzero(np.bincount(owner[keep], minlength=len(sets)) == 0)
+        if empty.size:
+            raise ValueError(
+                f"X[{empty[0]}] has no hypothesis left after selection (probe_kinds={self.probe_kinds!r}, "
+                f"scales={self.scales!r}, probe_sigmas={self.probe_sigmas!r})"
+            )
+        per_set = np.split(keep, np.cumsum(lengths)[:-1])
+        templates = np.concatenate([s.data[k] for s, k in zip(sets, per_set)]).astype(np.float32)
+        meta = np.concatenate([s.meta[k] for s, k in zip(sets, per_set)])
+        return len(sets), templates, meta, owner[keep]
 
     def _check_probe_sigmas_found(self, sets):
         """Refuse a requested blur sigma that matches no super-resolved probe hypothesis (a typo, 0.333 for 0.33)."""
@@ -682,7 +693,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
     def _probe_rows(self, X):
         self._check_probe_means()  # it may have been set after fit
         n_probes, templates, meta, owner = self._selected_probe_rows(X)
-        keys = [self._group_key(sc, sz) for sc, sz in zip(meta["scale"], meta["size"])]
+        # The gallery group of each row, worked out once per distinct (scale, size).
+        pairs, pair_of = np.unique(np.stack([meta["scale"].astype(np.float64), meta["size"].astype(np.float64)]),
+                                   axis=1, return_inverse=True)
+        pair_keys = [self._group_key(scale, size) for scale, size in pairs.T.tolist()]
+        keys = list(dict.fromkeys(pair_keys))
+        codes = np.array([keys.index(k) for k in pair_keys], dtype=np.intp)[pair_of.ravel()]
         if self.similarity == "mean-centred":
             groups = _centring_groups(meta)
             if self.probe_means is None:
@@ -690,7 +706,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
                 templates, _ = _centre_by_group(templates, groups)
             else:
                 templates = self._centre_by_means(templates, groups, self.probe_means, "probe_means")
-        return n_probes, templates, keys, owner
+        return n_probes, templates, codes, keys, owner
 
     def _centre_by_means(self, templates, groups, means, name):
         centred = templates.copy()
@@ -767,12 +783,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             is more similar.
         """
         check_is_fitted(self, "classes_")
-        n_probes, templates, keys, owner = self._probe_rows(X)
+        n_probes, templates, codes, keys, owner = self._probe_rows(X)
         gallery_rule, probe_rule = FUSION_STRATEGIES[self.fusion]
         n_classes = len(self.classes_)
         scores = np.empty((n_probes, n_classes), dtype=np.float32)
-        key_codes = {key: code for code, key in enumerate(dict.fromkeys(keys))}
-        codes = np.array([key_codes[k] for k in keys], dtype=np.intp)
         if gallery_rule == "T_concat":
             # One fused row per probe against one per subject.
             rows_per_probe, widest = 1, n_classes
@@ -783,11 +797,11 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             in_chunk = (owner >= start) & (owner < stop)
             args = (templates[in_chunk], codes[in_chunk], owner[in_chunk] - start, stop - start)
             if gallery_rule == "T_concat":
-                block = self._t_concat(*args, list(key_codes))
+                block = self._t_concat(*args, keys)
             elif probe_rule == "T_add":
                 block = self._probe_t_add(*args, gallery_rule)
             else:
-                block = self._score_fusion(*args, list(key_codes), gallery_rule, probe_rule)
+                block = self._score_fusion(*args, keys, gallery_rule, probe_rule)
             scores[start:stop] = block
         bad = np.flatnonzero(~np.isfinite(scores).any(axis=1))
         if bad.size:
@@ -845,9 +859,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
 
     @staticmethod
     def _mean_per_probe(rows, owner, n):
-        sums = np.zeros((n, rows.shape[1]), dtype=np.float64)
-        np.add.at(sums, owner, rows)
-        return (sums / np.bincount(owner, minlength=n)[:, None]).astype(np.float32)
+        # Rows come in probe order (owner never decreases).
+        return _sorted_means(rows, np.bincount(owner, minlength=n))
 
     def _probe_t_add(self, rows, codes, owner, n, gallery_rule):
         fused = _prepare(self._mean_per_probe(rows, owner, n), self.similarity)
