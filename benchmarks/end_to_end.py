@@ -49,7 +49,7 @@ def main(argv=None):
 
     model = args.model or shared_path("models/mobilefacenet.onnx")
     lfw = load_lfw_folder(args.lfw or shared_path("data/lfw-deepfunneled"), min_images_per_subject=5,
-                          max_images_per_subject=5)
+                          max_images_per_subject=5, crop="spec")
     bench = make_cross_resolution_benchmark(lfw, probe_size=24, severity="moderate", random_state=0)
     gallery, gallery_y = bench.gallery_images, bench.gallery_subjects
     probes, probe_y = bench.probe_images, bench.probe_subjects

@@ -7,7 +7,9 @@ gallery degradations and resolution matching at scales 2, 4 and 8,
 super-resolved probes, ``T_concat`` fusion, mean-centred similarity) are
 computed once on the public benchmark (LFW, moderate 24 px probes; 423
 gallery subjects and 1,692 probes), with ``--chains`` degradation chains and
-``--sigmas`` blur levels (by default those of ``skmitm benchmark``: 16 and 1).
+``--sigmas`` blur levels (by default those of ``skmitm benchmark``: 16 and 1),
+and the face network ``--model`` (default MobileFaceNet, on the benchmark's
+face box).
 The same templates are then enrolled twice, with
 ``template_dtype="float32"`` and ``"float16"``, and the same probe templates
 scored against both. Printed: rank-1 of each and the difference in points
@@ -35,15 +37,13 @@ def main(argv=None):
     parser.add_argument("--subjects", type=int, default=None, help="first N subjects only (default: all 423)")
     args = parser.parse_args(argv)
 
-    from skmitm import TemplateExtractor, make_mitm_pipeline
-    from skmitm._report import compute_templates, resolve_crop
+    from skmitm import make_mitm_pipeline
     from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
     from skmitm.metrics import rank_k_identification_rate
 
     started = time.perf_counter()
-    extractor = TemplateExtractor(args.model or shared_path("models/mobilefacenet.onnx")).fit()
     lfw = load_lfw_folder(args.lfw or shared_path("data/lfw-deepfunneled"), min_images_per_subject=5,
-                          max_images_per_subject=5, crop=resolve_crop("auto", extractor))
+                          max_images_per_subject=5, crop="spec")
     bench = make_cross_resolution_benchmark(lfw, probe_size=24, severity="moderate", random_state=0)
     gallery_images, gallery_y = bench.gallery_images, bench.gallery_subjects
     probe_images, probe_y = bench.probe_images, bench.probe_subjects
@@ -52,10 +52,12 @@ def main(argv=None):
         g, p = np.isin(gallery_y, keep), np.isin(probe_y, keep)
         gallery_images, gallery_y = [im for im, k in zip(gallery_images, g) if k], gallery_y[g]
         probe_images, probe_y = [im for im, k in zip(probe_images, p) if k], probe_y[p]
-    pipeline = make_mitm_pipeline("full", probe_size=24, n_chains=args.chains, sigmas=args.sigmas, random_state=0)
-    degrader, upsampler, _, identifier = (step for _, step in pipeline.steps)
-    gallery_sets, probe_sets, _ = compute_templates(gallery_images, probe_images, extractor=extractor,
-                                                    degrader=degrader, upsampler=upsampler.fit())
+    pipeline = make_mitm_pipeline("full", model=args.model or shared_path("models/mobilefacenet.onnx"),
+                                  probe_size=24, n_chains=args.chains, sigmas=args.sigmas, random_state=0)
+    identifier = pipeline.steps[-1][1]
+    # Every step but the identifier: the gallery's templates once, then the probes'.
+    gallery_sets = pipeline[:-1].fit_transform(gallery_images, gallery_y)
+    probe_sets = pipeline[:-1].transform(probe_images)
     print(f"{len(gallery_y)} gallery photos ({sum(len(s) for s in gallery_sets) // len(gallery_sets)} templates "
           f"each), {len(probe_y)} probes ({len(probe_sets[0])} templates each), {gallery_sets[0].data.shape[1]}-D; "
           f"templates computed once in {time.perf_counter() - started:.0f} s")
@@ -68,7 +70,7 @@ def main(argv=None):
         results[dtype] = {
             "rank1": 100 * rank_k_identification_rate(probe_y, scores, clf.classes_, k=1),
             "top": np.argmax(scores, axis=1),
-            "templates": sum(s.data.nbytes for s in clf._gallery_sets) / n,
+            "templates": sum(s.data.size for s in gallery_sets) * np.dtype(dtype).itemsize / n,
             "pickled": len(pickle.dumps(clf)) / n,
         }
         r = results[dtype]
