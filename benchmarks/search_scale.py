@@ -1,6 +1,6 @@
 """Identification among 100,000 enrolled subjects: latency per probe, memory, and an approximate index.
 
-``python benchmarks/search_scale.py [--subjects 100000] [--dim 128] [--probes 200] [--ann]``
+``python benchmarks/search_scale.py [--subjects 100000] [--dim 128] [--probes 200] [--template-dtype float16] [--ann]``
 
 Synthetic templates stand in for a face network's (the search does not look
 at what they show): each subject has an identity vector; its gallery
@@ -14,8 +14,10 @@ of degraded copies per gallery photo changes the enrolment cost, not the
 search cost or the memory held after ``fit``.
 
 Printed: the enrolment time; the size of the pickled fitted identifier per
-subject; the peak resident memory of the process; ``decision_function``'s
-time per probe for a batch of ``--probes`` probes and for one probe at a time
+subject (``--template-dtype float16`` stores the enrolled templates in half
+the bytes; the fused subject vectors the search reads stay float32, and the
+float64 reference is then computed from the unrounded templates); the peak
+resident memory of the process; ``decision_function``'s time per probe for a batch of ``--probes`` probes and for one probe at a time
 (with ``probe_means`` estimated from the batch, as a live system would); the
 rank-1 agreement with a NumPy reference computed here from the formula. With
 ``--ann`` (needs the ``ann`` extra, faiss-cpu), an HNSW inner-product index
@@ -84,6 +86,8 @@ def main(argv=None):
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--single", type=int, default=20, help="probes timed one at a time")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--template-dtype", default="float32", choices=["float32", "float16"],
+                        help="precision of the stored gallery templates")
     parser.add_argument("--ann", action="store_true", help="also measure a faiss HNSW index (the ann extra)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -94,11 +98,12 @@ def main(argv=None):
     del identities
 
     start = time.perf_counter()
-    clf = FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred").fit(gallery, np.arange(args.subjects))
+    clf = FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred",
+                                         template_dtype=args.template_dtype).fit(gallery, np.arange(args.subjects))
     fit_s = time.perf_counter() - start
     clf.decision_function(probes[:20])  # builds the fused gallery once
     held = len(pickle.dumps(clf))
-    print(f"{args.subjects} subjects, {args.dim}-D templates: enrolment {fit_s:.1f} s; the pickled fitted identifier "
+    print(f"{args.subjects} subjects, {args.dim}-D templates stored as {args.template_dtype}: enrolment {fit_s:.1f} s; the pickled fitted identifier "
           f"takes {held / args.subjects:.0f} bytes per subject ({held / 2**20:.0f} MiB)")
 
     batch = []

@@ -452,7 +452,8 @@ def save_gallery(pipeline, path):
     if subjects.dtype.kind not in "iuU":
         raise TypeError(f"subjects of dtype {subjects.dtype} cannot be stored; expected strings or integers")
     arrays = {
-        "templates": np.concatenate([s.data for s in sets]).astype(np.float32),
+        # Stored as enrolled: float16 when the identifier keeps its templates so (template_dtype).
+        "templates": np.concatenate([s.data for s in sets]).astype(identifier.template_dtype),
         "meta": np.concatenate([s.meta for s in sets]).astype(META_DTYPE),
         "offsets": np.cumsum([0] + [len(s) for s in sets]).astype(np.int64),
         "subjects": subjects,

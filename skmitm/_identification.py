@@ -134,21 +134,41 @@ def _check_gallery_groups(groups, owner, classes):
             )
 
 
+def _rounded_to_float16(sets):
+    """The sets with their templates stored as float16; refuses a value float16 cannot hold."""
+    limit = np.finfo(np.float16).max
+    for i, s in enumerate(sets):
+        if s.data.dtype != np.float16 and s.data.size and np.abs(s.data).max() > limit:
+            raise ValueError(f"X[{i}] holds a template value of magnitude {np.abs(s.data).max():.6g}, beyond "
+                             f"float16's largest ({limit:g}); use template_dtype='float32' or rescale the templates")
+    return [HypothesisSet(s.data.astype(np.float16), s.meta) for s in sets]
+
+
 def _segment_reduce(scores, starts, counts, rule, n_segments):
-    """Reduce columns of ``scores`` over contiguous segments; empty segments give NaN."""
-    out = np.full((scores.shape[0], n_segments), np.nan, dtype=np.float32)
+    """Reduce rows of ``scores`` over contiguous segments; empty segments give NaN rows."""
+    out = np.full((n_segments, scores.shape[1]), np.nan, dtype=np.float32)
     nonempty = counts > 0
     if not nonempty.any():
         return out
     if nonempty.all() and (counts == counts[0]).all():
-        blocks = scores.reshape(scores.shape[0], n_segments, counts[0])
-        return blocks.max(axis=2) if rule == "S_max" else blocks.mean(axis=2)
+        blocks = scores.reshape(n_segments, counts[0], scores.shape[1])
+        return blocks.max(axis=1) if rule == "S_max" else blocks.mean(axis=1)
     idx = starts[nonempty]
     if rule == "S_max":
-        out[:, nonempty] = np.maximum.reduceat(scores, idx, axis=1)
+        out[nonempty] = np.maximum.reduceat(scores, idx, axis=0)
     else:
-        out[:, nonempty] = np.add.reduceat(scores, idx, axis=1) / counts[nonempty]
+        out[nonempty] = np.add.reduceat(scores, idx, axis=0) / counts[nonempty, None]
     return out
+
+
+def _sorted_means(rows, counts):
+    """Mean of each run of ``counts[k]`` consecutive rows, summed in float64; zeros for a run of none."""
+    sums = np.zeros((len(counts), rows.shape[1]), dtype=np.float64)
+    nonempty = counts > 0
+    if nonempty.any():
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[nonempty]
+        sums[nonempty] = np.add.reduceat(rows, starts, axis=0, dtype=np.float64)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
 
 
 class _GalleryGroup:
@@ -168,9 +188,7 @@ class _GalleryGroup:
     def mean_per_subject(self):
         """(n_classes, D) raw mean template of each subject in this group (NaN-free; zeros if absent)."""
         if self.subject_means is None:
-            sums = np.zeros((len(self.counts), self.raw.shape[1]), dtype=np.float64)
-            np.add.at(sums, self.subjects, self.raw)
-            self.subject_means = (sums / np.maximum(self.counts, 1)[:, None]).astype(np.float32)
+            self.subject_means = _sorted_means(self.raw, self.counts)
         return self.subject_means
 
     def keep_means_only(self):
@@ -261,6 +279,14 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         set after ``fit``; ``decision_function`` ignores it.
     unknown_label : str or int, default="unknown"
         What :meth:`predict` answers for a probe below ``threshold``.
+    template_dtype : {"float32", "float16"}, default="float32"
+        Precision in which the enrolled gallery templates are stored (and
+        written by :func:`skmitm.save_gallery`). ``"float16"`` halves the
+        stored templates: ``fit`` rounds each gallery template to float16
+        once, and everything after (centring, fusion, scoring) runs in
+        float32 on the rounded values, so the scores are exactly those of a
+        float32 identifier fitted on the rounded templates. Probes are not
+        rounded.
 
     Attributes
     ----------
@@ -356,6 +382,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         # Checked to be finite (or a dict of probe size to finite) at fit and at predict time.
         "threshold": [None, Interval(Real, None, None), dict],
         "unknown_label": [str, Real],
+        "template_dtype": [StrOptions({"float32", "float16"})],
     }
 
     def __init__(
@@ -373,6 +400,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         gallery_means=None,
         threshold=None,
         unknown_label="unknown",
+        template_dtype="float32",
     ):
         self.fusion = fusion
         self.similarity = similarity
@@ -386,6 +414,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         self.gallery_means = gallery_means
         self.threshold = threshold
         self.unknown_label = unknown_label
+        self.template_dtype = template_dtype
 
     # ------------------------------------------------------------------ checks
     def _check_open_set_params(self):
@@ -508,6 +537,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         dims = {s.data.shape[1] for s in sets}
         if len(dims) != 1:
             raise ValueError(f"X holds templates of different dimensions {sorted(dims)}; expected one dimension")
+        if self.template_dtype == "float16":
+            sets = _rounded_to_float16(sets)
         self.classes_, codes = np.unique(y, return_inverse=True)
         # Kept for add_subjects and for saving an enrolled gallery (skmitm.save_gallery).
         self._gallery_sets, self._gallery_y = list(sets), y
@@ -519,15 +550,14 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
                 "least two, since one subject's templates minus their own mean are zero; use 'pearson' or 'cosine', "
                 "or pass gallery_means from a gallery of other people (as skmitm.verify does)"
             )
-        rows, metas, owners = [], [], []
-        for i, s in enumerate(sets):
-            keep = self._gallery_mask(s.meta)
-            rows.append(s.data[keep])
-            metas.append(s.meta[keep])
-            owners.append(np.full(int(keep.sum()), codes[i], dtype=np.intp))
-        templates = np.concatenate(rows).astype(np.float32)
-        meta = np.concatenate(metas)
-        owner = np.concatenate(owners)
+        lengths = [len(s) for s in sets]
+        if self.n_degraded is None:  # one selection over all metadata; chains are chosen image by image
+            per_set = np.split(self._gallery_mask(np.concatenate([s.meta for s in sets])), np.cumsum(lengths)[:-1])
+        else:
+            per_set = [self._gallery_mask(s.meta) for s in sets]
+        templates = np.concatenate([s.data[k] for s, k in zip(sets, per_set)]).astype(np.float32)
+        meta = np.concatenate([s.meta[k] for s, k in zip(sets, per_set)])
+        owner = np.repeat(codes.astype(np.intp), [int(k.sum()) for k in per_set])
         missing = np.setdiff1d(np.arange(len(self.classes_)), owner)
         if missing.size:
             raise ValueError(
@@ -624,22 +654,26 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         """Selected probe hypotheses: templates, metadata and owning probe of each row."""
         sets = self._template_sets(X, reset=False)
         self._check_probe_sigmas_found(sets)
-        templates, owner, metas = [], [], []
         for i, s in enumerate(sets):
             if s.data.shape[1] != self.n_features_in_:
                 raise ValueError(
                     f"X[{i}] has templates of {s.data.shape[1]} features; the gallery has {self.n_features_in_}"
                 )
-            keep = self._probe_mask(s.meta)
-            if not keep.any():
-                raise ValueError(
-                    f"X[{i}] has no hypothesis left after selection (probe_kinds={self.probe_kinds!r}, "
-                    f"scales={self.scales!r}, probe_sigmas={self.probe_sigmas!r})"
-                )
-            templates.append(s.data[keep])
-            metas.append(s.meta[keep])
-            owner.append(np.full(int(keep.sum()), i, dtype=np.intp))
-        return len(sets), np.concatenate(templates).astype(np.float32), np.concatenate(metas), np.concatenate(owner)
+        # One selection over every probe's metadata at once (a loop of small
+        # selections costs more than the scoring in a parameter sweep).
+        lengths = [len(s) for s in sets]
+        keep = self._probe_mask(np.concatenate([s.meta for s in sets]))
+        owner = np.repeat(np.arange(len(sets), dtype=np.intp), lengths)
+        empty = np.flatnonzero(np.bincount(owner[keep], minlength=len(sets)) == 0)
+        if empty.size:
+            raise ValueError(
+                f"X[{empty[0]}] has no hypothesis left after selection (probe_kinds={self.probe_kinds!r}, "
+                f"scales={self.scales!r}, probe_sigmas={self.probe_sigmas!r})"
+            )
+        per_set = np.split(keep, np.cumsum(lengths)[:-1])
+        templates = np.concatenate([s.data[k] for s, k in zip(sets, per_set)]).astype(np.float32)
+        meta = np.concatenate([s.meta[k] for s, k in zip(sets, per_set)])
+        return len(sets), templates, meta, owner[keep]
 
     def _check_probe_sigmas_found(self, sets):
         """Refuse a requested blur sigma that matches no super-resolved probe hypothesis (a typo, 0.333 for 0.33)."""
@@ -659,7 +693,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
     def _probe_rows(self, X):
         self._check_probe_means()  # it may have been set after fit
         n_probes, templates, meta, owner = self._selected_probe_rows(X)
-        keys = [self._group_key(sc, sz) for sc, sz in zip(meta["scale"], meta["size"])]
+        # The gallery group of each row, worked out once per distinct (scale, size).
+        pairs, pair_of = np.unique(np.stack([meta["scale"].astype(np.float64), meta["size"].astype(np.float64)]),
+                                   axis=1, return_inverse=True)
+        pair_keys = [self._group_key(scale, size) for scale, size in pairs.T.tolist()]
+        keys = list(dict.fromkeys(pair_keys))
+        codes = np.array([keys.index(k) for k in pair_keys], dtype=np.intp)[pair_of.ravel()]
         if self.similarity == "mean-centred":
             groups = _centring_groups(meta)
             if self.probe_means is None:
@@ -667,7 +706,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
                 templates, _ = _centre_by_group(templates, groups)
             else:
                 templates = self._centre_by_means(templates, groups, self.probe_means, "probe_means")
-        return n_probes, templates, keys, owner
+        return n_probes, templates, codes, keys, owner
 
     def _centre_by_means(self, templates, groups, means, name):
         centred = templates.copy()
@@ -744,12 +783,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             is more similar.
         """
         check_is_fitted(self, "classes_")
-        n_probes, templates, keys, owner = self._probe_rows(X)
+        n_probes, templates, codes, keys, owner = self._probe_rows(X)
         gallery_rule, probe_rule = FUSION_STRATEGIES[self.fusion]
         n_classes = len(self.classes_)
         scores = np.empty((n_probes, n_classes), dtype=np.float32)
-        key_codes = {key: code for code, key in enumerate(dict.fromkeys(keys))}
-        codes = np.array([key_codes[k] for k in keys], dtype=np.intp)
         if gallery_rule == "T_concat":
             # One fused row per probe against one per subject.
             rows_per_probe, widest = 1, n_classes
@@ -760,11 +797,11 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             in_chunk = (owner >= start) & (owner < stop)
             args = (templates[in_chunk], codes[in_chunk], owner[in_chunk] - start, stop - start)
             if gallery_rule == "T_concat":
-                block = self._t_concat(*args, list(key_codes))
+                block = self._t_concat(*args, keys)
             elif probe_rule == "T_add":
                 block = self._probe_t_add(*args, gallery_rule)
             else:
-                block = self._score_fusion(*args, list(key_codes), gallery_rule, probe_rule)
+                block = self._score_fusion(*args, keys, gallery_rule, probe_rule)
             scores[start:stop] = block
         bad = np.flatnonzero(~np.isfinite(scores).any(axis=1))
         if bad.size:
@@ -781,9 +818,13 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             return np.where(group.counts > 0, sims, np.nan).astype(np.float32)
         # Score blocks of whole subjects, each at most _CACHE_FLOATS scores: few
         # large BLAS calls (on a loaded machine each call waits for its
-        # threads, so many small ones cost far more than their FLOPs).
+        # threads, so many small ones cost far more than their FLOPs). Each
+        # block is gallery rows × probe rows: OpenBLAS computes that layout
+        # faster than its transpose, and the reduction over a subject's
+        # hypotheses then runs over contiguous rows.
         n_classes = len(self.classes_)
-        out = np.empty((prepared_probes.shape[0], n_classes), dtype=np.float32)
+        out = np.empty((n_classes, prepared_probes.shape[0]), dtype=np.float32)
+        probes_t = np.ascontiguousarray(prepared_probes.T)
         ends = group.starts + group.counts
         block_rows = max(1, _CACHE_FLOATS // max(1, prepared_probes.shape[0]))
         first = 0
@@ -791,12 +832,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             last = int(np.searchsorted(ends, group.starts[first] + block_rows, side="right"))
             last = max(last, first + 1)
             r0, r1 = group.starts[first], ends[last - 1]
-            sims = prepared_probes @ group.prepared[r0:r1].T
-            out[:, first:last] = _segment_reduce(
-                sims, group.starts[first:last] - r0, group.counts[first:last], gallery_rule, last - first
+            out[first:last] = _segment_reduce(
+                group.prepared[r0:r1] @ probes_t, group.starts[first:last] - r0, group.counts[first:last],
+                gallery_rule, last - first
             )
             first = last
-        return out
+        return out.T
 
     def _score_fusion(self, rows, codes, owner, n, keys, gallery_rule, probe_rule):
         per_row = np.empty((rows.shape[0], len(self.classes_)), dtype=np.float32)
@@ -818,9 +859,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
 
     @staticmethod
     def _mean_per_probe(rows, owner, n):
-        sums = np.zeros((n, rows.shape[1]), dtype=np.float64)
-        np.add.at(sums, owner, rows)
-        return (sums / np.bincount(owner, minlength=n)[:, None]).astype(np.float32)
+        # Rows come in probe order (owner never decreases).
+        return _sorted_means(rows, np.bincount(owner, minlength=n))
 
     def _probe_t_add(self, rows, codes, owner, n, gallery_rule):
         fused = _prepare(self._mean_per_probe(rows, owner, n), self.similarity)
