@@ -7,7 +7,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
 from ._degradation import GalleryDegrader
-from ._enrolment import _check_gallery_pipeline, fit_gallery
+from ._enrolment import _STEP_CLASSES, fit_gallery
 from ._identification import FusedNearestNeighborIdentifier
 from ._param_validation import Interval, StrOptions, validate_parameter_constraints
 from ._templates import TemplateExtractor
@@ -41,10 +41,13 @@ class MitmPipeline(Pipeline):
     ----------
     steps : list of (str, estimator) tuples
         As for :class:`~sklearn.pipeline.Pipeline`. With
-        ``probe_means="synthetic"`` the steps must be skmitm's
-        (:class:`~skmitm.GalleryDegrader`, :class:`~skmitm.MultiHypothesisUpsampler`,
-        :class:`~skmitm.TemplateExtractor`), ending with a
-        :class:`~skmitm.FusedNearestNeighborIdentifier`.
+        ``probe_means="synthetic"``, a pipeline that ends with a
+        :class:`~skmitm.FusedNearestNeighborIdentifier` must hold skmitm's
+        steps only (:class:`~skmitm.GalleryDegrader`,
+        :class:`~skmitm.MultiHypothesisUpsampler`,
+        :class:`~skmitm.TemplateExtractor`); one that does not (a slice such
+        as ``pipe[:-1]``) has no probe means to set and fits as a Pipeline
+        does.
     probe_means : {"synthetic", "batch"}, default="synthetic"
         ``"synthetic"``: ``fit`` sets the identifier's ``probe_means`` to the
         means of synthetic probes made from the gallery, replacing any value
@@ -136,16 +139,28 @@ class MitmPipeline(Pipeline):
         self : MitmPipeline
         """
         validate_parameter_constraints(self._local_constraints, self.get_params(deep=False), type(self).__name__)
-        if self.probe_means == "batch":
+        if self.probe_means == "batch" or not isinstance(self.steps[-1][1], FusedNearestNeighborIdentifier):
             return super().fit(X, y, **params)
         if params:
             raise TypeError(f"fit parameters {sorted(params)} are not taken with probe_means='synthetic'; "
                             "use probe_means='batch' to pass them to the steps")
-        _check_gallery_pipeline(self)
+        for name, step in self.steps:
+            if _STEP_CLASSES.get(type(step).__name__) is not type(step):
+                raise TypeError(f"step {name!r} is a {type(step).__name__}; probe_means='synthetic' makes its probes "
+                                f"with skmitm's steps only ({', '.join(sorted(_STEP_CLASSES))}): put other steps "
+                                "before the pipeline, or use probe_means='batch'")
         self.steps[-1][1].set_params(probe_means=None)
         progress = any(step.get_params(deep=False).get("progress") for _, step in self.steps[:-1])
         return fit_gallery(self, X, y, synthetic=True, probe_size=None, severity=self.synthetic_severity,
                            random_state=_seed(self.random_state), progress=progress)
+
+    def __getitem__(self, ind):
+        """A step, or a sub-pipeline (for a slice) that keeps this one's parameters."""
+        item = super().__getitem__(ind)
+        if isinstance(ind, slice):
+            item.set_params(probe_means=self.probe_means, synthetic_severity=self.synthetic_severity,
+                            random_state=self.random_state)
+        return item
 
 
 def _seed(random_state):

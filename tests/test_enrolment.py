@@ -363,7 +363,7 @@ def test_pipeline_stays_a_scikit_learn_citizen(gallery):
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV
 
-    from skmitm import MitmPipeline
+    from skmitm import FaceCropper, MitmPipeline
     from skmitm._param_validation import InvalidParameterError
 
     images, subjects, probes = gallery
@@ -378,6 +378,12 @@ def test_pipeline_stays_a_scikit_learn_citizen(gallery):
         clone(pipe).set_params(probe_means="reference").fit(images, subjects)
     with pytest.raises(ValueError, match="probe_means"):
         make_mitm_pipeline(probe_means="reference")
+    with pytest.raises(TypeError, match="'crop' is a FaceCropper"):
+        MitmPipeline([("crop", FaceCropper()), *_pipe().steps]).fit(images, subjects)
+    # A slice keeps the parameters; one without the identifier has no means to set and fits as a Pipeline.
+    features = _pipe(random_state=7)[:-1]
+    assert isinstance(features, MitmPipeline) and features.random_state == 7
+    assert len(features.fit(images[:2], subjects[:2]).transform(probes[:1])) == 1
     # A grid over a step's parameter and the pipeline's own: gallery images train, probes test, each candidate
     # scored by its probes' mean best score (continuous, so that a candidate run with other settings shows).
     X, y = [*images, *probes], np.concatenate([subjects, subjects[:6]])
