@@ -303,6 +303,7 @@ def enrol(pipeline, X, y, *, probe_means="synthetic", probe_size=None, severity=
     See Also
     --------
     save_gallery, load_gallery, add_subjects
+    MitmPipeline : the pipeline of :func:`make_mitm_pipeline`, whose ``fit`` does the same.
 
     Examples
     --------
