@@ -293,19 +293,20 @@ def test_cli_bars_name_their_stage_and_count_its_unit(folders, tmp_path, capsys)
 def test_the_enrolment_page_runs_and_prints_what_it_shows(tmp_path, monkeypatch):
     """docs/enrolment.md: each python block runs (in one namespace); the text block after it is its output."""
     import contextlib
-    import re
     from pathlib import Path
 
+    from doc_snippets import read_blocks
+
     page = (Path(__file__).parents[1] / "docs" / "enrolment.md").read_text()
-    blocks = re.findall(r"```(python|text)\n(.*?)```", page, re.S)
-    assert [kind for kind, _ in blocks] == ["python", "text", "python", "text"]
+    blocks = [block for block in read_blocks(page) if block.language == "python"]
+    assert len(blocks) == 2 and all(block.output is not None for block in blocks)
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    for (_, code), (_, expected) in zip(blocks[::2], blocks[1::2]):
+    for block in blocks:
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            exec(compile(code, "docs/enrolment.md", "exec"), namespace)
-        assert printed.getvalue() == expected
+            exec(compile(block.text, "docs/enrolment.md", "exec"), namespace)
+        assert printed.getvalue() == block.output.text
 
 
 def _hand_synthetic_means(pipe, images, seed, size=16):
