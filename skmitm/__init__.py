@@ -33,7 +33,7 @@ from ._hypotheses import KINDS, META_DTYPE, HypothesisSet, as_hypothesis_sets, m
 from ._identification import FUSION_STRATEGIES, SIMILARITIES, FusedNearestNeighborIdentifier
 from ._model_selection import RepeatedSubjectSubsampling
 from ._open_set import OpenSetCalibration, calibrate_open_set, verify
-from ._pipeline import make_mitm_pipeline
+from ._pipeline import MitmPipeline, make_mitm_pipeline
 from ._templates import TemplateExtractor
 from ._upsampling import MultiHypothesisUpsampler
 from ._io import load_image
@@ -69,6 +69,7 @@ __all__ = [
     "save_gallery",
     "load_ablation_templates",
     "make_mitm_pipeline",
+    "MitmPipeline",
     "run_ablation",
     "as_hypothesis_sets",
     "check_images",

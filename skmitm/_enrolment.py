@@ -303,6 +303,7 @@ def enrol(pipeline, X, y, *, probe_means="synthetic", probe_size=None, severity=
     See Also
     --------
     save_gallery, load_gallery, add_subjects
+    MitmPipeline : the pipeline of :func:`make_mitm_pipeline`, whose ``fit`` does the same.
 
     Examples
     --------
@@ -322,8 +323,19 @@ def enrol(pipeline, X, y, *, probe_means="synthetic", probe_size=None, severity=
     if probe_means not in ("synthetic", "batch"):
         raise ValueError(f"probe_means={probe_means!r}; expected 'synthetic' or 'batch'")
     _check_gallery_pipeline(pipeline)
-    timer = timer or StageTimer()
     _set_progress(pipeline, progress)
+    return fit_gallery(pipeline, X, y, synthetic=probe_means == "synthetic", probe_size=probe_size, severity=severity,
+                       random_state=random_state, progress=progress, timer=timer)
+
+
+def fit_gallery(pipeline, X, y, *, synthetic, probe_size, severity, random_state, progress, timer=None):
+    """What :func:`enrol` does once its arguments are checked, with the steps' own progress settings kept.
+
+    ``synthetic``: estimate the probe means from synthetic probes (when the
+    identifier is mean-centred and has none of its own). ``progress`` drives
+    the degradation and super-resolution bars that this module draws itself.
+    """
+    timer = timer or StageTimer()
     images = _load_images(X)
     identifier = pipeline.steps[-1][1]
     for _, step in pipeline.steps[:-1]:
@@ -338,7 +350,7 @@ def enrol(pipeline, X, y, *, probe_means="synthetic", probe_size=None, severity=
     size = _probe_size(pipeline, probe_size)
     identifier.synthetic_probes_ = {"probe_size": size if isinstance(size, int) else list(size), "severity": severity,
                                     "random_state": int(random_state), "enabled": False}
-    if probe_means == "synthetic" and identifier.similarity == "mean-centred" and identifier.probe_means is None:
+    if synthetic and identifier.similarity == "mean-centred" and identifier.probe_means is None:
         _add_synthetic_means(pipeline, images, timer, progress, first_index=0)
         identifier.synthetic_probes_["enabled"] = True
     return pipeline

@@ -87,7 +87,7 @@ def test_synthetic_probe_means_are_the_means_of_the_gallerys_degraded_copies(gal
 
 def test_three_probes_with_batch_means_warn_at_the_callers_line(gallery):
     images, subjects, probes = gallery
-    pipe = _pipe().fit(images, subjects)  # plain fit: batch means, so small batches warn
+    pipe = _pipe(probe_means="batch").fit(images, subjects)  # batch means, so small batches warn
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pipe.decision_function(probes[:3])
@@ -293,16 +293,107 @@ def test_cli_bars_name_their_stage_and_count_its_unit(folders, tmp_path, capsys)
 def test_the_enrolment_page_runs_and_prints_what_it_shows(tmp_path, monkeypatch):
     """docs/enrolment.md: each python block runs (in one namespace); the text block after it is its output."""
     import contextlib
-    import re
     from pathlib import Path
 
+    from doc_snippets import read_blocks
+
     page = (Path(__file__).parents[1] / "docs" / "enrolment.md").read_text()
-    blocks = re.findall(r"```(python|text)\n(.*?)```", page, re.S)
-    assert [kind for kind, _ in blocks] == ["python", "text", "python", "text"]
+    blocks = [block for block in read_blocks(page) if block.language == "python"]
+    assert len(blocks) == 2 and all(block.output is not None for block in blocks)
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    for (_, code), (_, expected) in zip(blocks[::2], blocks[1::2]):
+    for block in blocks:
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            exec(compile(code, "docs/enrolment.md", "exec"), namespace)
-        assert printed.getvalue() == expected
+            exec(compile(block.text, "docs/enrolment.md", "exec"), namespace)
+        assert printed.getvalue() == block.output.text
+
+
+def _hand_synthetic_means(pipe, images, seed, size=16):
+    """Oracle: each gallery image degraded by hand, through the fitted probe steps, averaged per hypothesis kind."""
+    synthetic = [degrade_probe(img, size=size, rng=np.random.default_rng([seed, i])) for i, img in enumerate(images)]
+    sets = pipe[:-1].transform(synthetic)
+    rows, meta = np.concatenate([s.data for s in sets]), np.concatenate([s.meta for s in sets])
+    return {"original@1.0": rows[meta["kind"] == "original"].mean(axis=0),
+            "super-resolved@2.0": rows[meta["kind"] == "super-resolved"].mean(axis=0)}
+
+
+def test_default_pipeline_fit_scores_one_probe_alone_with_the_synthetic_means(gallery):
+    images, subjects, probes = gallery
+    pipe = _pipe(random_state=5).fit(images, subjects)  # a plain fit, the factory's defaults otherwise
+    means = _hand_synthetic_means(pipe, images, seed=5)
+    assert sorted(pipe[-1].probe_means) == sorted(means)
+    for group, mean in means.items():
+        np.testing.assert_allclose(pipe[-1].probe_means[group], mean, atol=1e-6)
+    # The same probe scored by a batch-means pipeline (Pipeline's own fit) given the hand-made means.
+    reference = _pipe(random_state=5, probe_means="batch").fit(images, subjects)
+    reference.set_params(identify__probe_means=means)
+    expected = reference.decision_function(probes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a lone probe: no warning, no error
+        for i in (0, 3, 5):
+            np.testing.assert_allclose(pipe.decision_function(probes[i : i + 1]), expected[i : i + 1], atol=1e-5)
+            assert pipe.predict(probes[i : i + 1]).tolist() == reference.classes_[[expected[i].argmax()]].tolist()
+    # and what enrol gives with the same seed
+    enrolled = enrol(_pipe(random_state=5), images, subjects, random_state=5)
+    np.testing.assert_allclose(enrolled.decision_function(probes[2:3]), expected[2:3], atol=1e-5)
+
+
+def test_batch_means_leave_a_lone_probe_to_the_identifiers_error(gallery):
+    images, subjects, probes = gallery
+    pipe = _pipe(probe_means="batch").fit(images, subjects)
+    assert pipe[-1].probe_means is None
+    with pytest.raises(ValueError, match="enrol"):
+        pipe.predict(probes[:1])
+
+
+def test_refit_replaces_the_means_and_a_similarity_without_means_gets_none(gallery):
+    images, subjects, _ = gallery
+    pipe = _pipe().fit(images[:5], subjects[:5])
+    first = {k: v.copy() for k, v in pipe[-1].probe_means.items()}
+    pipe.fit(images, subjects)  # not kept from the first gallery: estimated again from the whole one
+    for group, mean in _hand_synthetic_means(pipe, images, seed=0).items():
+        np.testing.assert_allclose(pipe[-1].probe_means[group], mean, atol=1e-6)
+        assert not np.allclose(pipe[-1].probe_means[group], first[group])
+    pipe.set_params(identify__similarity="cosine").fit(images, subjects)
+    assert pipe[-1].probe_means is None
+
+
+@pytest.mark.filterwarnings("ignore:only .* probe")  # the batch-means candidates score 6 probes together
+def test_pipeline_stays_a_scikit_learn_citizen(gallery):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    from skmitm import FaceCropper, MitmPipeline
+    from skmitm._param_validation import InvalidParameterError
+
+    images, subjects, probes = gallery
+    pipe = _pipe()
+    assert isinstance(pipe, MitmPipeline)
+    params = pipe.get_params(deep=False)
+    assert (params["probe_means"], params["random_state"], params["synthetic_severity"]) == ("synthetic", 0, "moderate")
+    copy = clone(pipe.set_params(probe_means="batch", random_state=7, identify__fusion="S_max"))
+    assert copy.get_params()["probe_means"] == "batch" and copy.get_params()["random_state"] == 7
+    assert copy.get_params()["identify__fusion"] == "S_max" and copy[-1] is not pipe[-1]
+    with pytest.raises(InvalidParameterError, match="probe_means"):
+        clone(pipe).set_params(probe_means="reference").fit(images, subjects)
+    with pytest.raises(ValueError, match="probe_means"):
+        make_mitm_pipeline(probe_means="reference")
+    with pytest.raises(TypeError, match="'crop' is a FaceCropper"):
+        MitmPipeline([("crop", FaceCropper()), *_pipe().steps]).fit(images, subjects)
+    # A slice keeps the parameters; one without the identifier has no means to set and fits as a Pipeline.
+    features = _pipe(random_state=7)[:-1]
+    assert isinstance(features, MitmPipeline) and features.random_state == 7
+    assert len(features.fit(images[:2], subjects[:2]).transform(probes[:1])) == 1
+    # A grid over a step's parameter and the pipeline's own: gallery images train, probes test, each candidate
+    # scored by its probes' mean best score (continuous, so that a candidate run with other settings shows).
+    X, y = [*images, *probes], np.concatenate([subjects, subjects[:6]])
+    split = [(np.arange(12), np.arange(12, 18))]
+    grid = {"identify__fusion": ["S_max", "T_concat"], "probe_means": ["synthetic", "batch"]}
+    top = lambda estimator, X, y: float(estimator.decision_function(X).max(axis=1).mean())
+    search = GridSearchCV(_pipe(), grid, cv=split, scoring=top, refit=False).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert len(set(np.round(scores, 6))) == 4
+    for candidate, score in zip(search.cv_results_["params"], scores):
+        alone = _pipe(fusion=candidate["identify__fusion"], probe_means=candidate["probe_means"])
+        assert score == pytest.approx(top(alone.fit(images, subjects), probes, None), abs=1e-6)
