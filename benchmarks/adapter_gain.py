@@ -14,18 +14,22 @@ then the same identifier over the same templates, with or without a
   template space; the gallery as it is;
 - + adapter (probes and gallery): the gallery's matched and degraded
   hypotheses mapped too (their own maps), gallery originals as they are;
-- + adapter, gallery originals only: mapped probes against the
-  high-resolution gallery photos alone;
+- + adapter (probes), gallery originals only: mapped probes against the
+  high-resolution gallery photos alone (next to the same row without
+  adapter);
 - the same rows for every further adapter file given with ``--variant``.
 
 Run: ``python benchmarks/adapter_gain.py [--lfw DIR] [--model FILE]
 [--conditions moderate:24 harsh:24] [--chains 16] [--sigmas 4]
-[--adapter FILE] [--variant LABEL=FILE ...] [--cache reports/adapter-gain]``.
+[--probes-per-subject 4] [--adapter FILE] [--variant LABEL=FILE ...]
+[--cache reports/adapter-gain]``.
 """
 
 import argparse
 import time
 from pathlib import Path
+
+import numpy as np
 
 from skmitm import (
     FusedNearestNeighborIdentifier,
@@ -39,13 +43,20 @@ from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 from _shared import shared_path
 
 
-def condition_templates(extractor, data, *, severity, probe_size, n_chains, sigmas, seed=0):
-    """The benchmark of one condition and its gallery and probe template sets (through the extractor's cache)."""
+def condition_templates(extractor, data, *, severity, probe_size, n_chains, sigmas, probes_per_subject=4, seed=0):
+    """Gallery and probe template sets of one condition and their subjects (through the extractor's cache).
+
+    Only the first ``probes_per_subject`` probes of each subject are used (all
+    against the whole gallery), for a quicker run at the same difficulty.
+    """
     bench = make_cross_resolution_benchmark(data, probe_size=probe_size, severity=severity, random_state=seed)
+    keep = np.concatenate([np.flatnonzero(bench.probe_subjects == s)[:probes_per_subject]
+                           for s in bench.gallery_subjects])
     degrader = GalleryDegrader(probe_size=probe_size, n_chains=n_chains, random_state=seed)
     gallery = extractor.transform(degrader.fit_transform(bench.gallery_images))
-    probes = extractor.transform(MultiHypothesisUpsampler(sigmas=sigmas).fit().transform(bench.probe_images))
-    return bench, gallery, probes
+    upsampler = MultiHypothesisUpsampler(sigmas=sigmas).fit()
+    probes = extractor.transform(upsampler.transform([bench.probe_images[i] for i in keep]))
+    return gallery, bench.gallery_subjects, probes, bench.probe_subjects[keep]
 
 
 def rank1(gallery, gallery_subjects, probes, probe_subjects, **params):
@@ -54,37 +65,37 @@ def rank1(gallery, gallery_subjects, probes, probe_subjects, **params):
     return 100 * clf.fit(gallery, gallery_subjects).score(probes, probe_subjects)
 
 
-def adapter_rows(label, adapter, gallery, gallery_subjects, probes, probe_subjects):
-    """The three adapter rows of one adapter: probes, probes and gallery, gallery originals only."""
-    mapped_probes = adapter.transform(probes)
-    rows = [(f"+ {label} (probes)", rank1(gallery, gallery_subjects, mapped_probes, probe_subjects))]
+def adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe_subjects):
+    """The rows of one adapter: probes mapped; probes and gallery mapped; probes mapped, gallery originals only."""
+    adapter = TemplateAdapter(model, weights=weights).fit()
+    mapped = adapter.transform(probes)
+    rows = [(f"+ {label} (probes)", rank1(gallery, gallery_subjects, mapped, probe_subjects))]
     if adapter.adapts_gallery_:
-        both = adapter.set_params(adapt_gallery=True).fit_transform(gallery)
-        rows.append((f"+ {label} (probes and gallery)", rank1(both, gallery_subjects, mapped_probes, probe_subjects)))
-        adapter.set_params(adapt_gallery=False).fit()
-    rows.append((f"+ {label}, gallery originals only",
-                 rank1(gallery, gallery_subjects, mapped_probes, probe_subjects, gallery_kinds=["original"])))
+        both = TemplateAdapter(model, weights=weights, adapt_gallery=True).fit_transform(gallery)
+        rows.append((f"+ {label} (probes and gallery)", rank1(both, gallery_subjects, mapped, probe_subjects)))
+    rows.append((f"+ {label} (probes), gallery originals only",
+                 rank1(gallery, gallery_subjects, mapped, probe_subjects, gallery_kinds=["original"])))
     return rows
 
 
-def run(*, lfw, model, conditions, n_chains, sigmas, adapter, variants, cache, progress=True):
+def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapters, cache, progress=True):
     """Rank-1 of every row and condition: ``{condition: [(label, rank1), ...]}``."""
+    for _, weights in adapters:  # a network without an adapter is refused before any template is computed
+        TemplateAdapter(model, weights=weights).fit()
     extractor = TemplateExtractor(model, memory=cache, progress=progress).fit()
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
-    adapters = [("adapter", TemplateAdapter(model, weights=adapter).fit())]
-    adapters += [(label, TemplateAdapter(model, weights=path).fit()) for label, path in variants]
     table = {}
     for severity, size in conditions:
         started = time.perf_counter()
-        bench, gallery, probes = condition_templates(extractor, data, severity=severity, probe_size=size,
-                                                     n_chains=n_chains, sigmas=sigmas)
-        subjects = (bench.gallery_subjects, bench.probe_subjects)
-        rows = [("without adapter", rank1(gallery, subjects[0], probes, subjects[1])),
+        gallery, gallery_subjects, probes, probe_subjects = condition_templates(
+            extractor, data, severity=severity, probe_size=size, n_chains=n_chains, sigmas=sigmas,
+            probes_per_subject=probes_per_subject)
+        rows = [("without adapter", rank1(gallery, gallery_subjects, probes, probe_subjects)),
                 ("without adapter, gallery originals only",
-                 rank1(gallery, subjects[0], probes, subjects[1], gallery_kinds=["original"]))]
-        for label, fitted in adapters:
-            rows += adapter_rows(label, fitted, gallery, subjects[0], probes, subjects[1])
-        table[f"{severity} {size} px"] = rows
+                 rank1(gallery, gallery_subjects, probes, probe_subjects, gallery_kinds=["original"]))]
+        for label, weights in adapters:
+            rows += adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe_subjects)
+        table[f"{severity} {size} px ({len(probe_subjects)} probes)"] = rows
         print(f"{severity} {size} px done in {time.perf_counter() - started:.0f} s", flush=True)
     return table
 
@@ -102,6 +113,7 @@ def main():
                         metavar="SEVERITY:SIZE")
     parser.add_argument("--chains", type=int, default=16, help="degradation chains per gallery image")
     parser.add_argument("--sigmas", type=int, default=4, help="blur hypotheses per probe and scale")
+    parser.add_argument("--probes-per-subject", type=int, default=4, choices=[1, 2, 3, 4])
     parser.add_argument("--adapter", help="adapter weights file (default: the one shipped for the network)")
     parser.add_argument("--variant", nargs="*", default=[], metavar="LABEL=FILE",
                         help="further adapter files, each evaluated like the main one")
@@ -109,9 +121,9 @@ def main():
     args = parser.parse_args()
     lfw = args.lfw or shared_path("data/lfw-deepfunneled")
     model = args.model or str(shared_path("models/mobilefacenet.onnx"))
-    variants = [tuple(v.split("=", 1)) for v in args.variant]
+    adapters = [("adapter", args.adapter)] + [tuple(v.split("=", 1)) for v in args.variant]
     table = run(lfw=lfw, model=model, conditions=args.conditions, n_chains=args.chains, sigmas=args.sigmas,
-                adapter=args.adapter, variants=variants, cache=args.cache)
+                probes_per_subject=args.probes_per_subject, adapters=adapters, cache=args.cache)
     print(f"\nrank-1 (%), {Path(model).name}, full method: {args.chains} chains, {args.sigmas} sigmas, "
           "scales 2/4/8, T_concat, mean-centred\n")
     names = list(table)

@@ -247,6 +247,8 @@ def _train_adapter_options(parser):
     parser.add_argument("--crop", type=_crop, default=defaults["crop"],
                         help="face box of each 250×250 LFW image: auto (the box the network expects), or as "
                         "'skmitm benchmark --crop' takes it (default: %(default)s)")
+    parser.add_argument("--templates", help="file keeping the training templates: reused by a rerun with the same "
+                        "data and degradation settings (e.g. another --alpha or --shared), written otherwise")
 
 
 def _rate(text):
@@ -1042,11 +1044,13 @@ def _train_adapter(args):
                f"--out {args.out}", f"--scales {' '.join(map(str, args.scales))}",
                f"--probe-sizes {' '.join(map(str, args.probe_sizes))}", f"--max-faces {args.max_faces}",
                f"--val-fraction {args.val_fraction}", f"--alpha {args.alpha}", "--gallery" if args.gallery else "",
-               "--shared" if args.shared else "", f"--seed {args.seed}", f"--crop {args.crop}"]
+               "--shared" if args.shared else "", f"--seed {args.seed}", f"--crop {args.crop}",
+               f"--templates {args.templates}" if args.templates else ""]
     card = train_adapter(args.lfw, model=args.model, out=args.out, max_faces=args.max_faces,
                          val_fraction=args.val_fraction, scales=tuple(args.scales),
                          probe_sizes=tuple(args.probe_sizes), gallery=args.gallery, alpha=args.alpha,
-                         shared=args.shared, random_state=args.seed, crop=args.crop, progress=not args.no_progress,
+                         shared=args.shared, random_state=args.seed, crop=args.crop, templates=args.templates,
+                         progress=not args.no_progress,
                          command=" ".join(c for c in command if c))
     print(f"adapter card: {card}")
 

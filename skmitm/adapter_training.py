@@ -30,6 +30,7 @@ from ._adapter import _map_rows, fit_template_maps, load_adapter, save_adapter
 from ._degradation import GalleryDegrader, motion_blur
 from ._hypotheses import HypothesisSet
 from ._identification import _centring_groups
+from ._io import load_array_file, save_array_file
 from ._report import resolve_crop
 from ._runtime import progress_bar
 from ._templates import TemplateExtractor
@@ -161,6 +162,48 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
     return low, high, np.asarray(kinds)
 
 
+_TEMPLATES_FORMAT = "skmitm-adapter-training-templates/1"
+
+
+def _sr_sha256():
+    """SHA-256 of the shipped face super-resolution weights the training probes go through."""
+    return MultiHypothesisUpsampler().fit().card_.get("sha256")
+
+
+def _training_faces(lfw, extractor, crop, max_faces, random_state):
+    """``max_faces`` faces drawn at random from the LFW people outside the benchmark, their people and the box."""
+    data = load_lfw_folder(lfw, max_images_in_folder=EVALUATION_MIN_IMAGES - 1, crop=resolve_crop(crop, extractor))
+    rng = np.random.default_rng(random_state)
+    chosen = np.sort(rng.choice(len(data.images), size=min(max_faces, len(data.images)), replace=False))
+    box = None if data.crop is None else [int(v) for v in data.crop]
+    return [data.images[i] for i in chosen], np.asarray(data.subjects)[chosen], box
+
+
+def _save_training_templates(path, key, stored):
+    arrays = {"low_templates": np.concatenate([s.data for s in stored["low"]]),
+              "low_meta": np.concatenate([s.meta for s in stored["low"]]),
+              "low_counts": np.array([len(s) for s in stored["low"]]),
+              **{k: np.asarray(stored[k]) for k in ("high", "kinds", "held_out", "subjects")}}
+    save_array_file(path, arrays, {"key": key, "crop": stored["crop"]}, format=_TEMPLATES_FORMAT)
+
+
+def _load_training_templates(path, key):
+    """The training templates kept in ``path`` for ``key``, or None (absent, or kept for other settings)."""
+    if not Path(path).is_file():
+        return None
+    arrays, header = load_array_file(path, format=_TEMPLATES_FORMAT, name="adapter training templates file")
+    if header.get("key") != key:
+        return None
+    counts = arrays["low_counts"]
+    if counts.sum() != len(arrays["low_templates"]) or len(counts) != len(arrays["high"]):
+        raise ValueError(f"adapter training templates file {str(path)!r} is inconsistent")
+    bounds = np.cumsum(counts)[:-1]
+    low = [HypothesisSet(t, m) for t, m in zip(np.split(arrays["low_templates"], bounds),
+                                               np.split(arrays["low_meta"], bounds))]
+    return {"low": low, "crop": header.get("crop"),
+            **{k: arrays[k] for k in ("high", "kinds", "held_out", "subjects")}}
+
+
 def _cosines(low, high, maps=None):
     """Mean cosine between each low-resolution template (mapped by ``maps`` if given) and its face's, per group."""
     templates = np.concatenate([s.data for s in low])
@@ -172,9 +215,9 @@ def _cosines(low, high, maps=None):
     return {str(g): round(float(cosine[labels == g].mean()), 4) for g in np.unique(labels)}
 
 
-def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=2000, val_fraction=0.1, scales=(2, 4, 8),
+def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000, val_fraction=0.1, scales=(2, 4, 8),
                   probe_sizes=(16, 32), gallery=False, alpha=1.0, shared=False, random_state=0, crop="auto",
-                  progress=True, command=None):
+                  templates=None, progress=True, command=None):
     """Train a template adapter for ``model`` on LFW people outside the benchmark and write it with its card.
 
     Parameters
@@ -187,7 +230,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=2000
         (None: dlib's ResNet).
     out : str or os.PathLike, default="template_adapter.npz"
         The weights file to write; its card (``.json``) goes beside it.
-    max_faces : int, default=2000
+    max_faces : int, default=1000
         Faces drawn at random (seeded) from the training people.
     val_fraction : float, default=0.1
         Share of the drawn faces held out to measure the mean cosine to the
@@ -207,6 +250,10 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=2000
     crop : "auto", bool, {"spec", "dlib"} or tuple of 4 int, default="auto"
         Face box cut from each LFW image; ``"auto"`` is the box the network
         expects (dlib's own for dlib, the benchmark's otherwise).
+    templates : str or os.PathLike, default=None
+        A file keeping the training templates (arrays and JSON, no pickle):
+        reused by a rerun with the same data, network and degradation settings
+        (to fit with another ``alpha`` or ``shared``), written otherwise.
     progress : bool, default=True
     command : str, default=None
         The command line that started the run, recorded in the card.
@@ -224,17 +271,22 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=2000
         raise ValueError(f"probe_sizes={probe_sizes!r}; expected (MIN, MAX) with 4 <= MIN <= MAX")
     started = time.perf_counter()
     extractor = TemplateExtractor(model).fit()
-    lfw_data = load_lfw_folder(lfw, max_images_in_folder=EVALUATION_MIN_IMAGES - 1,
-                               crop=resolve_crop(crop, extractor))
-    rng = np.random.default_rng(random_state)
-    chosen = np.sort(rng.choice(len(lfw_data.images), size=min(max_faces, len(lfw_data.images)), replace=False))
-    faces = [lfw_data.images[i] for i in chosen]
-    subjects = np.asarray(lfw_data.subjects)[chosen]
-    # Validation holds out whole people, so that no held-out face has a sibling in training.
-    people = np.unique(subjects)
-    held_out = np.isin(subjects, rng.choice(people, size=max(1, int(val_fraction * len(people))), replace=False))
-    low, high, kinds = make_training_templates(faces, extractor, scales=scales, probe_sizes=probe_sizes,
-                                               gallery=gallery, random_state=random_state, progress=progress)
+    key = repr((str(lfw), extractor.model_sha256_, _sr_sha256(), max_faces, val_fraction, tuple(scales),
+                tuple(probe_sizes), gallery, random_state, crop))
+    stored = _load_training_templates(templates, key) if templates is not None else None
+    if stored is None:
+        faces, subjects, box = _training_faces(lfw, extractor, crop, max_faces, random_state)
+        # Validation holds out whole people, so that no held-out face has a sibling in training.
+        rng = np.random.default_rng([random_state, 1])
+        people = np.unique(subjects)
+        held_out = np.isin(subjects, rng.choice(people, size=max(1, int(val_fraction * len(people))), replace=False))
+        low, high, kinds = make_training_templates(faces, extractor, scales=scales, probe_sizes=probe_sizes,
+                                                   gallery=gallery, random_state=random_state, progress=progress)
+        stored = {"low": low, "high": high, "kinds": kinds, "held_out": held_out, "subjects": subjects,
+                  "crop": box}
+        if templates is not None:
+            _save_training_templates(templates, key, stored)
+    low, high, kinds, held_out, subjects = (stored[k] for k in ("low", "high", "kinds", "held_out", "subjects"))
     train = np.flatnonzero(~held_out)
     val = np.flatnonzero(held_out)
     maps = fit_template_maps([low[i] for i in train], high[train], alpha=alpha, shared=shared)
@@ -247,7 +299,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=2000
         "network": Path(extractor.model_path_).name,
         "data": {
             "source": f"LFW, people with fewer than {EVALUATION_MIN_IMAGES} images (never the benchmark's 423)",
-            "crop": list(lfw_data.crop) if lfw_data.crop is not None else None,
+            "crop": stored["crop"],
             "train_faces": int(len(train)),
             "train_people": int(len(np.unique(subjects[train]))),
             "identity_labels": "not used",
