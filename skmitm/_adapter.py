@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._backends import default_dlib_model, file_sha256
-from ._hypotheses import HypothesisSet, as_hypothesis_sets
+from ._hypotheses import as_hypothesis_sets
 from ._identification import _centring_groups
 from ._io import atomic_write, load_array_file, save_array_file
 from ._param_validation import ParamValidationMixin
@@ -271,8 +271,8 @@ def _map_rows(templates, labels, maps, wanted, what):
         g = known[str(group)]
         rows = labels == group
         m = maps["index"][g]
-        mapped = _unit_rows(templates[rows].astype(np.float64) - maps["mean"][g]) @ maps["coef"][m] + maps["intercept"][m]
-        out[rows] = _unit_rows(mapped)
+        centred = _unit_rows(templates[rows].astype(np.float64) - maps["mean"][g])
+        out[rows] = _unit_rows(centred @ maps["coef"][m] + maps["intercept"][m])
     return out
 
 

@@ -249,7 +249,8 @@ def test_pipeline_with_the_identifier_undoes_a_known_distortion(tmp_path):
     pipe = Pipeline([("adapt", TemplateAdapter(network, weights=tmp_path / "a.npz")),
                      ("identify", FusedNearestNeighborIdentifier("T_concat", similarity="cosine"))])
     adapted = pipe.fit(gallery, subjects).score(probes, subjects)
-    plain = FusedNearestNeighborIdentifier("T_concat", similarity="cosine").fit(gallery, subjects).score(probes, subjects)
+    plain = FusedNearestNeighborIdentifier("T_concat", similarity="cosine").fit(gallery, subjects)
+    plain = plain.score(probes, subjects)
     assert adapted >= 0.95 and plain <= 0.3
     by_hand = pipe.named_steps["identify"].predict(pipe.named_steps["adapt"].transform(probes))
     np.testing.assert_array_equal(pipe.predict(probes), by_hand)
@@ -300,3 +301,36 @@ def test_shipped_adapter_belongs_to_mobilefacenet(mobilefacenet_path):
     adapter = TemplateAdapter(mobilefacenet_path).fit()
     assert adapter.template_dim_ == 128
     assert {"original@1.0", "super-resolved@2.0", "super-resolved@4.0", "super-resolved@8.0"} <= set(adapter.groups_)
+
+
+def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkeypatch):
+    import cv2
+
+    from skmitm import adapter_training
+
+    rng = np.random.default_rng(10)
+    lfw = tmp_path / "lfw"
+    for p in range(12):
+        name = f"Person_{p:02d}"
+        (lfw / name).mkdir(parents=True)
+        cv2.imwrite(str(lfw / name / f"{name}_0001.jpg"), rng.integers(0, 256, (250, 250, 3), dtype=np.uint8))
+    # A benchmark person (five images) must never be read.
+    (lfw / "Evaluation_Person").mkdir()
+    for k in range(1, 6):
+        (lfw / "Evaluation_Person" / f"Evaluation_Person_{k:04d}.jpg").write_bytes(b"not an image")
+    kept = tmp_path / "templates.npz"
+    card_path = adapter_training.train_adapter(lfw, out=tmp_path / "a.npz", max_faces=12, scales=(2,),
+                                               probe_sizes=(16, 16), templates=kept, progress=False)
+    card = json.loads(card_path.read_text())
+    assert card["groups"] == ["original@1.0", "super-resolved@2.0"] and card["data"]["train_faces"] == 11
+    assert set(card["validation"]["mean_cosine_to_high_resolution_after"]) == set(card["groups"])
+    assert TemplateAdapter(weights=tmp_path / "a.npz").fit().groups_ == card["groups"]  # dlib's network
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("the kept templates were not reused")
+
+    monkeypatch.setattr(adapter_training, "make_training_templates", no_recompute)
+    adapter_training.train_adapter(lfw, out=tmp_path / "s.npz", max_faces=12, scales=(2,), probe_sizes=(16, 16),
+                                   templates=kept, shared=True, progress=False)
+    shared, _ = load_adapter(tmp_path / "s.npz")
+    assert shared["coef"].shape[0] == 1 and shared["index"].tolist() == [0, 0]
