@@ -7,6 +7,12 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
 from skmitm import FusedNearestNeighborIdentifier, HypothesisSet, TemplateAdapter, make_meta
 from skmitm._param_validation import InvalidParameterError
@@ -334,3 +340,15 @@ def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkey
                                    templates=kept, shared=True, progress=False)
     shared, _ = load_adapter(tmp_path / "s.npz")
     assert shared["coef"].shape[0] == 1 and shared["index"].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("check", [check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
+                                   check_parameters_default_constructible], ids=lambda c: c.__name__)
+def test_sklearn_parameter_checks(check):
+    check("TemplateAdapter", TemplateAdapter())
+
+
+def test_a_bad_type_is_refused_by_name(adapter_files):
+    network, weights, _, _ = adapter_files
+    with pytest.raises(InvalidParameterError, match=r"^TemplateAdapter: model=3; expected "):
+        TemplateAdapter(3, weights=weights).fit()
