@@ -7,6 +7,7 @@ and the two meet in the middle at several scales.
 """
 
 from . import _degradation
+from ._adapter import TemplateAdapter
 from ._cropping import FaceCropper
 from ._detection import ARCFACE_TEMPLATE, DetectedFace, FaceAligner, detect_faces, similarity_transform
 from ._degradation import (
@@ -77,6 +78,7 @@ __all__ = [
     "make_meta",
     *_degradation.__all__,
     "TemplateExtractor",
+    "TemplateAdapter",
     "MultiHypothesisUpsampler",
     "FaceEDSR",
     "load_edsr",

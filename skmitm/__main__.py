@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   skmitm identify --gallery gallery.npz probes/ --top 5 --out candidates.csv
   skmitm evaluate gallery/ probes/ --method baseline --out report/
   skmitm train-sr --lfw DATA/lfw-deepfunneled --out sr-training
+  skmitm train-adapter --lfw DATA/lfw-deepfunneled --model mobilefacenet.onnx --out adapter.npz
   skmitm identify gallery/ probes/ --fpir 0.1 --out candidates.csv
   skmitm verify probe.png reference.jpg --background gallery/ --fmr 0.01
 """
@@ -219,6 +220,37 @@ def _train_sr_options(parser):
                         % " ".join(map(str, defaults["lr_sizes"])))
 
 
+def _train_adapter_options(parser):
+    from .adapter_training import train_adapter
+
+    defaults = _defaults(train_adapter)
+    parser.add_argument("--lfw", required=True, help="LFW deep-funneled folder (NAME/NAME_NNNN.jpg)")
+    parser.add_argument("--out", default=defaults["out"],
+                        help="weights file to write (.npz; a .json card goes beside it) (default: %(default)s)")
+    parser.add_argument("--scales", type=_positive, nargs="+", default=list(defaults["scales"]),
+                        help="super-resolution scales the adapter maps (default: %s)"
+                        % " ".join(map(str, defaults["scales"])))
+    parser.add_argument("--probe-sizes", type=_positive, nargs=2, default=list(defaults["probe_sizes"]),
+                        metavar=("MIN", "MAX"), help="inclusive range of the training probes' sizes (default: %s)"
+                        % " ".join(map(str, defaults["probe_sizes"])))
+    parser.add_argument("--max-faces", type=_positive, default=defaults["max_faces"],
+                        help="training faces drawn from the people outside the benchmark (default: %(default)s)")
+    parser.add_argument("--val-fraction", type=float, default=defaults["val_fraction"],
+                        help="share of the people held out to validate the maps (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=defaults["alpha"], help="ridge penalty (default: %(default)s)")
+    parser.add_argument("--gallery", action="store_true", default=defaults["gallery"],
+                        help="also map the gallery's matched and degraded hypotheses")
+    parser.add_argument("--shared", action="store_true", default=defaults["shared"],
+                        help="one map for all hypothesis groups instead of one per group")
+    parser.add_argument("--seed", type=int, default=defaults["random_state"],
+                        help="seed of the faces drawn and their degradations (default: %(default)s)")
+    parser.add_argument("--crop", type=_crop, default=defaults["crop"],
+                        help="face box of each 250×250 LFW image: auto (the box the network expects), or as "
+                        "'skmitm benchmark --crop' takes it (default: %(default)s)")
+    parser.add_argument("--templates", help="file keeping the training templates: reused by a rerun with the same "
+                        "data and degradation settings (e.g. another --alpha or --shared), written otherwise")
+
+
 def _rate(text):
     try:
         rate = float(text)
@@ -369,6 +401,14 @@ def build_parser():
         "the settings of the shipped weights.",
         parents=[progress])
     _train_sr_options(train)
+    adapter = commands.add_parser(
+        "train-adapter", help="train a template adapter for a face network on LFW people outside the benchmark",
+        description="Fit one ridge map per hypothesis group from the templates of synthetic low-resolution faces "
+        "(several degradations, the face super-resolution network) to the templates of the same faces at high "
+        "resolution, on LFW people with fewer than five images (never the benchmark's evaluation people), and "
+        "write the weights file with its card. Defaults are the settings of the shipped MobileFaceNet adapter.",
+        parents=[model, progress])
+    _train_adapter_options(adapter)
     _add_verify(commands, [model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress])
     return parser
 
@@ -907,7 +947,7 @@ def _check_args(args):
     for attr, what in (("probe", "probe image"), ("reference_image", "reference image")):
         if getattr(args, attr, None) and not Path(getattr(args, attr)).is_file():
             raise FileNotFoundError(f"{what} {getattr(args, attr)!r} does not exist or is not a file")
-    if args.command in ("identify", "enrol"):
+    if args.command in ("identify", "enrol", "train-adapter"):
         if args.out:
             _check_writable(args.out, "--out file", folder=False)
     elif getattr(args, "out", None):
@@ -985,11 +1025,42 @@ def _train_sr(args):
     print(f"weights card: {card}")
 
 
+def _train_adapter(args):
+    import cv2
+
+    from .adapter_training import train_adapter
+
+    if not 0 < args.val_fraction < 0.5:
+        raise ValueError(f"--val-fraction {args.val_fraction} is out of range; expected a share between 0 and 0.5")
+    if not 0 < args.alpha:
+        raise ValueError(f"--alpha {args.alpha} is not a ridge penalty; expected a positive number")
+    if args.probe_sizes[0] < 4 or args.probe_sizes[0] > args.probe_sizes[1]:
+        raise ValueError(f"--probe-sizes {args.probe_sizes[0]} {args.probe_sizes[1]}; expected MIN MAX with "
+                         "4 <= MIN <= MAX")
+    if args.max_faces < 10:
+        raise ValueError(f"--max-faces {args.max_faces} is too few; expected at least 10")
+    cv2.setNumThreads(1)
+    command = ["skmitm train-adapter", f"--lfw {args.lfw}", f"--model {args.model}" if args.model else "",
+               f"--out {args.out}", f"--scales {' '.join(map(str, args.scales))}",
+               f"--probe-sizes {' '.join(map(str, args.probe_sizes))}", f"--max-faces {args.max_faces}",
+               f"--val-fraction {args.val_fraction}", f"--alpha {args.alpha}", "--gallery" if args.gallery else "",
+               "--shared" if args.shared else "", f"--seed {args.seed}", f"--crop {args.crop}",
+               f"--templates {args.templates}" if args.templates else ""]
+    card = train_adapter(args.lfw, model=args.model, out=args.out, max_faces=args.max_faces,
+                         val_fraction=args.val_fraction, scales=tuple(args.scales),
+                         probe_sizes=tuple(args.probe_sizes), gallery=args.gallery, alpha=args.alpha,
+                         shared=args.shared, random_state=args.seed, crop=args.crop, templates=args.templates,
+                         progress=not args.no_progress,
+                         command=" ".join(c for c in command if c))
+    print(f"adapter card: {card}")
+
+
 def main(argv=None):
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     run = {"benchmark": _benchmark, "ablation": _ablation, "identify": _identify, "evaluate": _evaluate,
-           "train-sr": _train_sr, "verify": _verify, "enrol": _enrol}[args.command]
+           "train-sr": _train_sr, "train-adapter": _train_adapter, "verify": _verify,
+           "enrol": _enrol}[args.command]
     args.explicit = _explicit_options(sys.argv[1:] if argv is None else argv)
     try:
         _check_args(args)

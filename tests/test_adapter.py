@@ -1,0 +1,354 @@
+"""The template adapter: its maps, its weights file, its two sides and its place in a pipeline."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
+
+from skmitm import FusedNearestNeighborIdentifier, HypothesisSet, TemplateAdapter, make_meta
+from skmitm._param_validation import InvalidParameterError
+from skmitm.__main__ import main
+from skmitm.adapter_training import (
+    TRAINING_DEGRADATIONS,
+    degrade_training_face,
+    fit_template_maps,
+    load_adapter,
+    make_training_templates,
+    save_adapter,
+)
+
+D = 6
+
+
+def _unit(rows):
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+
+def _network(folder, content=b"network A"):
+    """A stand-in face network file: the adapter reads only its SHA-256."""
+    path = folder / f"net-{hashlib.sha256(content).hexdigest()[:6]}.onnx"
+    path.write_bytes(content)
+    return path, hashlib.sha256(content).hexdigest()
+
+
+def _pairs(rng, groups, W, b, n=400):
+    """Training sets with one row per group ({name: (kind, scale)}) and their exact high-resolution targets.
+
+    Each group's rows are the same base templates shifted by a constant of
+    the group, so centred on its own mean every group gives the same
+    normalised rows ``z``, and ``z @ W + b`` is every group's exact target.
+    """
+    base = rng.normal(size=(n, D)) + rng.normal(size=D)
+    z = _unit(base - base.mean(axis=0))
+    shifts = {g: 3 * rng.normal(size=D) for g in groups}
+    sets = []
+    for i in range(n):
+        data = np.stack([base[i] + shifts[g] for g in groups]).astype(np.float32)
+        sets.append(HypothesisSet(data, make_meta(len(groups), kind=[k for k, _ in groups.values()],
+                                                  scale=[sc for _, sc in groups.values()])))
+    return sets, z @ W + b, {g: (base + shifts[g]).mean(axis=0) for g in groups}
+
+
+def test_ridge_recovers_a_known_linear_map_of_one_group():
+    rng = np.random.default_rng(0)
+    W, b = rng.normal(size=(D, D)), rng.normal(size=D)
+    sets, high, means = _pairs(rng, {"sr4": ("super-resolved", 4)}, W, b)
+    maps = fit_template_maps(sets, high, alpha=1e-9)
+    assert maps["groups"].tolist() == ["super-resolved@4.0"]
+    np.testing.assert_allclose(maps["mean"][0], means["sr4"], atol=1e-4)
+    np.testing.assert_allclose(maps["coef"][0], W, atol=1e-3)
+    np.testing.assert_allclose(maps["intercept"][0], b, atol=1e-3)
+
+
+def test_ridge_penalty_shrinks_the_map():
+    rng = np.random.default_rng(1)
+    W, b = rng.normal(size=(D, D)), rng.normal(size=D)
+    sets, high, _ = _pairs(rng, {"sr2": ("super-resolved", 2)}, W, b, n=50)
+    small = fit_template_maps(sets, high, alpha=1e-6)["coef"][0]
+    large = fit_template_maps(sets, high, alpha=1e3)["coef"][0]
+    assert np.linalg.norm(large) < 0.2 * np.linalg.norm(small)
+
+
+def test_each_group_gets_its_own_map_and_a_shared_map_is_one():
+    rng = np.random.default_rng(2)
+    W, b = rng.normal(size=(D, D)), rng.normal(size=D)
+    # Two groups, each centred on its own (different) mean, under one true map: both fits recover it.
+    sets, high, means = _pairs(rng, {"o": ("original", 1), "s8": ("super-resolved", 8)}, W, b)
+    per_group = fit_template_maps(sets, high, alpha=1e-9)
+    shared = fit_template_maps(sets, high, alpha=1e-9, shared=True)
+    assert per_group["groups"].tolist() == ["original@1.0", "super-resolved@8.0"]
+    np.testing.assert_allclose(per_group["mean"], [means["o"], means["s8"]], atol=1e-4)
+    assert per_group["index"].tolist() == [0, 1] and shared["index"].tolist() == [0, 0]
+    assert shared["coef"].shape == (1, D, D)
+    for coef in (*per_group["coef"], shared["coef"][0]):
+        np.testing.assert_allclose(coef, W, atol=1e-3)
+    # Groups of different maps, in separate images: each recovers its own.
+    W2 = rng.normal(size=(D, D))
+    one, high1, _ = _pairs(rng, {"s2": ("super-resolved", 2)}, W, b)
+    two, high2, _ = _pairs(rng, {"m2": ("matched", 2)}, W2, -b)
+    maps = fit_template_maps(one + two, np.concatenate([high1, high2]), alpha=1e-9)
+    assert maps["groups"].tolist() == ["matched@2.0", "super-resolved@2.0"]
+    np.testing.assert_allclose(maps["coef"][0], W2, atol=1e-3)
+    np.testing.assert_allclose(maps["coef"][1], W, atol=1e-3)
+    np.testing.assert_allclose(maps["intercept"][0], -b, atol=1e-3)
+
+
+def test_fit_template_maps_refuses_bad_input():
+    rng = np.random.default_rng(3)
+    sets, high, _ = _pairs(rng, {"o": ("original", 1)}, np.eye(D), np.zeros(D), n=5)
+    with pytest.raises(ValueError, match=r"high has shape \(4, 6\); expected \(5, D\)"):
+        fit_template_maps(sets, high[:4])
+    with pytest.raises(ValueError, match="alpha=0"):
+        fit_template_maps(sets, high, alpha=0)
+    with pytest.raises(ValueError, match="'original@1.0' has 1 template"):
+        fit_template_maps(sets[:1], high[:1])
+    with pytest.raises(TypeError, match="holds images"):
+        fit_template_maps([HypothesisSet.from_image(np.zeros((8, 8, 3), np.uint8))] * 2, high[:2])
+
+
+@pytest.fixture
+def adapter_files(tmp_path):
+    """Weights with known maps for probe groups original@1, super-resolved@2 and gallery group matched@2."""
+    rng = np.random.default_rng(4)
+    network, sha256 = _network(tmp_path)
+    maps = {
+        "groups": np.array(["matched@2.0", "original@1.0", "super-resolved@2.0"]),
+        "mean": rng.normal(size=(3, D)).astype(np.float32),
+        "index": np.array([0, 1, 2]),
+        "coef": rng.normal(size=(3, D, D)).astype(np.float32),
+        "intercept": rng.normal(size=(3, D)).astype(np.float32),
+    }
+    card = save_adapter(tmp_path / "adapter.npz", maps, network_sha256=sha256, card={"note": "test"})
+    return network, tmp_path / "adapter.npz", card, maps
+
+
+def _expected(row, maps, g):
+    """The documented map, written out: unit(unit(t - mean) @ W + b)."""
+    z = (row - maps["mean"][g]) / np.linalg.norm(row - maps["mean"][g])
+    y = z @ maps["coef"][g] + maps["intercept"][g]
+    return y / np.linalg.norm(y)
+
+
+def test_weights_file_round_trip_and_card(adapter_files):
+    network, weights, card_path, maps = adapter_files
+    loaded, header = load_adapter(weights)
+    for key in maps:
+        np.testing.assert_array_equal(loaded[key], maps[key])
+    assert header["template_dim"] == D
+    card = json.loads(card_path.read_text())
+    assert card["weights"] == "adapter.npz" and card["note"] == "test"
+    assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert card["groups"] == ["matched@2.0", "original@1.0", "super-resolved@2.0"]
+    via_card, _ = load_adapter(card_path)
+    np.testing.assert_array_equal(via_card["coef"], maps["coef"])
+
+
+def test_altered_weights_are_refused(adapter_files, tmp_path):
+    _, weights, card_path, _ = adapter_files
+    blob = bytearray(weights.read_bytes())
+    blob[-200] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="do not match the SHA-256 of their card"):
+        load_adapter(card_path)
+    with pytest.raises(ValueError, match="adapter weights file"):
+        load_adapter(weights)
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.zeros(2))
+    with pytest.raises(ValueError, match="not a skmitm array file"):
+        load_adapter(other)
+
+
+def test_wrong_network_is_refused(adapter_files, tmp_path):
+    _, weights, _, _ = adapter_files
+    other, other_sha = _network(tmp_path, b"network B")
+    with pytest.raises(ValueError, match=f"not for this one \\({other_sha}\\).*skmitm train-adapter"):
+        TemplateAdapter(other, weights=weights).fit()
+    with pytest.raises(ValueError, match="no template adapter ships for the face network.*skmitm train-adapter"):
+        TemplateAdapter(other).fit()
+    with pytest.raises(FileNotFoundError, match="model file"):
+        TemplateAdapter(tmp_path / "absent.onnx", weights=weights).fit()
+
+
+def test_probe_groups_are_mapped_and_others_pass_through(adapter_files):
+    network, weights, _, maps = adapter_files
+    adapter = TemplateAdapter(network, weights=weights).fit()
+    assert adapter.groups_ == ["matched@2.0", "original@1.0", "super-resolved@2.0"] and adapter.adapts_gallery_
+    rng = np.random.default_rng(5)
+    # Mixed and partial: one set with every probe group and a gallery-kind row, one with a lone SR row.
+    full = HypothesisSet(rng.normal(size=(3, D)).astype(np.float32),
+                         make_meta(3, kind=["original", "super-resolved", "matched"], scale=[1, 2, 2], size=16))
+    lone = HypothesisSet(rng.normal(size=(1, D)).astype(np.float32), make_meta(1, kind="super-resolved", scale=2))
+    out = adapter.transform([full, lone])
+    np.testing.assert_allclose(out[0].data[0], _expected(full.data[0], maps, 1), atol=1e-5)
+    np.testing.assert_allclose(out[0].data[1], _expected(full.data[1], maps, 2), atol=1e-5)
+    np.testing.assert_array_equal(out[0].data[2], full.data[2])  # a gallery kind is not a probe
+    np.testing.assert_allclose(out[1].data[0], _expected(lone.data[0], maps, 2), atol=1e-5)
+    assert out[0].meta is full.meta
+    assert out[0].data.dtype == np.float32
+    # A probe is mapped alone exactly as in a batch.
+    np.testing.assert_allclose(adapter.transform([lone])[0].data, out[1].data, atol=1e-6)
+    unknown = HypothesisSet(rng.normal(size=(1, D)).astype(np.float32), make_meta(1, kind="super-resolved", scale=4))
+    with pytest.raises(ValueError, match="'super-resolved@4.0' has no map"):
+        adapter.transform([full, unknown])
+    with pytest.raises(ValueError, match="templates of 5 features"):
+        adapter.transform([HypothesisSet(np.ones((1, 5), np.float32), make_meta(1))])
+    with pytest.raises(TypeError, match="holds images"):
+        adapter.transform([HypothesisSet.from_image(np.zeros((8, 8, 3), np.uint8))])
+
+
+def test_gallery_side(adapter_files, tmp_path):
+    network, weights, _, maps = adapter_files
+    rng = np.random.default_rng(6)
+    gallery = [HypothesisSet(rng.normal(size=(2, D)).astype(np.float32),
+                             make_meta(2, kind=["original", "matched"], scale=[1, 2], size=[0, 24]))]
+    kept = TemplateAdapter(network, weights=weights).fit_transform(gallery)
+    np.testing.assert_array_equal(kept[0].data, gallery[0].data)
+    mapped = TemplateAdapter(network, weights=weights, adapt_gallery=True).fit_transform(gallery)
+    np.testing.assert_array_equal(mapped[0].data[0], gallery[0].data[0])  # the photo itself: never mapped
+    np.testing.assert_allclose(mapped[0].data[1], _expected(gallery[0].data[1], maps, 0), atol=1e-5)
+    probe_only = {k: v[1:] if k != "index" else np.array([0, 1]) for k, v in maps.items()}
+    _, sha256 = _network(tmp_path)
+    save_adapter(tmp_path / "probes.npz", probe_only, network_sha256=sha256)
+    with pytest.raises(ValueError, match="no map for gallery hypotheses"):
+        TemplateAdapter(network, weights=tmp_path / "probes.npz", adapt_gallery=True).fit()
+
+
+def test_params_clone_and_validation(adapter_files):
+    network, weights, _, _ = adapter_files
+    adapter = TemplateAdapter(network, weights=weights, adapt_gallery=True)
+    assert adapter.get_params() == {"model": network, "weights": weights, "adapt_gallery": True}
+    copy = clone(adapter.fit())
+    assert copy.get_params() == adapter.get_params() and not hasattr(copy, "groups_")
+    with pytest.raises(InvalidParameterError, match="adapt_gallery"):
+        TemplateAdapter(network, weights=weights, adapt_gallery="yes").fit()
+    with pytest.raises(InvalidParameterError, match="weights"):
+        TemplateAdapter(network, weights=3).fit()
+
+
+def test_pipeline_with_the_identifier_undoes_a_known_distortion(tmp_path):
+    """Probes are a rotation of the gallery's templates: only the adapter brings them back."""
+    rng = np.random.default_rng(7)
+    dim, n_subjects = 16, 40
+    rotation = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    network, sha256 = _network(tmp_path)
+
+    def low(high_rows):
+        return HypothesisSet((_unit(high_rows @ rotation.T + 0.01 * rng.normal(size=high_rows.shape))
+                              ).astype(np.float32), make_meta(len(high_rows), kind="super-resolved", scale=2))
+
+    train_high = _unit(rng.normal(size=(600, dim)))
+    maps = fit_template_maps([low(h[None]) for h in train_high], train_high, alpha=1e-3)
+    save_adapter(tmp_path / "a.npz", maps, network_sha256=sha256)
+    faces = _unit(rng.normal(size=(n_subjects, dim)))
+    gallery = [HypothesisSet(f[None].astype(np.float32), make_meta(1)) for f in faces]
+    probes = [low(_unit(f + 0.2 * rng.normal(size=dim))[None]) for f in faces]
+    subjects = np.arange(n_subjects)
+    pipe = Pipeline([("adapt", TemplateAdapter(network, weights=tmp_path / "a.npz")),
+                     ("identify", FusedNearestNeighborIdentifier("T_concat", similarity="cosine"))])
+    adapted = pipe.fit(gallery, subjects).score(probes, subjects)
+    plain = FusedNearestNeighborIdentifier("T_concat", similarity="cosine").fit(gallery, subjects)
+    plain = plain.score(probes, subjects)
+    assert adapted >= 0.95 and plain <= 0.3
+    by_hand = pipe.named_steps["identify"].predict(pipe.named_steps["adapt"].transform(probes))
+    np.testing.assert_array_equal(pipe.predict(probes), by_hand)
+
+
+def test_training_degradations_cover_the_family():
+    face = np.random.default_rng(8).integers(0, 256, (126, 126, 3), dtype=np.uint8)
+    seen = set()
+    for seed in range(40):
+        probe, kind = degrade_training_face(face, 20, np.random.default_rng(seed))
+        assert probe.shape == (20, 20, 3) and probe.dtype == np.uint8
+        seen.add(kind)
+        again, _ = degrade_training_face(face, 20, np.random.default_rng(seed))
+        np.testing.assert_array_equal(probe, again)
+    assert seen == set(TRAINING_DEGRADATIONS)
+
+
+def test_training_templates_pair_each_face_with_its_own_template():
+    from skmitm import TemplateExtractor
+
+    rng = np.random.default_rng(9)
+    faces = [rng.integers(0, 256, (126, 126, 3), dtype=np.uint8) for _ in range(3)]
+    extractor = TemplateExtractor().fit()
+    low, high, kinds = make_training_templates(faces, extractor, scales=(2, 4), probe_sizes=(16, 20), gallery=True,
+                                               random_state=0, progress=False)
+    np.testing.assert_allclose(high, np.concatenate([s.data for s in extractor.transform(faces)]), atol=1e-5)
+    for s in low:
+        groups = sorted({f"{k}@{sc}" for k, sc in zip(s.meta["kind"], s.meta["scale"])})
+        assert groups == ["degraded@2.0", "degraded@4.0", "matched@2.0", "matched@4.0", "original@1.0",
+                          "super-resolved@2.0", "super-resolved@4.0"]
+        assert 16 <= s.meta["size"][0] <= 20
+    assert set(kinds) <= set(TRAINING_DEGRADATIONS)
+
+
+def test_train_adapter_command_checks_arguments_before_work(tmp_path, capsys):
+    for argv, message in [
+        (["--lfw", str(tmp_path / "absent")], "--lfw folder"),
+        (["--lfw", str(tmp_path), "--val-fraction", "0.7"], "--val-fraction 0.7"),
+        (["--lfw", str(tmp_path), "--probe-sizes", "20", "16"], "--probe-sizes 20 16"),
+        (["--lfw", str(tmp_path), "--alpha", "-1"], "--alpha -1"),
+        (["--lfw", str(tmp_path), "--out", str(tmp_path)], "--out file"),
+    ]:
+        assert main(["train-adapter", *argv]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_shipped_adapter_belongs_to_mobilefacenet(mobilefacenet_path):
+    adapter = TemplateAdapter(mobilefacenet_path).fit()
+    assert adapter.template_dim_ == 128
+    assert {"original@1.0", "super-resolved@2.0", "super-resolved@4.0", "super-resolved@8.0"} <= set(adapter.groups_)
+
+
+def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkeypatch):
+    import cv2
+
+    from skmitm import adapter_training
+
+    rng = np.random.default_rng(10)
+    lfw = tmp_path / "lfw"
+    for p in range(12):
+        name = f"Person_{p:02d}"
+        (lfw / name).mkdir(parents=True)
+        cv2.imwrite(str(lfw / name / f"{name}_0001.jpg"), rng.integers(0, 256, (250, 250, 3), dtype=np.uint8))
+    # A benchmark person (five images) must never be read.
+    (lfw / "Evaluation_Person").mkdir()
+    for k in range(1, 6):
+        (lfw / "Evaluation_Person" / f"Evaluation_Person_{k:04d}.jpg").write_bytes(b"not an image")
+    kept = tmp_path / "templates.npz"
+    card_path = adapter_training.train_adapter(lfw, out=tmp_path / "a.npz", max_faces=12, scales=(2,),
+                                               probe_sizes=(16, 16), templates=kept, progress=False)
+    card = json.loads(card_path.read_text())
+    assert card["groups"] == ["original@1.0", "super-resolved@2.0"] and card["data"]["train_faces"] == 11
+    assert set(card["validation"]["mean_cosine_to_high_resolution_after"]) == set(card["groups"])
+    assert TemplateAdapter(weights=tmp_path / "a.npz").fit().groups_ == card["groups"]  # dlib's network
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("the kept templates were not reused")
+
+    monkeypatch.setattr(adapter_training, "make_training_templates", no_recompute)
+    adapter_training.train_adapter(lfw, out=tmp_path / "s.npz", max_faces=12, scales=(2,), probe_sizes=(16, 16),
+                                   templates=kept, shared=True, progress=False)
+    shared, _ = load_adapter(tmp_path / "s.npz")
+    assert shared["coef"].shape[0] == 1 and shared["index"].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("check", [check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
+                                   check_parameters_default_constructible], ids=lambda c: c.__name__)
+def test_sklearn_parameter_checks(check):
+    check("TemplateAdapter", TemplateAdapter())
+
+
+def test_a_bad_type_is_refused_by_name(adapter_files):
+    network, weights, _, _ = adapter_files
+    with pytest.raises(InvalidParameterError, match=r"^TemplateAdapter: model=3; expected "):
+        TemplateAdapter(3, weights=weights).fit()
