@@ -593,9 +593,12 @@ def test_gallery_hypotheses_of_unknown_size_pair_with_probes_of_any_size():
     probes = [HypothesisSet(_basis(1, 0, 0, 0)[None], make_meta(1, kind="super-resolved", scale=2, size=s))
               for s in (16, 40)]
     np.testing.assert_allclose(clf.decision_function(probes), [[1.0, 0.6], [1.0, 0.6]], atol=1e-6)
-    # a one-pixel bucket is a bucket like any other
+    # a one-pixel bucket is a bucket like any other: a 1 px probe meets only its hypotheses
     sized = [HypothesisSet(np.eye(2, D, dtype=np.float32), make_meta(2, kind="matched", scale=2, size=[1, 24]))]
-    assert FusedNearestNeighborIdentifier().fit(sized, ["a"]).gallery_sizes_.tolist() == [1, 24]
+    one_px = FusedNearestNeighborIdentifier("S_max", similarity="cosine").fit(sized, ["a"])
+    assert one_px.gallery_sizes_.tolist() == [1, 24]
+    row_1 = HypothesisSet(np.eye(2, D, dtype=np.float32)[1:], make_meta(1, kind="super-resolved", scale=2, size=1))
+    np.testing.assert_allclose(one_px.decision_function([row_1]), [[0.0]], atol=1e-6)  # the 24 px row is not met
 
 
 def test_one_probe_without_counterpart_in_a_batch_is_named(problem):
@@ -621,6 +624,11 @@ def test_fit_checks_labels_and_refits_on_another_dimension():
         FusedNearestNeighborIdentifier().fit(X[:3], np.array([[0], [1], [2]]))
     with pytest.raises(TypeError, match=r"^y mixes label types \(number, str\)"):
         FusedNearestNeighborIdentifier().fit(X[:2], [1, "1"])
+    with pytest.raises(ValueError, match="^X is empty; expected at least one sample$"):
+        FusedNearestNeighborIdentifier().fit([], [])
+    # nested lists of numbers are templates, not images
+    lists = FusedNearestNeighborIdentifier(similarity="cosine").fit([[1.0, 0.0], [0.0, 2.0]], ["a", "b"])
+    np.testing.assert_allclose(lists.decision_function([[3.0, 4.0]]), [[0.6, 0.8]], atol=1e-6)
 
 
 def test_mean_centred_gallery_checks_name_the_subject_and_group(problem):
@@ -752,6 +760,16 @@ def test_probe_sigma_typos_are_refused_with_the_sigmas_held():
         clf.set_params(probe_sigmas=[0.25]).predict(lone)
     # probes without super-resolved hypotheses have no sigma to match
     assert clf.predict(np.eye(2, D)).tolist() == ["a", "b"]
+    # each listed sigma adds its hypotheses: cosine S_max/S_add by hand, the sigma-0 row is "a", the other "b"
+    both = FusedNearestNeighborIdentifier(similarity="cosine", probe_sigmas=[0.0, 1 / 3]).fit(gallery, ["a", "b"])
+    np.testing.assert_allclose(both.decision_function(probes), [[0.5, 0.5]], atol=1e-6)
+    np.testing.assert_allclose(both.set_params(probe_sigmas=[1 / 3]).decision_function(probes), [[0.0, 1.0]],
+                               atol=1e-6)
+    # the tolerance is float32 rounding: an absolute 1e-6 near zero, a relative 1e-6 elsewhere
+    np.testing.assert_allclose(both.set_params(probe_sigmas=[1e-7]).decision_function(probes), [[1.0, 0.0]],
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="0.500004 matches no super-resolved"):
+        both.set_params(probe_sigmas=[0.500004]).predict(lone)
 
 
 def test_add_subjects_scores_like_the_reference_on_the_whole_gallery(partial_problem):
