@@ -222,3 +222,10 @@ def test_degrade_probe_draws_jpeg_quality_from_both_ends_inclusive():
         probe = degrade_probe(face, size=48, severity={**_fixed(), "jpeg_quality": (10, 11)}, rng=seed)
         seen.append([q for q, image in by_quality.items() if np.array_equal(probe, image)])
     assert all(len(q) == 1 and q[0] in (10, 11) for q in seen) and {q[0] for q in seen} == {10, 11}
+
+
+def test_degrade_probe_says_when_jpeg_encoding_fails(monkeypatch):
+    monkeypatch.setattr(cv2, "imencode", lambda *args, **kwargs: (False, None))
+    with pytest.raises(RuntimeError) as error:
+        degrade_probe(np.zeros((32, 32, 3), np.uint8), size=16, rng=0)
+    assert str(error.value) == "OpenCV failed to JPEG-encode a probe"
