@@ -725,6 +725,8 @@ def test_thresholds_of_the_nearest_probe_size_by_hand():
     )
     with pytest.raises(ValueError, match=r"^X\[0\] carries no probe size .* sizes \[16, 32\]"):
         clf.set_params(threshold={16: 0.5, 32: 0.9}).predict(sized([(p, 0)]))
+    # a 1 px probe size is a size like any other
+    assert clf.set_params(threshold={1: 0.5}).predict(sized([(q, 1)])).tolist() == ["b"]
     # one size serves every probe, sized or not; a plain number serves every probe too
     assert clf.set_params(threshold={24: 0.9}).predict(sized([(p, 0), (q, 40)])).tolist() == ["a", "unknown"]
     assert clf.set_params(threshold=0.8).predict(np.array([p, q, [0, 0, 1.0]])).tolist() == ["a", "b", "unknown"]
@@ -743,6 +745,8 @@ def test_unknown_label_keeps_the_subjects_type_where_it_can():
     assert out.dtype.kind == "i" and out.tolist() == [7, -1]
     out = numbers.set_params(unknown_label="unknown").predict(probes)
     assert out.dtype == object and out.tolist() == [7, "unknown"]
+    short = words.set_params(unknown_label="?").fit(gallery, ["alice", "bob"]).predict(probes)
+    assert short.tolist() == ["alice", "?"]  # nor the subjects cut to the label's one character
 
 
 def test_probe_sigma_typos_are_refused_with_the_sigmas_held():
