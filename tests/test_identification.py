@@ -626,6 +626,10 @@ def test_fit_checks_labels_and_refits_on_another_dimension():
         FusedNearestNeighborIdentifier().fit(X[:2], [1, "1"])
     with pytest.raises(ValueError, match="^X is empty; expected at least one sample$"):
         FusedNearestNeighborIdentifier().fit([], [])
+    good = HypothesisSet.from_template(np.ones(3))
+    bad = HypothesisSet(np.array([[1.0, np.nan, 0.0]], np.float32), make_meta(1))
+    with pytest.raises(ValueError, match=r"^X\[1\] has NaN or infinite templates$"):
+        FusedNearestNeighborIdentifier().fit([good, bad], ["a", "b"])
     # nested lists of numbers are templates, not images
     lists = FusedNearestNeighborIdentifier(similarity="cosine").fit([[1.0, 0.0], [0.0, 2.0]], ["a", "b"])
     np.testing.assert_allclose(lists.decision_function([[3.0, 4.0]]), [[0.6, 0.8]], atol=1e-6)
