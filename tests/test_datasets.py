@@ -169,3 +169,63 @@ def test_dlib_box_is_where_dlib_chips_fall(lfw_dir):
     assert r["n_found"] >= 35
     np.testing.assert_allclose(r["mean_box"], LFW_CROPS["dlib"], atol=4)
     assert r["rank1"]["dlib box"] > r["rank1"]["SPEC box"] + 10
+
+
+def _fixed(sigma=0.5, noise=0.0, quality=100):
+    return {"blur_sigma": (sigma, sigma), "noise_std": (noise, noise), "jpeg_quality": (quality, quality)}
+
+
+def test_degrade_probe_keeps_the_colour_order():
+    # a flat orange face: red 200, green 100, blue 30 (RGB); blur, area downsampling and a best-quality JPEG
+    # keep a flat colour, so the probe is the same orange, channel for channel
+    face = np.empty((96, 96, 3), np.uint8)
+    face[...] = (200, 100, 30)
+    probe = degrade_probe(face, size=24, severity=_fixed(), rng=0).reshape(-1, 3).mean(axis=0)
+    np.testing.assert_allclose(probe, [200, 100, 30], atol=3)
+
+
+def test_degrade_probe_noise_has_the_drawn_spread_around_the_face():
+    """Mid-grey face, noise of standard deviation 20 at JPEG quality 100: the probe scatters around 128."""
+    face = np.full((384, 384, 3), 128, np.uint8)
+    probe = degrade_probe(face, size=96, severity=_fixed(noise=20.0), rng=1).astype(float)
+    assert abs(probe.mean() - 128) < 0.5  # zero-mean noise: 27,648 values put the mean within about 0.12
+    # JPEG's halved colour resolution averages away part of the channel noise (the spread is about 14
+    # here), never adds to it; a noise of deviation 1, or none, would leave it near 1 or 0
+    assert 10 < probe.std() < 20.5
+    assert np.array_equal(degrade_probe(face, size=96, severity=_fixed(), rng=1), np.full((96, 96, 3), 128))
+
+
+def test_degrade_probe_clips_noise_at_black_and_white():
+    """Noise past 0 or 255 is clipped, not wrapped round: a black face stays dark, a white one bright."""
+    black, white = np.zeros((96, 96, 3), np.uint8), np.full((96, 96, 3), 255, np.uint8)
+    assert np.array_equal(degrade_probe(black, size=24, severity=_fixed(), rng=0), np.zeros((24, 24, 3)))
+    assert np.array_equal(degrade_probe(white, size=24, severity=_fixed(), rng=0), np.full((24, 24, 3), 255))
+    # about half the noisy values fall below 0 (above 255): clipped, the mean stays within a noise
+    # deviation of the edge (|N(0, 10)| averages 4); wrapped round, those values would land at the other end
+    assert degrade_probe(black, size=48, severity=_fixed(noise=10.0), rng=0).mean() < 10
+    assert degrade_probe(white, size=48, severity=_fixed(noise=10.0), rng=0).mean() > 245
+
+
+def test_degrade_probe_draws_jpeg_quality_from_both_ends_inclusive():
+    """Quality drawn from (10, 11): each probe is the face JPEG-compressed at 10 or at 11, never 12, and both occur."""
+    face = cv2.GaussianBlur(np.random.default_rng(3).integers(0, 256, (96, 96, 3), dtype=np.uint8), (0, 0), 2)
+    small = cv2.resize(cv2.GaussianBlur(face, (0, 0), 0.5), (48, 48), interpolation=cv2.INTER_AREA)
+
+    def jpeg(q):  # a plain RGB round trip through OpenCV's JPEG at quality q
+        _, data = cv2.imencode(".jpg", small[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+
+    by_quality = {q: jpeg(q) for q in (10, 11, 12)}
+    assert not np.array_equal(by_quality[10], by_quality[11]) and not np.array_equal(by_quality[11], by_quality[12])
+    seen = []
+    for seed in range(16):
+        probe = degrade_probe(face, size=48, severity={**_fixed(), "jpeg_quality": (10, 11)}, rng=seed)
+        seen.append([q for q, image in by_quality.items() if np.array_equal(probe, image)])
+    assert all(len(q) == 1 and q[0] in (10, 11) for q in seen) and {q[0] for q in seen} == {10, 11}
+
+
+def test_degrade_probe_says_when_jpeg_encoding_fails(monkeypatch):
+    monkeypatch.setattr(cv2, "imencode", lambda *args, **kwargs: (False, None))
+    with pytest.raises(RuntimeError) as error:
+        degrade_probe(np.zeros((32, 32, 3), np.uint8), size=16, rng=0)
+    assert str(error.value) == "OpenCV failed to JPEG-encode a probe"

@@ -547,3 +547,257 @@ def test_mean_fusions_keep_no_hypotheses_and_refit_forgets_the_old_gallery(probl
     clf.set_params(chunk_size=1).fit(other, y[:5])
     expected = _reference(other, y[:5], probes, fusion, "pearson")
     np.testing.assert_allclose(clf.decision_function(probes), expected, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------
+# Paths the fixtures above do not reach: the strategy table itself, degenerate templates, galleries
+# of unknown size, open-set thresholds, enrolment growth and the error messages of the checks.
+# Every expectation is written out by hand.
+
+def test_strategy_table_is_every_rule_and_every_two_level_order():
+    from skmitm._identification import _fusion_table
+
+    rules = ("T_add", "S_add", "S_max")
+    expected = {"T_concat": ("T_concat", "T_concat"), "T_add": ("T_add", "T_add"), "S_add": ("S_add", "S_add"),
+                "S_max": ("S_max", "S_max"), "T_add/S_add": ("T_add", "S_add"), "T_add/S_max": ("T_add", "S_max"),
+                "S_add/T_add": ("S_add", "T_add"), "S_add/S_max": ("S_add", "S_max"),
+                "S_max/T_add": ("S_max", "T_add"), "S_max/S_add": ("S_max", "S_add")}
+    assert _fusion_table() == expected == FUSION_STRATEGIES
+    assert all(g in rules + ("T_concat",) and p in rules + ("T_concat",) for g, p in expected.values())
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSION_STRATEGIES))
+def test_subjects_with_equal_hypothesis_counts_match_the_reference(problem, fusion):
+    """One image per subject: every subject has as many hypotheses in each group (the even-block path)."""
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(fusion, similarity="cosine").fit(gallery[:5], y[:5])
+    expected = _reference(gallery[:5], y[:5], probes, fusion, "cosine")
+    np.testing.assert_allclose(clf.decision_function(probes), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_short_and_zero_templates_score_by_direction_only():
+    # cosine by hand: the probe (0.3, 0.4, 0) against "a" (0.5, 0, 0) is 0.3 / 0.5 = 0.6; the zero
+    # template of "b" has no direction and scores 0, not NaN
+    clf = FusedNearestNeighborIdentifier(similarity="cosine").fit(np.array([[0.5, 0, 0], [0, 0, 0]]), ["a", "b"])
+    scores = clf.decision_function(np.array([[0.3, 0.4, 0.0], [0.0, 0.0, 0.2]]))
+    np.testing.assert_allclose(scores, [[0.6, 0.0], [0.0, 0.0]], atol=1e-6)
+    assert scores.dtype == np.float32  # one float32 score per probe and subject, also at scale
+
+
+def test_gallery_hypotheses_of_unknown_size_pair_with_probes_of_any_size():
+    # matched hypotheses of size 0 (unknown): no size buckets, every probe of scale 2 meets them
+    gallery = [HypothesisSet(_basis(1, 0, 0, 0)[None], make_meta(1, kind="matched", scale=2, size=0)),
+               HypothesisSet(_basis(0.6, 0.8, 0, 0)[None], make_meta(1, kind="matched", scale=2, size=0))]
+    clf = FusedNearestNeighborIdentifier("S_max", similarity="cosine").fit(gallery, ["x", "y"])
+    assert clf.gallery_sizes_.tolist() == []
+    probes = [HypothesisSet(_basis(1, 0, 0, 0)[None], make_meta(1, kind="super-resolved", scale=2, size=s))
+              for s in (16, 40)]
+    np.testing.assert_allclose(clf.decision_function(probes), [[1.0, 0.6], [1.0, 0.6]], atol=1e-6)
+    # a one-pixel bucket is a bucket like any other: a 1 px probe meets only its hypotheses
+    sized = [HypothesisSet(np.eye(2, D, dtype=np.float32), make_meta(2, kind="matched", scale=2, size=[1, 24]))]
+    one_px = FusedNearestNeighborIdentifier("S_max", similarity="cosine").fit(sized, ["a"])
+    assert one_px.gallery_sizes_.tolist() == [1, 24]
+    row_1 = HypothesisSet(np.eye(2, D, dtype=np.float32)[1:], make_meta(1, kind="super-resolved", scale=2, size=1))
+    np.testing.assert_allclose(one_px.decision_function([row_1]), [[0.0]], atol=1e-6)  # the 24 px row is not met
+
+
+def test_one_probe_without_counterpart_in_a_batch_is_named(problem):
+    gallery, y, probes, _ = problem
+    clf = FusedNearestNeighborIdentifier(gallery_kinds=["matched"]).fit(gallery, y)
+    lost = probes[1].select(probes[1].meta["scale"] == 1)  # its original only, and no gallery originals
+    with pytest.raises(ValueError, match=r"^X\[1\] has no hypothesis with a gallery counterpart: its scales do not "
+                                         r"occur in the gallery \(gallery scales \[2.0, 4.0\]\)"):
+        clf.decision_function([probes[0], lost, probes[2]])
+
+
+def test_fit_checks_labels_and_refits_on_another_dimension():
+    from sklearn.exceptions import DataConversionWarning
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 30 subjects of one image each is normal: no "unique classes" hint
+        clf = FusedNearestNeighborIdentifier().fit(X, np.arange(30))
+    refit = clf.fit(X[:, :4], np.arange(30))  # a refit starts over, whatever the old dimension
+    assert refit.n_features_in_ == 4
+    with pytest.warns(DataConversionWarning):
+        FusedNearestNeighborIdentifier().fit(X[:3], np.array([[0], [1], [2]]))
+    with pytest.raises(TypeError, match=r"^y mixes label types \(number, str\)"):
+        FusedNearestNeighborIdentifier().fit(X[:2], [1, "1"])
+    with pytest.raises(ValueError, match="^X is empty; expected at least one sample$"):
+        FusedNearestNeighborIdentifier().fit([], [])
+    good = HypothesisSet.from_template(np.ones(3))
+    bad = HypothesisSet(np.array([[1.0, np.nan, 0.0]], np.float32), make_meta(1))
+    with pytest.raises(ValueError, match=r"^X\[1\] has NaN or infinite templates$"):
+        FusedNearestNeighborIdentifier().fit([good, bad], ["a", "b"])
+    # nested lists of numbers are templates, not images
+    lists = FusedNearestNeighborIdentifier(similarity="cosine").fit([[1.0, 0.0], [0.0, 2.0]], ["a", "b"])
+    np.testing.assert_allclose(lists.decision_function([[3.0, 4.0]]), [[0.6, 0.8]], atol=1e-6)
+
+
+def test_mean_centred_gallery_checks_name_the_subject_and_group(problem):
+    gallery, y, _, _ = problem
+    X = np.random.default_rng(4).normal(size=(2, D))
+    with pytest.raises(ValueError) as error:
+        FusedNearestNeighborIdentifier(similarity="mean-centred").fit(X, ["ref", "ref"])
+    assert str(error.value) == (
+        "the gallery holds one subject ('ref'); the mean-centred similarity needs at least two, since one "
+        "subject's templates minus their own mean are zero; use 'pearson' or 'cosine', or pass gallery_means from "
+        "a gallery of other people (as skmitm.verify does)"
+    )
+    assert FusedNearestNeighborIdentifier(similarity="mean-centred").fit(X, ["a", "b"]).classes_.tolist() == ["a", "b"]
+    # only "b" has a degraded hypothesis at scale 4: centred on its own mean it would be noise
+    lonely = [g.select(g.meta["kind"] != "degraded") if s != "b" else g for g, s in zip(gallery, y)]
+    lonely = [g.select((g.meta["kind"] != "degraded") | (g.meta["scale"] == 4)) for g in lonely]
+    with pytest.raises(ValueError) as error:
+        FusedNearestNeighborIdentifier(similarity="mean-centred").fit(lonely, y)
+    assert str(error.value) == (
+        "only subject 'b' has gallery hypotheses in group 'degraded@4.0': centred on its own mean, its template is "
+        "rounding noise under the mean-centred similarity; pass gallery_means from an identifier fitted on a "
+        "background gallery (its gallery_means_), as skmitm.verify does"
+    )
+
+
+def test_given_gallery_means_centre_a_one_subject_gallery_by_hand():
+    rng = np.random.default_rng(6)
+    reference, probes = rng.normal(size=(1, 5)) + 2.0, rng.normal(size=(12, 5)) + 2.0
+    g_mean, p_mean = np.linspace(1.5, 2.5, 5), np.full(5, 2.0)
+    clf = FusedNearestNeighborIdentifier(similarity="mean-centred", gallery_means={"original@1.0": g_mean},
+                                         probe_means={"original@1.0": p_mean}).fit(reference, ["ref"])
+    assert list(clf.gallery_means_) == ["original@1.0"] and clf.gallery_means_["original@1.0"].dtype == np.float32
+    np.testing.assert_allclose(clf.gallery_means_["original@1.0"], g_mean, rtol=1e-6)
+    g, p = reference[0] - g_mean, probes - p_mean
+    expected = p @ g / np.linalg.norm(p, axis=1) / np.linalg.norm(g)
+    np.testing.assert_allclose(clf.decision_function(probes)[:, 0], expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError) as error:
+        clf.set_params(gallery_means={"matched@2.0": g_mean}).fit(reference, ["ref"])
+    assert str(error.value) == ("gallery_means has no mean template for the gallery hypothesis group "
+                                "'original@1.0'; it holds ['matched@2.0']")
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"gallery_means": {}}, "gallery_means must be None or a non-empty dict of hypothesis group to mean "
+                                "template, as another identifier's gallery_means_"),
+        ({"gallery_means": {"original@1.0": np.zeros(3)}}, "gallery_means is set but similarity='pearson'; gallery "
+                                                           "means are used only under similarity='mean-centred'"),
+        ({"probe_means": {}}, "probe_means must be None or a non-empty dict of hypothesis group to mean template, "
+                              "as estimate_probe_means returns"),
+        ({"threshold": float("nan")}, "threshold=nan; expected None, a finite number, or a non-empty dict of probe "
+                                      "size (a positive integer) to a finite number"),
+        ({"threshold": float("inf")}, "threshold=inf; expected None"),
+        ({"threshold": True}, "threshold=True; expected None"),
+        ({"threshold": {}}, r"threshold={}; expected None"),
+        ({"threshold": {0: 0.5}}, "threshold={0: 0.5}; expected None"),
+        ({"threshold": {-3: 0.5}}, "threshold={-3: 0.5}; expected None"),
+        ({"threshold": {24.5: 0.5}}, "threshold={24.5: 0.5}; expected None"),
+        ({"threshold": {24: True}}, "threshold={24: True}; expected None"),
+        ({"threshold": {24: float("inf")}}, "threshold={24: inf}; expected None"),
+        ({"threshold": 0.5, "unknown_label": True}, "unknown_label=True; expected a string or a number"),
+    ],
+)
+def test_open_set_parameters_are_refused_with_their_value(params, message):
+    """Checked at fit (gallery means) and again when set after fit, at predict (the others)."""
+    clf = FusedNearestNeighborIdentifier(similarity="cosine").fit(np.eye(3), ["a", "b", "c"])
+    with pytest.raises(ValueError) as error:
+        if "gallery_means" in params:
+            FusedNearestNeighborIdentifier(**params).fit(np.eye(3), ["a", "b", "c"])
+        else:
+            clf.set_params(**params).predict(np.eye(3))
+    assert str(error.value).startswith(message)
+
+
+def test_thresholds_of_the_nearest_probe_size_by_hand():
+    gallery = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    # best cosine: p (1, 0, 0) -> a at 1.0; q (0.6, 0.8, 0) -> b at 0.8; r (0.8, 0.6, 0) -> a at 0.8
+    p, q, r = [1.0, 0, 0], [0.6, 0.8, 0], [0.8, 0.6, 0]
+
+    def sized(rows_and_sizes):
+        return [HypothesisSet(np.float32([t]), make_meta(1, size=s)) for t, s in rows_and_sizes]
+
+    clf = FusedNearestNeighborIdentifier(similarity="cosine", threshold={32: 0.95, 16: 0.5, 24: 0.85})
+    clf.fit(gallery, ["a", "b"])
+    # sizes 30 -> 32 (0.95), 18 -> 16 (0.5), 26 -> 24 (0.85), 34 -> 32 (0.95), 1 -> 16 (0.5), 21 -> 24 (0.85)
+    probes = sized([(p, 30), (q, 18), (r, 26), (q, 34), (r, 1), (q, 21)])
+    assert clf.predict(probes).tolist() == ["a", "b", "unknown", "unknown", "a", "unknown"]
+    with pytest.raises(ValueError) as error:
+        clf.predict(sized([(p, 30), (p, 0)]))
+    assert str(error.value) == (
+        "X[1] carries no probe size (its hypotheses have size 0), so none of the thresholds for sizes [16, 24, 32] "
+        "can be chosen; pass probes through the pipeline's upsampler or use a single threshold"
+    )
+    with pytest.raises(ValueError, match=r"^X\[0\] carries no probe size .* sizes \[16, 32\]"):
+        clf.set_params(threshold={16: 0.5, 32: 0.9}).predict(sized([(p, 0)]))
+    # a 1 px probe size is a size like any other
+    assert clf.set_params(threshold={1: 0.5}).predict(sized([(q, 1)])).tolist() == ["b"]
+    # one size serves every probe, sized or not; a plain number serves every probe too
+    assert clf.set_params(threshold={24: 0.9}).predict(sized([(p, 0), (q, 40)])).tolist() == ["a", "unknown"]
+    assert clf.set_params(threshold=0.8).predict(np.array([p, q, [0, 0, 1.0]])).tolist() == ["a", "b", "unknown"]
+    # a score equal to the threshold is accepted: p's cosine with "a" is exactly 1
+    assert clf.set_params(threshold=1.0).predict(np.array([p, q])).tolist() == ["a", "unknown"]
+
+
+def test_unknown_label_keeps_the_subjects_type_where_it_can():
+    gallery = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    probes = np.array([[1.0, 0, 0], [0, 0, 1.0]])
+    words = FusedNearestNeighborIdentifier(similarity="cosine", threshold=0.5, unknown_label="nobody")
+    out = words.fit(gallery, ["a", "b"]).predict(probes)
+    assert out.dtype.kind == "U" and out.tolist() == ["a", "nobody"]  # not cut to the subjects' one character
+    numbers = FusedNearestNeighborIdentifier(similarity="cosine", threshold=0.5, unknown_label=-1)
+    out = numbers.fit(gallery, [7, 9]).predict(probes)
+    assert out.dtype.kind == "i" and out.tolist() == [7, -1]
+    out = numbers.set_params(unknown_label="unknown").predict(probes)
+    assert out.dtype == object and out.tolist() == [7, "unknown"]
+    short = words.set_params(unknown_label="?").fit(gallery, ["alice", "bob"]).predict(probes)
+    assert short.tolist() == ["alice", "?"]  # nor the subjects cut to the label's one character
+
+
+def test_probe_sigma_typos_are_refused_with_the_sigmas_held():
+    gallery = np.eye(2, D, dtype=np.float32)
+    meta = make_meta(2, kind="super-resolved", scale=1, sigma=[0.0, 1 / 3])
+    probes = [HypothesisSet(np.eye(2, D, dtype=np.float32), meta)]
+    clf = FusedNearestNeighborIdentifier(probe_sigmas=[0.333]).fit(gallery, ["a", "b"])
+    with pytest.raises(ValueError) as error:
+        clf.predict(probes)
+    assert str(error.value) == ("probe_sigmas=[0.333]: 0.333 matches no super-resolved probe hypothesis; the probes "
+                                "hold sigmas [0.0, 0.333333]")
+    assert clf.set_params(probe_sigmas=[1 / 3]).predict(probes).tolist() == ["b"]  # float32 rounding matches
+    lone = [HypothesisSet(np.eye(1, D, dtype=np.float32), make_meta(1, kind="super-resolved", scale=1, sigma=0.5))]
+    with pytest.raises(ValueError, match=r"^probe_sigmas=\[0.25\]: 0.25 matches no"):
+        clf.set_params(probe_sigmas=[0.25]).predict(lone)
+    # probes without super-resolved hypotheses have no sigma to match
+    assert clf.predict(np.eye(2, D)).tolist() == ["a", "b"]
+    # each listed sigma adds its hypotheses: cosine S_max/S_add by hand, the sigma-0 row is "a", the other "b"
+    both = FusedNearestNeighborIdentifier(similarity="cosine", probe_sigmas=[0.0, 1 / 3]).fit(gallery, ["a", "b"])
+    np.testing.assert_allclose(both.decision_function(probes), [[0.5, 0.5]], atol=1e-6)
+    np.testing.assert_allclose(both.set_params(probe_sigmas=[1 / 3]).decision_function(probes), [[0.0, 1.0]],
+                               atol=1e-6)
+    # the tolerance is float32 rounding: an absolute 1e-6 near zero, a relative 1e-6 elsewhere
+    np.testing.assert_allclose(both.set_params(probe_sigmas=[1e-7]).decision_function(probes), [[1.0, 0.0]],
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="0.500004 matches no super-resolved"):
+        both.set_params(probe_sigmas=[0.500004]).predict(lone)
+
+
+def test_add_subjects_scores_like_the_reference_on_the_whole_gallery(partial_problem):
+    from sklearn.exceptions import NotFittedError
+
+    gallery, y, probes, _ = partial_problem
+    with pytest.raises(NotFittedError):
+        FusedNearestNeighborIdentifier().add_subjects(gallery, y)
+    clf = FusedNearestNeighborIdentifier("S_max/S_add", similarity="cosine").fit(gallery[:2], y[:2])
+    assert clf.add_subjects(gallery[2:], y[2:]) is clf  # "c", "d" and a second image of "a"
+    assert clf.classes_.tolist() == ["a", "b", "c", "d"]
+    assert clf.n_gallery_hypotheses_ == sum(len(g) for g in gallery)
+    expected = _reference(gallery, y, probes, "S_max/S_add", "cosine")
+    np.testing.assert_allclose(clf.decision_function(probes), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError) as error:
+        clf.add_subjects(gallery[:1], [3])
+    assert str(error.value) == ("y holds 'i'-kind subjects and the gallery 'U'-kind ones; expected subjects of one "
+                                "kind (all strings or all integers)")
+    plain = FusedNearestNeighborIdentifier().fit(np.eye(3), [0, 1, 2])
+    with pytest.raises(ValueError, match="X has 2 features, but FusedNearestNeighborIdentifier is expecting 3"):
+        plain.add_subjects(np.ones((1, 2)), [3])
+    with pytest.raises(ValueError, match="y has 2 labels for 1 samples"):
+        plain.add_subjects(np.ones((1, 3)), [3, 4])
