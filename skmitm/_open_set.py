@@ -309,7 +309,7 @@ def _held_out_scores(identifier, templates, own, probe_means):
     codes = np.searchsorted(identifier.classes_, subjects)
     fold_of = np.arange(len(identifier.classes_)) % min(_N_FOLDS, len(identifier.classes_))
     scores = np.empty((len(own), len(identifier.classes_)), dtype=np.float32)
-    for fold in np.unique(fold_of):
+    for fold in np.unique(fold_of[own]):  # the folds of the synthetic probes' subjects
         kept = [s for s, c in zip(gallery_sets, codes) if fold_of[c] != fold]
         rows = [s.data[identifier._gallery_mask(s.meta)] for s in kept]
         groups = [_centring_groups(s.meta[identifier._gallery_mask(s.meta)]) for s in kept]
