@@ -255,7 +255,7 @@ def main(argv=None):
     parser.add_argument("--conditions", nargs="+", type=_condition, default=[("moderate", 24), ("harsh", 24)])
     parser.add_argument("--chains", type=int, default=16, help="degradation chains per gallery image")
     parser.add_argument("--sigmas", type=int, default=4, help="blur hypotheses per probe and scale")
-    parser.add_argument("--calibration-probes", type=int, default=8,
+    parser.add_argument("--calibration-probes", type=int, default=4,
                         help="synthetic probes per gallery photo (calibrate_open_set's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subjects", type=int, help="only the first N subjects (quick runs)")

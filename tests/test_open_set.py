@@ -181,12 +181,12 @@ def test_calibration_on_some_photos_searches_the_whole_enrolled_gallery(monkeypa
         raise AssertionError("the gallery was passed through the pipeline again")
 
     monkeypatch.setattr(GalleryDegrader, "fit_transform", no_second_pass)
-    cal = calibrate_open_set(pipe, faces[:3], subjects[:3])  # default: eight probes per photo
+    cal = calibrate_open_set(pipe, faces[:3], subjects[:3])  # default: four probes per photo
     monkeypatch.undo()
-    search, pairs = cal.search_scores[12], cal.pair_scores[12].reshape(24, 7)
-    assert search.shape == (3 * 8,)
+    search, pairs = cal.search_scores[12], cal.pair_scores[12].reshape(12, 7)
+    assert search.shape == (3 * 4,)
     synthetic = pipe[:-1].transform([degrade_probe(f, size=12, rng=np.random.default_rng([0, 12, i, k]))
-                                     for i, f in enumerate(faces[:3]) for k in range(8)])
+                                     for i, f in enumerate(faces[:3]) for k in range(4)])
     probe_means = pipe[-1].estimate_probe_means(synthetic)
     # oracle: eight subjects make eight folds of one; each photo's probes against means of the seven others
     for s in range(3):
@@ -195,9 +195,9 @@ def test_calibration_on_some_photos_searches_the_whole_enrolled_gallery(monkeypa
         ).gallery_means_
         scorer = FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred", gallery_means=means,
                                                 probe_means=probe_means).fit(gallery_sets, subjects)
-        expected = np.delete(scorer.decision_function(synthetic[8 * s : 8 * s + 8]), s, axis=1)
-        np.testing.assert_allclose(pairs[8 * s : 8 * s + 8], expected, atol=1e-5)
-        np.testing.assert_allclose(search[8 * s : 8 * s + 8], expected.max(axis=1), atol=1e-5)
+        expected = np.delete(scorer.decision_function(synthetic[4 * s : 4 * s + 4]), s, axis=1)
+        np.testing.assert_allclose(pairs[4 * s : 4 * s + 4], expected, atol=1e-5)
+        np.testing.assert_allclose(search[4 * s : 4 * s + 4], expected.max(axis=1), atol=1e-5)
 
 
 def test_calibrated_fpir_holds_on_real_unenrolled_people(mobilefacenet_path, orl_dir):
