@@ -171,6 +171,35 @@ def test_calibration_scores_are_searches_without_the_own_subject():
         cal.threshold(1.5)
 
 
+def test_calibration_on_some_photos_searches_the_whole_enrolled_gallery(monkeypatch):
+    """Synthetic probes of three of eight enrolled photos, searched against all eight without a second gallery pass."""
+    faces, subjects = _faces(8, seed=1), list("abcdefgh")
+    pipe = _toy_pipeline().fit(faces, subjects)
+    gallery_sets = clone(pipe[:-1]).fit_transform(faces)  # the oracle's own gallery pass, before it is forbidden
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("the gallery was passed through the pipeline again")
+
+    monkeypatch.setattr(GalleryDegrader, "fit_transform", no_second_pass)
+    cal = calibrate_open_set(pipe, faces[:3], subjects[:3])  # default: four probes per photo
+    monkeypatch.undo()
+    search, pairs = cal.search_scores[12], cal.pair_scores[12].reshape(12, 7)
+    assert search.shape == (3 * 4,)
+    synthetic = pipe[:-1].transform([degrade_probe(f, size=12, rng=np.random.default_rng([0, 12, i, k]))
+                                     for i, f in enumerate(faces[:3]) for k in range(4)])
+    probe_means = pipe[-1].estimate_probe_means(synthetic)
+    # oracle: eight subjects make eight folds of one; each photo's probes against means of the seven others
+    for s in range(3):
+        means = FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred").fit(
+            [g for j, g in enumerate(gallery_sets) if j != s], [x for j, x in enumerate(subjects) if j != s]
+        ).gallery_means_
+        scorer = FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred", gallery_means=means,
+                                                probe_means=probe_means).fit(gallery_sets, subjects)
+        expected = np.delete(scorer.decision_function(synthetic[4 * s : 4 * s + 4]), s, axis=1)
+        np.testing.assert_allclose(pairs[4 * s : 4 * s + 4], expected, atol=1e-5)
+        np.testing.assert_allclose(search[4 * s : 4 * s + 4], expected.max(axis=1), atol=1e-5)
+
+
 def test_calibrated_fpir_holds_on_real_unenrolled_people(mobilefacenet_path, orl_dir):
     """ORL: 20 people enrolled; the other 20 people's photos are the real non-mated searches."""
     read = lambda s, k: cv2.cvtColor(cv2.imread(str(orl_dir / f"s{s}" / f"{k}.pgm"), cv2.IMREAD_GRAYSCALE),
