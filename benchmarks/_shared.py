@@ -29,3 +29,15 @@ def shared_path(relative):
             "holding data/ and models/, or pass the path as an option"
         )
     return path
+
+
+def add_data_options(parser, *, lfw=True, model=True):
+    """Add ``--lfw`` and ``--model`` to an argument parser: the data a benchmark reads.
+
+    Both default to None, which a benchmark reads as the shared folder's LFW
+    deep-funneled copy and MobileFaceNet (``shared_path``), found only when used.
+    """
+    if lfw:
+        parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    if model:
+        parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")

@@ -19,7 +19,7 @@ import numpy as np
 from skmitm import make_mitm_pipeline, run_ablation
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 
 def run(*, lfw, model, subjects=60, chains=8, sigmas=4):
@@ -48,8 +48,7 @@ def run(*, lfw, model, subjects=60, chains=8, sigmas=4):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
+    add_data_options(parser)
     parser.add_argument("--subjects", type=int, default=60)
     parser.add_argument("--chains", type=int, default=8)
     parser.add_argument("--sigmas", type=int, default=4)

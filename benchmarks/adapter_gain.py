@@ -44,7 +44,7 @@ from skmitm import (
 )
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 
 def condition_templates(extractor, data, *, severity, probe_size, n_chains, sigmas, probes_per_subject=4, seed=0):
@@ -120,8 +120,7 @@ def _condition(text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
+    add_data_options(parser)
     parser.add_argument("--conditions", nargs="+", type=_condition, default=[("moderate", 24), ("harsh", 24)],
                         metavar="SEVERITY:SIZE")
     parser.add_argument("--chains", type=int, default=16, help="degradation chains per gallery image")

@@ -14,7 +14,7 @@ import argparse
 from skmitm import FUSION_STRATEGIES, FusedNearestNeighborIdentifier, load_ablation_templates
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 ALL_PROBES = ["original", "super-resolved"]
 ALL_GALLERY = ["original", "matched", "degraded"]
@@ -62,7 +62,7 @@ def templates_parser(doc):
     """Command-line options of a benchmark over an ablation's kept templates."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--templates", required=True, help="templates file written by skmitm ablation --templates")
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    add_data_options(parser, model=False)
     parser.add_argument("--severity", default="moderate", choices=["moderate", "harsh"])
     parser.add_argument("--probe-size", type=int, default=24)
     parser.add_argument("--fusion", default="T_concat", choices=sorted(FUSION_STRATEGIES))

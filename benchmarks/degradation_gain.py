@@ -29,7 +29,7 @@ from skmitm import DEGRADATIONS, FusedNearestNeighborIdentifier, GalleryDegrader
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 from skmitm.metrics import rank_k_identification_rate
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 def rows(chain_counts):
     """(label, identifier parameters) of every row of the table."""
@@ -102,8 +102,7 @@ def run(*, lfw, model, chain_counts=(16, 64, 256), single=False, probe_size=24, 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
+    add_data_options(parser)
     parser.add_argument("--chains", type=int, nargs="+", default=[16, 64, 256], help="chain counts to compare")
     parser.add_argument("--single", action="store_true", help="also score each degradation alone")
     parser.add_argument("--probe-size", type=int, default=24)

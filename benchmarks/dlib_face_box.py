@@ -18,7 +18,7 @@ import numpy as np
 
 from skmitm.datasets import LFW_CROPS, load_lfw_folder
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,7 +76,7 @@ def run(*, lfw, box_people=200, subjects=60):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    add_data_options(parser, model=False)
     parser.add_argument("--box-people", type=int, default=200)
     parser.add_argument("--subjects", type=int, default=60)
     args = parser.parse_args(argv)

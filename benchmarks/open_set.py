@@ -46,7 +46,7 @@ from skmitm.metrics import (
     verification_error_rates,
 )
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 FPIRS = (0.01, 0.1, 0.3)
 FMRS = (0.001, 0.01, 0.1)
@@ -255,8 +255,7 @@ def _condition(text):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
+    add_data_options(parser)
     parser.add_argument("--out", default="reports/open-set")
     parser.add_argument("--conditions", nargs="+", type=_condition, default=[("moderate", 24), ("harsh", 24)])
     parser.add_argument("--chains", type=int, default=16, help="degradation chains per gallery image")

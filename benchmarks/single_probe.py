@@ -24,7 +24,7 @@ import numpy as np
 from skmitm import enrol, make_mitm_pipeline
 from skmitm.datasets import make_cross_resolution_benchmark
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 
 def run(*, lfw, model, probe_size=24, severity="moderate", n_chains=16, sigmas=4, max_subjects=None,
@@ -72,8 +72,7 @@ def run(*, lfw, model, probe_size=24, severity="moderate", n_chains=16, sigmas=4
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lfw", default=None, help="LFW deep-funneled folder (default: the shared data folder)")
-    parser.add_argument("--model", default=None, help="face network (default: the shared MobileFaceNet)")
+    add_data_options(parser)
     parser.add_argument("--probe-size", type=int, default=24)
     parser.add_argument("--severity", default="moderate")
     parser.add_argument("--chains", type=int, default=16)

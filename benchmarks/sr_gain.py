@@ -43,7 +43,7 @@ from skmitm import (
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 from skmitm.metrics import rank_k_identification_rate
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 from sr_quality import peer_models
 
 #: The peers the issue names, one per scale.
@@ -139,8 +139,7 @@ def run(*, lfw, model, severity="moderate", weights=None, sigmas=16, probes_per_
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
+    add_data_options(parser)
     parser.add_argument("--severity", nargs="+", default=["moderate", "harsh"], choices=["moderate", "harsh"])
     parser.add_argument("--weights", default=None, help="FaceEDSR weights card (default: the shipped one)")
     parser.add_argument("--sigma-max", type=float, default=1.0, help="largest blur sigma (default: %(default)s)")

@@ -34,7 +34,7 @@ from skmitm import MultiHypothesisUpsampler, match_resolution
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 from skmitm.metrics import psnr
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 SCALES = (2, 4, 8)
 #: Generic peers and the scales their files cover.
@@ -125,7 +125,7 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    add_data_options(parser, model=False)
     parser.add_argument("--faces", type=int, default=200)
     parser.add_argument("--severity", default="moderate", choices=["moderate", "harsh"])
     parser.add_argument("--weights", nargs="+", default=[None], help="weights cards (default: the shipped one)")

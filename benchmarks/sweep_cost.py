@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 SCALES = (2, 4)
 SIGMAS = (0.0, 0.5, 1.0)
@@ -72,8 +72,7 @@ def probe_set(probe):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    add_data_options(parser)
     parser.add_argument("--subjects", type=int, default=60, help="first N subjects of the public benchmark")
     parser.add_argument("--repeats", type=int, default=3, help="RRSSV repetitions")
     parser.add_argument("--passes", type=int, default=2, help="timed passes of each search, alternating")

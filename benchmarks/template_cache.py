@@ -23,14 +23,13 @@ import time
 
 import numpy as np
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 from template_speed import lfw_crops
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    add_data_options(parser)
     parser.add_argument("--n", type=int, default=1024, help="images per transform")
     parser.add_argument("--gallery", type=int, default=32, help="gallery images to degrade")
     parser.add_argument("--chains", type=int, default=8, help="degradation chains per gallery image")

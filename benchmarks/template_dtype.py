@@ -25,13 +25,12 @@ import time
 
 import numpy as np
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    add_data_options(parser)
     parser.add_argument("--chains", type=int, default=16, help="degradation chains per gallery photo")
     parser.add_argument("--sigmas", type=int, default=1, help="blur levels per probe and scale")
     parser.add_argument("--subjects", type=int, default=None, help="first N subjects only (default: all 423)")

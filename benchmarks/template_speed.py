@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _shared import shared_path
+from _shared import add_data_options, shared_path
 
 
 def lfw_crops(lfw_dir, n):
@@ -34,8 +34,7 @@ def lfw_crops(lfw_dir, n):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
-    parser.add_argument("--lfw", help="LFW deep-funneled folder (default: $SKMITM_SHARED/data/lfw-deepfunneled)")
+    add_data_options(parser)
     parser.add_argument("--n", type=int, default=1024, help="hypotheses per run")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
