@@ -23,15 +23,9 @@ import time
 
 import numpy as np
 
-from _shared import add_data_options, shared_path
+from _shared import add_data_options, public_benchmark, shared_path, timed
 
 N_GALLERY, N_PROBES = 423, 1692  # the whole public benchmark
-
-
-def timed(fn):
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main(argv=None):
@@ -44,19 +38,9 @@ def main(argv=None):
     started, cpu_started = time.perf_counter(), time.process_time()
 
     from skmitm import make_mitm_pipeline
-    from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
     model = args.model or shared_path("models/mobilefacenet.onnx")
-    lfw = load_lfw_folder(args.lfw or shared_path("data/lfw-deepfunneled"), min_images_per_subject=5,
-                          max_images_per_subject=5, crop="spec")
-    bench = make_cross_resolution_benchmark(lfw, probe_size=24, severity="moderate", random_state=0)
-    gallery, gallery_y = bench.gallery_images, bench.gallery_subjects
-    probes, probe_y = bench.probe_images, bench.probe_subjects
-    if args.subjects is not None:
-        keep = np.unique(gallery_y)[: args.subjects]
-        g, p = np.isin(gallery_y, keep), np.isin(probe_y, keep)
-        gallery, gallery_y = [im for im, k in zip(gallery, g) if k], gallery_y[g]
-        probes, probe_y = [im for im, k in zip(probes, p) if k], probe_y[p]
+    gallery, gallery_y, probes, probe_y = public_benchmark(args.lfw, subjects=args.subjects)
     pipe = make_mitm_pipeline("full", model=model, probe_size=24, n_chains=args.chains, sigmas=args.sigmas,
                               random_state=0)
     _, fit_wall, fit_cpu = timed(lambda: pipe.fit(gallery, gallery_y))

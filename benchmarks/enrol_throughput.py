@@ -20,17 +20,12 @@ gives on this machine.
 
 import argparse
 import os
-import time
 
 import numpy as np
 
 from skmitm import TemplateExtractor, make_mitm_pipeline
 
-
-def timed(fn):
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - wall, time.process_time() - cpu
+from _shared import timed
 
 
 def main(argv=None):

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from _shared import add_data_options, shared_path
+from _shared import add_data_options, public_benchmark, shared_path
 
 
 def main(argv=None):
@@ -37,20 +37,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from skmitm import make_mitm_pipeline
-    from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
     from skmitm.metrics import rank_k_identification_rate
 
     started = time.perf_counter()
-    lfw = load_lfw_folder(args.lfw or shared_path("data/lfw-deepfunneled"), min_images_per_subject=5,
-                          max_images_per_subject=5, crop="spec")
-    bench = make_cross_resolution_benchmark(lfw, probe_size=24, severity="moderate", random_state=0)
-    gallery_images, gallery_y = bench.gallery_images, bench.gallery_subjects
-    probe_images, probe_y = bench.probe_images, bench.probe_subjects
-    if args.subjects is not None:
-        keep = np.unique(gallery_y)[: args.subjects]
-        g, p = np.isin(gallery_y, keep), np.isin(probe_y, keep)
-        gallery_images, gallery_y = [im for im, k in zip(gallery_images, g) if k], gallery_y[g]
-        probe_images, probe_y = [im for im, k in zip(probe_images, p) if k], probe_y[p]
+    gallery_images, gallery_y, probe_images, probe_y = public_benchmark(args.lfw, subjects=args.subjects)
     pipeline = make_mitm_pipeline("full", model=args.model or shared_path("models/mobilefacenet.onnx"),
                                   probe_size=24, n_chains=args.chains, sigmas=args.sigmas, random_state=0)
     identifier = pipeline.steps[-1][1]
