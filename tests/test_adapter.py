@@ -417,10 +417,11 @@ def test_maps_that_do_not_fit_together_are_refused(adapter_files, tmp_path):
         "an index past the maps": _bad_maps(maps, index=np.array([0, 1, 3])),
         "a negative index": _bad_maps(maps, index=np.array([0, -1, 2])),
     }
+    expected = "maps holds arrays that do not fit together (groups, mean, index, coef, intercept)"
     for what, bad in broken.items():
         with pytest.raises(ValueError) as error:
             save_adapter(tmp_path / "bad.npz", bad, network_sha256=sha)
-        assert str(error.value) == "maps holds arrays that do not fit together (groups, mean, index, coef, intercept)", what
+        assert str(error.value) == expected, what
     coef = maps["coef"].copy()
     coef[1, 2, 3] = np.nan
     with pytest.raises(ValueError) as error:

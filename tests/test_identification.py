@@ -821,6 +821,6 @@ def test_n_degraded_chooses_the_chains_of_each_image_on_its_own():
                for chains, center in ((("noise", "shear"), centers[0]), (("blur", "noise"), centers[1]))]
     probes = [_set(rng, _probe_specs(), center) for center in centers]
     clf = FusedNearestNeighborIdentifier("S_max", n_degraded=1).fit(gallery, ["x", "y"])
-    hand = [gallery[0].select(gallery[0].meta["chain"] == "noise"), gallery[1].select(gallery[1].meta["chain"] == "blur")]
+    hand = [g.select(g.meta["chain"] == first) for g, first in zip(gallery, ("noise", "blur"))]
     expected = _reference(hand, np.array(["x", "y"]), probes, "S_max", "pearson")
     np.testing.assert_allclose(clf.decision_function(probes), expected, rtol=1e-5, atol=1e-6)
