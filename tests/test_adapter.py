@@ -352,3 +352,188 @@ def test_a_bad_type_is_refused_by_name(adapter_files):
     network, weights, _, _ = adapter_files
     with pytest.raises(InvalidParameterError, match=r"^TemplateAdapter: model=3; expected "):
         TemplateAdapter(3, weights=weights).fit()
+
+
+def test_default_penalty_is_a_ridge_of_alpha_one():
+    """The maps against scikit-learn's Ridge (intercept unpenalised) on the documented inputs: unit(t - mean)."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(12)
+    templates = rng.normal(size=(30, D)) + 2.0
+    high = rng.normal(size=(30, D))
+    sets = [HypothesisSet(t[None].astype(np.float32), make_meta(1, kind="super-resolved", scale=2)) for t in templates]
+    maps = fit_template_maps(sets, high)
+    rows = templates.astype(np.float32).astype(np.float64)
+    inputs = _unit(rows - rows.mean(axis=0))
+    ridge = Ridge(alpha=1.0).fit(inputs, high)
+    np.testing.assert_allclose(maps["coef"][0], ridge.coef_.T, atol=1e-5)
+    np.testing.assert_allclose(maps["intercept"][0], ridge.intercept_, atol=1e-5)
+    # The maps are kept in float32 (half the size of the weights file); the group names as text.
+    assert [maps[k].dtype for k in ("mean", "coef", "intercept")] == [np.float32] * 3
+    # A group of two rows is enough to centre it.
+    two = fit_template_maps(sets[:2], high[:2])
+    assert two["groups"].tolist() == ["super-resolved@2.0"]
+
+
+def test_fit_template_maps_error_messages_in_full():
+    rng = np.random.default_rng(13)
+    sets, high, _ = _pairs(rng, {"o": ("original", 1)}, np.eye(D), np.zeros(D), n=5)
+    with pytest.raises(TypeError) as error:
+        fit_template_maps([HypothesisSet.from_image(np.zeros((8, 8, 3), np.uint8))] * 2, high[:2])
+    assert str(error.value) == "low holds images; expected HypothesisSets of templates (run a TemplateExtractor first)"
+    bad = high.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError) as error:
+        fit_template_maps(sets, bad)
+    assert str(error.value) == "high contains NaN or infinity; expected finite templates"
+    with pytest.raises(ValueError) as error:
+        fit_template_maps(sets, high[:, :5])
+    assert str(error.value) == "low has templates of 6 features and high of 5; expected templates of one network"
+    with pytest.raises(ValueError) as error:
+        fit_template_maps(sets[:1], high[:1])
+    assert str(error.value) == ("hypothesis group 'original@1.0' has 1 template; expected at least two to centre it "
+                                "on its mean")
+    with pytest.raises(ValueError, match="^low is empty"):
+        fit_template_maps([], high[:0])
+
+
+def _bad_maps(maps, **changes):
+    return {**maps, **changes}
+
+
+def test_maps_that_do_not_fit_together_are_refused(adapter_files, tmp_path):
+    _, _, _, maps = adapter_files
+    sha = "0" * 64
+    broken = {
+        "groups of two dimensions": _bad_maps(maps, groups=maps["groups"][:, None]),
+        "groups not text": _bad_maps(maps, groups=np.arange(3)),
+        "a group twice": _bad_maps(maps, groups=np.array(["a@1.0", "a@1.0", "b@1.0"])),
+        "a mean missing": _bad_maps(maps, mean=maps["mean"][:2]),
+        "a one-dimensional mean": _bad_maps(maps, mean=maps["mean"][0]),
+        "an index missing": _bad_maps(maps, index=np.array([0, 1])),
+        "a float index": _bad_maps(maps, index=np.array([0.0, 1.0, 2.0])),
+        "maps of another size": _bad_maps(maps, coef=np.zeros((3, D, D + 1), np.float32)),
+        "an intercept missing": _bad_maps(maps, intercept=maps["intercept"][:2]),
+        "an index past the maps": _bad_maps(maps, index=np.array([0, 1, 3])),
+        "a negative index": _bad_maps(maps, index=np.array([0, -1, 2])),
+    }
+    expected = "maps holds arrays that do not fit together (groups, mean, index, coef, intercept)"
+    for what, bad in broken.items():
+        with pytest.raises(ValueError) as error:
+            save_adapter(tmp_path / "bad.npz", bad, network_sha256=sha)
+        assert str(error.value) == expected, what
+    coef = maps["coef"].copy()
+    coef[1, 2, 3] = np.nan
+    with pytest.raises(ValueError) as error:
+        save_adapter(tmp_path / "bad.npz", _bad_maps(maps, coef=coef), network_sha256=sha)
+    assert str(error.value) == "maps holds NaN or infinite values"
+    with pytest.raises(ValueError) as error:
+        save_adapter(tmp_path / "bad.npz", {k: v for k, v in maps.items() if k != "coef"}, network_sha256=sha)
+    assert str(error.value) == "maps lacks the array 'coef'"
+    with pytest.raises(ValueError) as error:
+        save_adapter(tmp_path / "bad.npz", maps, network_sha256="abc")
+    assert str(error.value) == "network_sha256='abc'; expected the 64 hex digits of a SHA-256"
+    assert not list(tmp_path.glob("bad.*"))
+    # A file of the adapter format whose arrays do not fit together is refused when read, naming the file.
+    from skmitm._adapter import ADAPTER_FORMAT
+    from skmitm._io import save_array_file
+
+    save_array_file(tmp_path / "odd.npz", _bad_maps(maps, index=np.array([0, 1, 3])),
+                    {"network_sha256": sha, "template_dim": D}, format=ADAPTER_FORMAT)
+    with pytest.raises(ValueError) as error:
+        load_adapter(tmp_path / "odd.npz")
+    assert str(error.value) == (f"adapter weights file {str(tmp_path / 'odd.npz')!r} holds arrays that do not fit "
+                                "together (groups, mean, index, coef, intercept)")
+    (tmp_path / "plain.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match=f"^adapter weights file {str(tmp_path / 'plain.npz')!r} is not a"):
+        load_adapter(tmp_path / "plain.npz")
+
+
+def test_card_records_the_number_of_maps_and_bad_cards_are_refused(adapter_files, tmp_path):
+    network, weights, card_path, maps = adapter_files
+    assert card_path == tmp_path / "adapter.json"
+    assert json.loads(card_path.read_text())["maps"] == 3
+    one = {**maps, "index": np.zeros(3, dtype=np.int64), "coef": maps["coef"][:1], "intercept": maps["intercept"][:1]}
+    shared_card = save_adapter(tmp_path / "shared.npz", one, network_sha256="0" * 64)
+    assert json.loads(shared_card.read_text())["maps"] == 1
+    cases = {
+        "broken.json": "{not json",
+        "other.json": json.dumps({"architecture": "SomethingElse", "weights": "adapter.npz"}),
+        "noweights.json": json.dumps({"architecture": "TemplateAdapter"}),
+        "list.json": json.dumps(["TemplateAdapter"]),
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError) as error:
+            load_adapter(tmp_path / name)
+        if name == "broken.json":
+            assert str(error.value).startswith(f"adapter card {str(tmp_path / name)!r} is not valid JSON (")
+        else:
+            assert str(error.value) == f"{str(tmp_path / name)!r} is not a template adapter card", name
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    with pytest.raises(ValueError) as error:
+        load_adapter(card_path)
+    assert str(error.value) == (f"adapter weights {str(weights)!r} do not match the SHA-256 of their card "
+                                f"{str(card_path)!r}")
+
+
+def test_adapter_error_messages_in_full(adapter_files, tmp_path):
+    network, weights, _, maps = adapter_files
+    sha = hashlib.sha256(b"network A").hexdigest()
+    other, other_sha = _network(tmp_path, b"network B")
+    with pytest.raises(ValueError) as error:
+        TemplateAdapter(other, weights=weights).fit()
+    assert str(error.value) == (
+        f"adapter weights file {str(weights)!r} was trained for the face network with SHA-256 {sha}, not for this "
+        f"one ({other_sha}); train one for this network with 'skmitm train-adapter --model MODEL --lfw LFW_FOLDER'")
+    with pytest.raises(ValueError) as error:
+        TemplateAdapter(other).fit()
+    assert str(error.value) == (
+        f"no template adapter ships for the face network {other.name!r} (SHA-256 {other_sha}); train one with "
+        f"'skmitm train-adapter --model {other} --lfw LFW_FOLDER --out ADAPTER.npz' and pass weights='ADAPTER.npz'")
+    with pytest.raises(FileNotFoundError) as error:
+        TemplateAdapter(network, weights=tmp_path / "absent.npz").fit()
+    assert str(error.value) == f"adapter weights file {str(tmp_path / 'absent.npz')!r} does not exist"
+    probe_only = {k: v[1:] if k != "index" else np.array([0, 1]) for k, v in maps.items()}
+    save_adapter(tmp_path / "probes.npz", probe_only, network_sha256=sha)
+    with pytest.raises(ValueError) as error:
+        TemplateAdapter(network, weights=tmp_path / "probes.npz", adapt_gallery=True).fit()
+    assert str(error.value) == (
+        f"adapt_gallery=True but the adapter {str(tmp_path / 'probes.npz')!r} has no map for gallery hypotheses (it "
+        "maps ['original@1.0', 'super-resolved@2.0']); train it with gallery hypotheses or leave adapt_gallery=False")
+    adapter = TemplateAdapter(network, weights=weights).fit()
+    assert adapter.network_sha256_ == sha and adapter.weights_path_ == str(weights)
+    rng = np.random.default_rng(14)
+    unknown_probe = HypothesisSet(rng.normal(size=(1, D)).astype(np.float32), make_meta(1, kind="super-resolved",
+                                                                                        scale=4))
+    with pytest.raises(ValueError) as error:
+        adapter.transform([unknown_probe])
+    assert str(error.value) == (
+        "probe hypothesis group 'super-resolved@4.0' has no map in the adapter, which maps ['matched@2.0', "
+        "'original@1.0', 'super-resolved@2.0']; train an adapter for these kinds and scales "
+        "('skmitm train-adapter --scales ...')")
+    unknown_gallery = HypothesisSet(rng.normal(size=(1, D)).astype(np.float32), make_meta(1, kind="degraded", scale=2))
+    with pytest.raises(ValueError, match="^gallery hypothesis group 'degraded@2.0' has no map in the adapter"):
+        TemplateAdapter(network, weights=weights, adapt_gallery=True).fit_transform([unknown_gallery])
+    with pytest.raises(ValueError, match="^X is empty"):
+        adapter.transform([])
+
+
+def test_a_template_at_its_group_mean_maps_to_the_unit_intercept(adapter_files):
+    network, weights, _, maps = adapter_files
+    adapter = TemplateAdapter(network, weights=weights).fit()
+    # Centred, the template is zero: it stays zero (no NaN), and the map gives unit(b) for its group.
+    at_mean = HypothesisSet(maps["mean"][2][None].copy(), make_meta(1, kind="super-resolved", scale=2))
+    out = adapter.transform([at_mean])[0].data
+    b = maps["intercept"][2].astype(np.float64)
+    np.testing.assert_allclose(out[0], b / np.linalg.norm(b), atol=1e-6)
+
+
+def test_tags_promise_float32_output_and_no_text(adapter_files):
+    network, weights, _, maps = adapter_files
+    adapter = TemplateAdapter(network, weights=weights).fit()
+    tags = adapter.__sklearn_tags__()
+    assert tags.input_tags.string is False and tags.transformer_tags.preserves_dtype == ["float32"]
+    # What the tag promises: float32 out, whatever float type comes in.
+    rows = HypothesisSet(np.random.default_rng(15).normal(size=(2, D)), make_meta(2, kind="original"))
+    assert adapter.transform([rows])[0].data.dtype == np.float32

@@ -801,3 +801,26 @@ def test_add_subjects_scores_like_the_reference_on_the_whole_gallery(partial_pro
         plain.add_subjects(np.ones((1, 2)), [3])
     with pytest.raises(ValueError, match="y has 2 labels for 1 samples"):
         plain.add_subjects(np.ones((1, 3)), [3, 4])
+
+
+def test_mean_templates_are_summed_in_float64():
+    # Rows of 1e8 and -1e8 cancel: summed in float64, the mean of each side is (1/3, 1/3, 0); summed in float32,
+    # 1e8 + 1 rounds back to 1e8 (float32 steps by 8 there) and the 1 is lost.
+    gallery = np.array([[1e8, 0, 0], [1, 1, 0], [-1e8, 0, 0], [0, 0, 1]], dtype=np.float32)
+    probe = HypothesisSet(np.array([[0, 1e8, 0], [1, 1, 0], [0, -1e8, 0]], dtype=np.float32), make_meta(3))
+    clf = FusedNearestNeighborIdentifier("T_add", similarity="cosine").fit(gallery, ["x", "x", "x", "y"])
+    # Both means point along (1, 1, 0): cosine 1 with "x", 0 with "y" (whose one template is (0, 0, 1)).
+    np.testing.assert_allclose(clf.decision_function([probe]), [[1.0, 0.0]], atol=1e-6)
+
+
+def test_n_degraded_chooses_the_chains_of_each_image_on_its_own():
+    rng = np.random.default_rng(11)
+    centers = rng.normal(size=(2, D))
+    # The two images were degraded by different chains: the first chain of each is its own.
+    gallery = [_set(rng, [("degraded", 2, np.nan, c, 24) for c in chains], center)
+               for chains, center in ((("noise", "shear"), centers[0]), (("blur", "noise"), centers[1]))]
+    probes = [_set(rng, _probe_specs(), center) for center in centers]
+    clf = FusedNearestNeighborIdentifier("S_max", n_degraded=1).fit(gallery, ["x", "y"])
+    hand = [g.select(g.meta["chain"] == first) for g, first in zip(gallery, ("noise", "blur"))]
+    expected = _reference(hand, np.array(["x", "y"]), probes, "S_max", "pearson")
+    np.testing.assert_allclose(clf.decision_function(probes), expected, rtol=1e-5, atol=1e-6)

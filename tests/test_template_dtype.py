@@ -73,6 +73,11 @@ def test_template_dtype_is_checked(problem):
         FusedNearestNeighborIdentifier(template_dtype="float16").fit(too_large, y)
     # float32 storage takes the same templates.
     FusedNearestNeighborIdentifier().fit(too_large, y)
+    # float16's largest value itself is taken, and stored exactly.
+    at_limit = [HypothesisSet(s.data.copy(), s.meta) for s in gallery]
+    at_limit[3].data[2, 5] = -65504.0
+    stored = FusedNearestNeighborIdentifier(template_dtype="float16").fit(at_limit, y)._gallery_sets[3].data
+    assert stored.dtype == np.float16 and stored[2, 5] == -65504.0
 
 
 def test_gallery_file_keeps_float16_templates_and_the_setting(tmp_path):
