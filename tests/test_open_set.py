@@ -298,6 +298,13 @@ def test_calibration_argument_errors():
             calibrate_open_set(pipe, faces, subjects, random_state=seed)
     with pytest.raises(ValueError, match="^gallery_subjects holds 'z', who is not enrolled; expected the enrolled"):
         calibrate_open_set(pipe, faces, ["a", "z", "y"])
+    with pytest.raises(TypeError, match="^gallery_images is a single path"):
+        calibrate_open_set(pipe, "faces.png", subjects)
+    with pytest.raises(ValueError, match="^gallery_subjects has 2 labels for 3 samples"):
+        calibrate_open_set(pipe, faces, subjects[:2])
+    pair = _toy_pipeline("cosine").fit(faces[:2], ["a", "b"])  # two people are enough: each is the other's impostor
+    two = calibrate_open_set(pair, faces[:2], ["a", "b"], n_probes_per_image=1)
+    np.testing.assert_array_equal(two.search_scores[12], two.pair_scores[12])
     lone = _toy_pipeline("cosine").fit(faces[:1], ["a"])
     with pytest.raises(ValueError, match="^the gallery has a single subject, so no non-mated search can be made"):
         calibrate_open_set(lone, faces[:1], ["a"])
