@@ -306,7 +306,8 @@ def test_calibration_argument_errors():
     two = calibrate_open_set(pair, faces[:2], ["a", "b"], n_probes_per_image=1)
     np.testing.assert_array_equal(two.search_scores[12], two.pair_scores[12])
     lone = _toy_pipeline("cosine").fit(faces[:1], ["a"])
-    with pytest.raises(ValueError, match="^the gallery has a single subject, so no non-mated search can be made"):
+    with pytest.raises(ValueError, match="^the gallery has a single subject, so no non-mated search can be made from it; "
+                                         "calibrate on a gallery of several people$"):
         calibrate_open_set(lone, faces[:1], ["a"])
     baseline = Pipeline([("templates", TemplateExtractor(_MeanColour(), input_size=16)),
                          ("identify", FusedNearestNeighborIdentifier())]).fit(faces, subjects)
