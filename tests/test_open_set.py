@@ -256,7 +256,8 @@ def test_operating_threshold_edges_and_errors():
         with pytest.raises(ValueError, match="^scores must be a non-empty array of finite numbers$"):
             operating_threshold(bad, 0.5)
     for rate in (0, 1, 1.0, -0.1, True, "0.5", None):
-        with pytest.raises(ValueError, match=rf"^rate={re.escape(repr(rate))}; expected a number strictly between 0 and 1$"):
+        message = rf"^rate={re.escape(repr(rate))}; expected a number strictly between 0 and 1$"
+        with pytest.raises(ValueError, match=message):
             operating_threshold([0.1, 0.2], rate)
 
 
@@ -287,8 +288,8 @@ def test_calibration_argument_errors():
     with pytest.raises(ValueError, match="not fitted"):
         calibrate_open_set(_toy_pipeline(), faces, subjects)
     for sizes in ("12", [3], [], [12.5], [12, None]):
-        with pytest.raises(ValueError, match=rf"^probe_sizes={re.escape(repr(sizes))}; expected None or a non-empty sequence of "
-                                             "integers >= 4$"):
+        message = rf"^probe_sizes={re.escape(repr(sizes))}; expected None or a non-empty sequence of integers >= 4$"
+        with pytest.raises(ValueError, match=message):
             calibrate_open_set(pipe, faces, subjects, probe_sizes=sizes)
     for n in (0, 1.5, "2"):
         with pytest.raises(ValueError, match=rf"^n_probes_per_image={n!r}; expected an integer >= 1$"):
@@ -306,8 +307,8 @@ def test_calibration_argument_errors():
     two = calibrate_open_set(pair, faces[:2], ["a", "b"], n_probes_per_image=1)
     np.testing.assert_array_equal(two.search_scores[12], two.pair_scores[12])
     lone = _toy_pipeline("cosine").fit(faces[:1], ["a"])
-    with pytest.raises(ValueError, match="^the gallery has a single subject, so no non-mated search can be made from it; "
-                                         "calibrate on a gallery of several people$"):
+    with pytest.raises(ValueError, match="^the gallery has a single subject, so no non-mated search can be made "
+                                         "from it; calibrate on a gallery of several people$"):
         calibrate_open_set(lone, faces[:1], ["a"])
     baseline = Pipeline([("templates", TemplateExtractor(_MeanColour(), input_size=16)),
                          ("identify", FusedNearestNeighborIdentifier())]).fit(faces, subjects)
