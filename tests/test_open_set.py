@@ -1,5 +1,7 @@
 """Open-set identification: thresholds in the identifier, calibration from the gallery, 1:1 verification."""
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from skmitm import (
     make_mitm_pipeline,
     verify,
 )
-from skmitm._open_set import operating_threshold
+from skmitm._open_set import OpenSetCalibration, operating_threshold
 from skmitm.datasets import degrade_probe
 from skmitm.metrics import open_set_error_rates
 
@@ -244,3 +246,146 @@ def test_verify_scores_a_lone_reference_like_the_enrolled_gallery():
     assert pipe[-1].classes_.tolist() == subjects
     with pytest.raises(TypeError, match="OpenSetCalibration"):
         verify(probe, faces[2], pipeline=pipe, calibration={12: 0.5})
+
+
+def test_operating_threshold_edges_and_errors():
+    assert operating_threshold([0.3], 0.5) == np.nextafter(0.3, 1)  # one score: nothing may pass
+    # float32 scores: the next float above is taken in float64, so no score just above a tie slips through
+    assert operating_threshold(np.float32([0.5, 0.5, 0.5, 0.1]), 0.5) == np.nextafter(0.5, 1)
+    for bad in ([], [0.2, np.nan], [np.inf, 0.1]):
+        with pytest.raises(ValueError, match="^scores must be a non-empty array of finite numbers$"):
+            operating_threshold(bad, 0.5)
+    for rate in (0, 1, 1.0, -0.1, True, "0.5", None):
+        message = rf"^rate={re.escape(repr(rate))}; expected a number strictly between 0 and 1$"
+        with pytest.raises(ValueError, match=message):
+            operating_threshold([0.1, 0.2], rate)
+
+
+def test_calibration_accessors_by_hand():
+    search = {16: np.array([0.9, 0.1, 0.5, 0.3]), 32: np.array([0.2, 0.8, 0.6, 0.4])}
+    pairs = {16: np.array([0.1, 0.2, 0.3, 0.4, 0.5]), 32: np.array([0.7, 0.7, 0.7, 0.1, 0.0])}
+    cal = OpenSetCalibration([16, 32], search, pairs, None)
+    assert cal.threshold(0.25) == pytest.approx({16: 0.7, 32: 0.7})  # half-way between the top two
+    assert cal.threshold(0.5) == pytest.approx({16: 0.4, 32: 0.5})
+    assert cal.verification_threshold(0.2) == pytest.approx({16: 0.45, 32: np.nextafter(0.7, 1)})
+    assert cal.verification_threshold(0.6) == pytest.approx({16: 0.25, 32: 0.4})
+    assert [cal.nearest_size(h) for h in (8, 20, 24, 30, 100)] == [16, 16, 16, 32, 32]  # a tie takes the smaller
+    with pytest.raises(ValueError, match=r"^fpir=0; expected"):
+        cal.threshold(0)
+    with pytest.raises(ValueError, match=r"^fmr=1.5; expected"):
+        cal.verification_threshold(1.5)
+
+
+def test_calibration_argument_errors():
+    faces, subjects = _faces(3), list("abc")
+    pipe = _toy_pipeline("cosine").fit(faces, subjects)
+    expected_pipeline = "expected a scikit-learn Pipeline ending with a FusedNearestNeighborIdentifier, as make_mitm"
+    for bad in (pipe[-1], Pipeline([("templates", pipe[-2])])):
+        with pytest.raises(TypeError, match=expected_pipeline):
+            calibrate_open_set(bad, faces, subjects)
+        with pytest.raises(TypeError, match=expected_pipeline):
+            verify(faces[0], faces[1], pipeline=bad, calibration=None)
+    with pytest.raises(ValueError, match="not fitted"):
+        calibrate_open_set(_toy_pipeline(), faces, subjects)
+    for sizes in ("12", [3], [], [12.5], [12, None]):
+        message = rf"^probe_sizes={re.escape(repr(sizes))}; expected None or a non-empty sequence of integers >= 4$"
+        with pytest.raises(ValueError, match=message):
+            calibrate_open_set(pipe, faces, subjects, probe_sizes=sizes)
+    for n in (0, 1.5, "2"):
+        with pytest.raises(ValueError, match=rf"^n_probes_per_image={n!r}; expected an integer >= 1$"):
+            calibrate_open_set(pipe, faces, subjects, n_probes_per_image=n)
+    for seed in (None, 1.5):
+        with pytest.raises(ValueError, match=rf"^random_state={seed!r}; expected an integer seed$"):
+            calibrate_open_set(pipe, faces, subjects, random_state=seed)
+    with pytest.raises(ValueError, match="^gallery_subjects holds 'z', who is not enrolled; expected the enrolled"):
+        calibrate_open_set(pipe, faces, ["a", "z", "y"])
+    with pytest.raises(TypeError, match="^gallery_images is a single path"):
+        calibrate_open_set(pipe, "faces.png", subjects)
+    with pytest.raises(ValueError, match="^gallery_subjects has 2 labels for 3 samples"):
+        calibrate_open_set(pipe, faces, subjects[:2])
+    pair = _toy_pipeline("cosine").fit(faces[:2], ["a", "b"])  # two people are enough: each is the other's impostor
+    two = calibrate_open_set(pair, faces[:2], ["a", "b"], n_probes_per_image=1)
+    np.testing.assert_array_equal(two.search_scores[12], two.pair_scores[12])
+    lone = _toy_pipeline("cosine").fit(faces[:1], ["a"])
+    with pytest.raises(ValueError, match="^the gallery has a single subject, so no non-mated search can be made "
+                                         "from it; calibrate on a gallery of several people$"):
+        calibrate_open_set(lone, faces[:1], ["a"])
+    baseline = Pipeline([("templates", TemplateExtractor(_MeanColour(), input_size=16)),
+                         ("identify", FusedNearestNeighborIdentifier())]).fit(faces, subjects)
+    with pytest.raises(ValueError, match=r"^the identifier knows no probe size .*; pass probe_sizes$"):
+        calibrate_open_set(baseline, faces, subjects)
+
+
+def test_cosine_calibration_is_the_plain_search_without_the_own_column():
+    """Without mean-centring nothing is held out: the scores are the pipeline's own, less the mated column."""
+    faces, subjects = _faces(4, seed=2), list("abcd")
+    pipe = _toy_pipeline("cosine").fit(faces, subjects)
+    cal = calibrate_open_set(pipe, faces[1:], subjects[1:], probe_sizes=[24, 8, 24], n_probes_per_image=1,
+                             severity="harsh", random_state=5)
+    assert cal.sizes == [8, 24] and cal.probe_means is None
+    for size in (8, 24):
+        probes = [degrade_probe(f, size=size, severity="harsh", rng=np.random.default_rng([5, size, i, 0]))
+                  for i, f in enumerate(faces[1:])]
+        scores = pipe.decision_function(probes)
+        expected = [np.delete(row, i + 1) for i, row in enumerate(scores)]  # photo i is subject i + 1
+        np.testing.assert_allclose(cal.pair_scores[size], np.concatenate(expected), atol=1e-6)
+        np.testing.assert_allclose(cal.search_scores[size], np.max(expected, axis=1), atol=1e-6)
+        assert cal.pair_scores[size].dtype == np.float64
+
+
+def test_held_out_means_leave_out_a_fold_of_ten():
+    """Twelve subjects make ten folds by enrolment order: subjects 0 and 10 (and 1 and 11) share one."""
+    faces, subjects = _faces(12, seed=4), [f"s{j:02d}" for j in range(12)]
+    pipe = _toy_pipeline().fit(faces, subjects)
+    cal = calibrate_open_set(pipe, faces, subjects, n_probes_per_image=1)
+    gallery_sets = clone(pipe[:-1]).fit_transform(faces)
+    synthetic = pipe[:-1].transform([degrade_probe(f, size=12, rng=np.random.default_rng([0, 12, i, 0]))
+                                     for i, f in enumerate(faces)])
+    pairs = cal.pair_scores[12].reshape(12, 11)
+    for s in range(12):
+        kept = [j for j in range(12) if j % 10 != s % 10]
+        means = FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred").fit(
+            [gallery_sets[j] for j in kept], [subjects[j] for j in kept]).gallery_means_
+        scorer = FusedNearestNeighborIdentifier("T_concat", similarity="mean-centred", gallery_means=means,
+                                                probe_means=cal.probe_means[12]).fit(gallery_sets, subjects)
+        expected = np.delete(scorer.decision_function(synthetic[s : s + 1])[0], s)
+        np.testing.assert_allclose(pairs[s], expected, atol=1e-5)
+
+
+def test_calibration_uses_the_identifiers_own_means_when_it_has_them():
+    faces, subjects = _faces(6, seed=5), list("abcdef")
+    pipe = _toy_pipeline().fit(faces, subjects)
+    fixed = {key: value + 0.5 for key, value in calibrate_open_set(pipe, faces, subjects).probe_means[12].items()}
+    pipe.set_params(identify__probe_means=fixed, identify__gallery_means=pipe[-1].gallery_means_).fit(faces, subjects)
+    cal = calibrate_open_set(pipe, faces, subjects, n_probes_per_image=1)
+    assert cal.probe_means[12] is fixed
+    # with the gallery's means given, nothing is held out: the identifier's own scores, less the mated column
+    scores = pipe.decision_function([degrade_probe(f, size=12, rng=np.random.default_rng([0, 12, i, 0]))
+                                     for i, f in enumerate(faces)])
+    np.testing.assert_allclose(cal.pair_scores[12], scores[~np.eye(6, dtype=bool)], atol=1e-6)
+
+
+def test_verify_decision_and_errors():
+    faces, subjects = _faces(5, seed=3), list("abcde")
+    pipe = Pipeline([("noop", "passthrough")] + _toy_pipeline("cosine").steps).fit(faces, subjects)
+    plain = _toy_pipeline("cosine").fit(faces, subjects)
+    cal = calibrate_open_set(pipe, faces, subjects, probe_sizes=[12, 24], n_probes_per_image=1)
+    probe = degrade_probe(faces[1], size=12, rng=0)
+    wide = cv2.resize(probe, (24, 12))  # 12 high, 24 wide: the size is the height
+    result = verify(wide, faces[1], pipeline=pipe, calibration=cal)
+    assert result.probe_size == 12 and result.fmr == 0.01
+    # the reference passes the gallery steps (a passthrough skipped) and scores as in the enrolled gallery
+    assert result.score == pytest.approx(plain.decision_function([wide])[0, 1], abs=1e-5)
+    # the boundary: a score equal to the threshold is accepted, one float below it is not
+    at = OpenSetCalibration([12], {12: np.zeros(2)}, {12: np.full(2, np.nextafter(result.score, -1))}, None)
+    assert at.verification_threshold(0.5)[12] == result.score
+    decided = verify(wide, faces[1], pipeline=pipe, calibration=at, fmr=0.5)
+    assert decided.accept is True and decided.threshold == result.score and decided.fmr == 0.5
+    above = OpenSetCalibration([12], {12: np.zeros(2)}, {12: np.full(2, result.score)}, None)
+    assert verify(wide, faces[1], pipeline=pipe, calibration=above, fmr=0.5).accept is False
+    with pytest.raises(ValueError, match=r"^fmr=0; expected a number strictly between 0 and 1$"):
+        verify(probe, faces[1], pipeline=pipe, calibration=cal, fmr=0)
+    with pytest.raises(TypeError, match=r"^probe\[0\] has dtype float32"):
+        verify(probe.astype(np.float32), faces[1], pipeline=pipe, calibration=cal)
+    with pytest.raises(TypeError, match=r"^reference\[0\] has dtype float64"):
+        verify(probe, faces[1] / 255.0, pipeline=pipe, calibration=cal)
