@@ -501,6 +501,17 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         return _TemplateCache(location, config, self.template_dim_)
 
     def _compute(self, images, bar=None):
+        # One image object listed several times (the super-resolved copies a
+        # probe's smallest blur levels share) goes through the network once.
+        distinct = {}
+        for image in images:
+            distinct.setdefault(id(image), image)
+        if len(distinct) < len(images):
+            out = self._compute(list(distinct.values()), bar)
+            if bar is not None:
+                bar.update(len(images) - len(distinct))
+            row = {key: k for k, key in enumerate(distinct)}
+            return out[[row[id(image)] for image in images]]
         out = np.empty((len(images), self.template_dim_), dtype=np.float32)
         starts = range(0, len(images), self.batch_size)
         n_jobs = effective_n_jobs(self.n_jobs)

@@ -287,9 +287,25 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
         return np.stack(copies)
 
     def _super_resolve(self, probes):
-        """Per probe (all of one size), its SR images ordered scale by scale, sigma by sigma."""
-        n_sigmas = len(self.sigmas_)
-        lr = np.concatenate([self.blurred_copies(p) for p in probes])
+        """Per probe (all of one size), its SR images ordered scale by scale, sigma by sigma.
+
+        Blur levels so small that the blurred copy is bit for bit the probe
+        itself (with the paper's 16 sigmas from 0 to 1, the first three) are
+        super-resolved once: their hypotheses are one shared image object,
+        which :class:`~skmitm.TemplateExtractor` also computes only once.
+        """
+        distinct, rows = [], []  # rows[k][j]: the row of ``distinct`` that probe k's copy j equals
+        for probe in probes:
+            own, probe_rows = [], []
+            for copy_ in self.blurred_copies(probe):
+                row = next((r for r in own if np.array_equal(distinct[r], copy_)), None)
+                if row is None:
+                    row = len(distinct)
+                    distinct.append(copy_)
+                    own.append(row)
+                probe_rows.append(row)
+            rows.append(probe_rows)
+        lr = np.stack(distinct)
         device = torch.device(self.device)
         per_scale = {s: [] for s in self.scales_}
         for start in range(0, len(lr), self.batch_size):
@@ -299,11 +315,8 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
                 y = self.net_.upsample(x, features, s)
                 y = y.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
                 per_scale[s].append(y.permute(0, 2, 3, 1).contiguous().cpu())
-        per_scale = {s: torch.cat(v).numpy() for s, v in per_scale.items()}
-        return [
-            [per_scale[s][k * n_sigmas + j] for s in self.scales_ for j in range(n_sigmas)]
-            for k in range(len(probes))
-        ]
+        images = {s: list(torch.cat(v).numpy()) for s, v in per_scale.items()}
+        return [[images[s][r] for s in self.scales_ for r in probe_rows] for probe_rows in rows]
 
 
 class _SuperResolvedBlock:

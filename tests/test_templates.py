@@ -176,6 +176,18 @@ def test_batches_mix_samples_without_changing_results(tiny_onnx, faces):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
 
 
+def test_an_image_listed_twice_goes_through_the_network_once(tiny_onnx, faces, monkeypatch):
+    ext = TemplateExtractor(tiny_onnx, normalize=False, batch_size=2).fit()
+    counted = count_network_inputs(monkeypatch, ext)
+    a, b = faces[0], faces[1]
+    meta = make_meta(5)
+    out = ext.transform([HypothesisSet([a, b, a, a.copy(), b], meta)])[0].data
+    # a, b and the copy of a (equal values, another object): three images, in batches of two.
+    assert counted == [2, 1]
+    expected = tiny_expected([a, b, a, a, b])
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_paths_and_4d_arrays_are_accepted(tiny_onnx, faces, tmp_path):
     paths = []
     for i, face in enumerate(faces[:2]):

@@ -113,11 +113,33 @@ def test_each_probe_goes_through_the_network_with_the_rest_of_its_batch(net):
     calls = []
     up = MultiHypothesisUpsampler(net, sigmas=16, batch_size=64).fit()
     up.net_.body.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
-    sets = up.transform(probes(5))
+    sets = up.transform([np.maximum(p, 1) for p in probes(5)])
     assert calls == []  # super-resolution waits until the images are read
     for hs in sets:
         list(hs.data)
-    assert calls == [64, 16]
+    # Blocks of 64 // gcd(64, 16) = 4 probes. Of the 16 sigmas (0, 1/15, ..., 1),
+    # 1/15 and 2/15 leave these probes (no pixel is 0) bit for bit unblurred:
+    # OpenCV's 3-tap kernel has off-centre weights exp(-1 / (2 sigma^2)) below
+    # 1e-12, lost in float32 beside a centre value of at least 1/255. So each
+    # probe sends 14 distinct copies: 4 × 14, then 1 × 14.
+    assert calls == [56, 14]
+
+
+def test_copies_the_smallest_blurs_leave_unchanged_share_one_image(net):
+    sigmas = [0.0, 1 / 15, 2 / 15, 0.5, 0.5]
+    up = MultiHypothesisUpsampler(net, scales=(2, 4), sigmas=sigmas).fit()
+    probe = np.maximum(probes(1)[0], 1)
+    images = list(up.transform([probe])[0].data)
+    assert np.array_equal(images[0], probe)
+    for scale in range(2):
+        first = 1 + 5 * scale
+        same = images[first : first + 5]
+        # Sigmas 0, 1/15 and 2/15 are one object; sigma 0.5, listed twice, another.
+        assert same[0] is same[1] is same[2] and same[3] is same[4] and same[3] is not same[0]
+    # The shared image is what the network makes of the unblurred probe alone.
+    alone = MultiHypothesisUpsampler(net, scales=(2, 4), sigmas=[0.0]).fit().transform([probe])[0].data
+    assert np.abs(alone[1].astype(int) - images[1]).max() <= 1
+    assert np.abs(alone[2].astype(int) - images[6]).max() <= 1
 
 
 def test_n_threads_is_set_during_transform_and_restored(net):
