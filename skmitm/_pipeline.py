@@ -1,10 +1,14 @@
 """Ready-made pipelines: the paper's full method and the plain baseline, each able to score one probe alone."""
 
+import math
+import re
 from numbers import Integral
 
 import numpy as np
+from sklearn.metrics import accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 
 from ._degradation import GalleryDegrader
 from ._enrolment import _STEP_CLASSES, fit_gallery
@@ -17,6 +21,16 @@ __all__ = ["MitmPipeline", "make_mitm_pipeline"]
 
 METHODS = ("full", "baseline")
 PROBE_MEANS = ("synthetic", "batch")
+
+
+def _final_step_has(name):
+    """For ``available_if``: the method exists where the last step has it, as in Pipeline."""
+
+    def check(self):
+        getattr(self._final_estimator, name)
+        return True
+
+    return check
 
 
 class MitmPipeline(Pipeline):
@@ -67,6 +81,15 @@ class MitmPipeline(Pipeline):
         is degraded with ``numpy.random.default_rng([s, i])``, as
         :func:`skmitm.enrol` does with ``random_state=s``. The gallery
         degradations have their own seed, the degrader's ``random_state``.
+    batch_size : int or None, default=256
+        Probes taken through every step at once by ``predict``,
+        ``decision_function`` and ``score`` when each probe is scored on its
+        own (the identifier has probe means, or its similarity is not
+        ``"mean-centred"``): only the scores of a batch outlive it, so memory
+        does not grow with the number of probes. It is rounded up to whole
+        blocks of the upsampler, so that probes of one size are
+        super-resolved exactly as in one pass over all of them (see Notes).
+        None, or batch means, takes all probes at once.
     memory : str, joblib.Memory or None, default=None
         Pipeline's cache of fitted transformers (used with ``"batch"`` only;
         :class:`~skmitm.TemplateExtractor` has its own template cache).
@@ -88,6 +111,12 @@ class MitmPipeline(Pipeline):
     ``synthetic_probes_``, so that :func:`skmitm.add_subjects` and
     :func:`skmitm.save_gallery` work on the fitted pipeline as on an enrolled
     one.
+
+    Scores in batches are those of one pass over all probes when the probes
+    share one size. Probes of several sizes are super-resolved in runs of one
+    size, and those runs differ between a batch and the whole set: as with
+    the upsampler's own ``batch_size``, the order of float sums in the
+    network may then change, and with it an output pixel by one grey level.
 
     See Also
     --------
@@ -113,14 +142,16 @@ class MitmPipeline(Pipeline):
         "synthetic_severity": [StrOptions({"moderate", "harsh"})],
         "random_state": [Interval(Integral, 0, None, closed="left"), np.random.RandomState, np.random.Generator,
                          None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(self, steps, *, probe_means="synthetic", synthetic_severity="moderate", random_state=0,
-                 memory=None, verbose=False):
+                 batch_size=256, memory=None, verbose=False):
         super().__init__(steps, memory=memory, verbose=verbose)
         self.probe_means = probe_means
         self.synthetic_severity = synthetic_severity
         self.random_state = random_state
+        self.batch_size = batch_size
 
     def fit(self, X, y=None, **params):
         """Fit every step on the gallery ``X``, ``y``; with ``probe_means="synthetic"``, also set the probe means.
@@ -154,12 +185,107 @@ class MitmPipeline(Pipeline):
         return fit_gallery(self, X, y, synthetic=True, probe_size=None, severity=self.synthetic_severity,
                            random_state=_seed(self.random_state), progress=progress)
 
+    @available_if(_final_step_has("predict"))
+    def predict(self, X, **params):
+        """Subject of each probe, a batch of probes at a time (see ``batch_size``).
+
+        Parameters
+        ----------
+        X : sequence of images or paths, or 4-D uint8 array
+            Probes.
+        **params : dict
+            Pipeline's predict parameters (given any, all probes go at once).
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_probes,)
+        """
+        return self._batched("predict", X, params) if self._takes_batches(X, params) else super().predict(X, **params)
+
+    @available_if(_final_step_has("decision_function"))
+    def decision_function(self, X, **params):
+        """Fused similarity of each probe to every subject, a batch of probes at a time (see ``batch_size``).
+
+        Parameters
+        ----------
+        X : sequence of images or paths, or 4-D uint8 array
+            Probes.
+        **params : dict
+            Pipeline's parameters (given any, all probes go at once).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_probes, n_subjects)
+        """
+        if self._takes_batches(X, params):
+            return self._batched("decision_function", X, params)
+        return super().decision_function(X, **params)
+
+    @available_if(_final_step_has("score"))
+    def score(self, X, y=None, sample_weight=None, **params):
+        """Rank-1 identification rate (accuracy of :meth:`predict`), a batch of probes at a time.
+
+        Parameters
+        ----------
+        X : sequence of images or paths, or 4-D uint8 array
+            Probes.
+        y : array-like of shape (n_probes,)
+            Their subjects.
+        sample_weight : array-like of shape (n_probes,), default=None
+        **params : dict
+            Pipeline's parameters (given any, all probes go at once).
+
+        Returns
+        -------
+        score : float
+        """
+        if not self._takes_batches(X, params):
+            return super().score(X, y, sample_weight=sample_weight, **params)
+        return accuracy_score(y, self._batched("predict", X, params), sample_weight=sample_weight)
+
+    def _takes_batches(self, X, params):
+        identifier = self.steps[-1][1]
+        return (
+            self.batch_size is not None
+            and not params
+            and isinstance(identifier, FusedNearestNeighborIdentifier)
+            and (identifier.similarity != "mean-centred" or identifier.probe_means is not None)
+            and hasattr(X, "__getitem__")
+            and hasattr(X, "__len__")
+            and not isinstance(X, (str, bytes))
+            and len(X) > 0
+        )
+
+    def _batched(self, method, X, params):
+        """The identifier's ``method`` on the probes of ``X`` taken through the steps a batch at a time."""
+        validate_parameter_constraints(self._local_constraints, self.get_params(deep=False), type(self).__name__)
+        step = self.batch_size
+        for _, upsampler in self.steps[:-1]:
+            if isinstance(upsampler, MultiHypothesisUpsampler) and hasattr(upsampler, "sigmas_"):
+                # Whole blocks of the upsampler (probes whose blurred copies fill whole network batches).
+                block = upsampler.batch_size // math.gcd(upsampler.batch_size, len(upsampler.sigmas_))
+                step = -(-step // block) * block
+        out = []
+        for start in range(0, len(X), step):
+            try:
+                Xt = X[start : start + step]
+                for _, _, transformer in self._iter(with_final=False):
+                    Xt = transformer.transform(Xt)
+                out.append(getattr(self.steps[-1][1], method)(Xt))
+            except (ValueError, TypeError) as error:
+                if not start:
+                    raise
+                # Name the probe by its place in X, not in the batch.
+                message = re.sub(r"\bX\[(\d+)\]", lambda m: f"X[{start + int(m[1])}]", str(error))
+                raise type(error)(message) from error
+        return np.concatenate(out)
+
     def __getitem__(self, ind):
         """A step, or a sub-pipeline (for a slice) that keeps this one's parameters."""
         item = super().__getitem__(ind)
         if isinstance(ind, slice):
             item.set_params(probe_means=self.probe_means, synthetic_severity=self.synthetic_severity,
-                            random_state=self.random_state)
+                            random_state=self.random_state, batch_size=self.batch_size)
         return item
 
 

@@ -397,3 +397,49 @@ def test_pipeline_stays_a_scikit_learn_citizen(gallery):
     for candidate, score in zip(search.cv_results_["params"], scores):
         alone = _pipe(fusion=candidate["identify__fusion"], probe_means=candidate["probe_means"])
         assert score == pytest.approx(top(alone.fit(images, subjects), probes, None), abs=1e-6)
+
+
+def test_probes_go_through_the_pipeline_a_batch_at_a_time_with_the_same_scores(gallery, monkeypatch):
+    images, subjects, probes = gallery
+    pipe = _pipe().set_params(upsample__batch_size=2).fit(images, subjects)  # blocks of 2 // gcd(2, 2 sigmas) = 1 probe
+    whole = pipe.set_params(batch_size=None).decision_function(probes)
+    seen, scores = [], pipe[-1].decision_function
+
+    def spy(X):
+        seen.append(len(X))
+        return scores(X)
+
+    monkeypatch.setattr(pipe[-1], "decision_function", spy)
+    pipe.set_params(batch_size=4)
+    batched = pipe.decision_function(probes)
+    assert seen == [4, 2]  # never more than a batch of probes' templates at once
+    np.testing.assert_allclose(batched, whole, atol=1e-6)
+    expected = pipe.classes_[whole.argmax(axis=1)]
+    seen.clear()
+    assert pipe.predict(probes).tolist() == expected.tolist() and seen == [4, 2]
+    truth = subjects[:6].copy()
+    truth[expected != subjects[:6]] = "nobody"
+    seen.clear()
+    assert pipe.score(probes, truth) == pytest.approx(np.mean(expected == truth)) and seen == [4, 2]
+    # Batch means need every probe at once: one call.
+    seen.clear()
+    pipe[-1].set_params(probe_means=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.decision_function(probes)
+    assert seen == [6]
+
+
+def test_batches_are_whole_upsampler_blocks_and_errors_name_the_probe_in_x(gallery, monkeypatch):
+    images, subjects, probes = gallery
+    pipe = _pipe().set_params(batch_size=3).fit(images, subjects)  # upsampler blocks: 64 // gcd(64, 2) = 32 probes
+    sizes = []
+    transform = pipe[1].transform
+    monkeypatch.setattr(pipe[1], "transform", lambda X: sizes.append(len(X)) or transform(X))
+    pipe.predict(probes * 8)  # 48 probes: batches of 32 and 16, not 3
+    assert sizes == [32, 16]
+    bad = [*probes * 6, probes[0].astype(np.float32)]
+    with pytest.raises(TypeError, match=r"X\[36\]"):
+        pipe.predict(bad)
+    features = pipe[:-1]
+    assert not hasattr(features, "predict") and not hasattr(features, "decision_function")
