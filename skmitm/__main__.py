@@ -537,25 +537,41 @@ def _summary(pipe, timer):
     print("time per stage:\n" + timer.summary(), file=sys.stderr)
 
 
-#: Probes matched per call under the matching progress bar (when each probe is scored on its own).
+#: Probes taken through super-resolution, templates and matching at once when each probe is scored on its own.
 _MATCH_PROBES = 256
 
 
-def _match(pipe, templates, progress, timer):
-    """Scores of every probe; a bar counts probes. Batch means need all probes in one call."""
+def _match(pipe, probes, progress, timer):
+    """Scores of every probe, a batch of probes at a time so that only scores outlive a batch.
+
+    Batch means need every probe's templates in one call, so then all probes
+    go at once. One batch shows a bar per stage; several show one bar that
+    counts the probes matched, the stages' own bars staying silent.
+    """
     import numpy as np
 
+    from ._enrolment import probe_templates
     from ._runtime import progress_bar
 
     identifier = pipe[-1]
     step = _MATCH_PROBES if identifier.probe_means is not None or identifier.similarity != "mean-centred" \
-        else len(templates)
+        else len(probes)
+    several = len(probes) > step
+    quiet = [s for _, s in pipe.steps[:-1] if several and s.get_params(deep=False).get("progress")]
+    for s in quiet:
+        s.set_params(progress=False)
     blocks = []
-    with timer("matching"), progress_bar(total=len(templates), enabled=progress, desc="matching",
-                                         unit="probe") as bar:
-        for start in range(0, len(templates), step):
-            blocks.append(identifier.decision_function(templates[start : start + step]))
-            bar.update(len(blocks[-1]))
+    try:
+        with progress_bar(total=len(probes), enabled=progress, desc="matching", unit="probe") as bar:
+            for start in range(0, len(probes), step):
+                templates = probe_templates(pipe, probes[start : start + step], progress=progress and not several,
+                                            timer=timer)
+                with timer("matching"):
+                    blocks.append(identifier.decision_function(templates))
+                bar.update(len(blocks[-1]))
+    finally:
+        for s in quiet:
+            s.set_params(progress=True)
     return np.concatenate(blocks)
 
 
@@ -596,7 +612,7 @@ def _fit_folders(args, *, labelled_probes):
         identifier.set_params(probe_means=identifier.estimate_probe_means(
             probe_templates(pipe, reference, progress=progress, timer=timer)))
     _set_threshold(args, pipe, gallery, subjects, probe_size)
-    scores = _match(pipe, probe_templates(pipe, probes, progress=progress, timer=timer), progress, timer)
+    scores = _match(pipe, probes, progress, timer)
     return pipe, scores, truth, ids, timer
 
 

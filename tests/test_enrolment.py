@@ -240,6 +240,28 @@ def test_cli_enrol_append_and_identify_with_the_gallery_file(folders, tmp_path, 
     np.testing.assert_allclose([got[k] for k in expected], list(expected.values()), atol=1e-5)
 
 
+def test_cli_matches_probes_a_batch_at_a_time_with_the_same_scores(folders, tmp_path, capsys, monkeypatch):
+    import skmitm.__main__ as cli
+
+    args = ["identify", str(folders / "all"), str(folders / "probes"), "--top", "12", "--model",
+            str(folders / "net.pt"), *CLI_SETTINGS]
+    whole, batched = tmp_path / "whole.json", tmp_path / "batched.json"
+    assert main([*args, "--no-progress", "--out", str(whole)]) == 0
+    seen, scores = [], FusedNearestNeighborIdentifier.decision_function
+    monkeypatch.setattr(FusedNearestNeighborIdentifier, "decision_function",
+                        lambda self, X: seen.append(len(X)) or scores(self, X))
+    monkeypatch.setattr(cli, "_MATCH_PROBES", 5)
+    capsys.readouterr()
+    assert main([*args, "--out", str(batched)]) == 0
+    # 12 probes, 5 at a time (the enrolment's synthetic probes are not matched).
+    assert seen == [5, 5, 2]
+    err = capsys.readouterr().err
+    assert "matching: 100%" in err and "12/12" in err
+    expected, got = _scores(whole), _scores(batched)
+    assert got.keys() == expected.keys() and len(got) == 144
+    np.testing.assert_allclose([got[k] for k in expected], list(expected.values()), atol=1e-6)
+
+
 def test_cli_refuses_before_any_work(folders, tmp_path, capsys, monkeypatch):
     import skmitm._enrolment
 
