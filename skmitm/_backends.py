@@ -179,6 +179,10 @@ class OnnxRunner(_Runner):
             if not os.path.isfile(self.path):
                 raise FileNotFoundError(f"ONNX model file {self.path!r} does not exist (on this machine)")
             options = ort.SessionOptions()
+            # Idle intra-op threads sleep instead of spinning: between batches
+            # the upsampler's torch threads need the cores, and spinning ones
+            # would take them.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             if threads is not None:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1

@@ -188,6 +188,14 @@ def test_an_image_listed_twice_goes_through_the_network_once(tiny_onnx, faces, m
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_onnx_threads_sleep_between_batches(tiny_onnx):
+    # Spinning intra-op threads would hold the cores the upsampler's torch threads need between batches.
+    runner = TemplateExtractor(tiny_onnx).fit().model_
+    for threads in (None, 1):
+        options = runner.session(threads).get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_paths_and_4d_arrays_are_accepted(tiny_onnx, faces, tmp_path):
     paths = []
     for i, face in enumerate(faces[:2]):
