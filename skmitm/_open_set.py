@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._degradation import GalleryDegrader
 from ._hypotheses import as_hypothesis_sets
 from ._identification import FusedNearestNeighborIdentifier, _centre_by_group, _centring_groups
+from ._io import MIN_FACE_SIZE
 from ._upsampling import MultiHypothesisUpsampler
 from ._validation import check_images, check_subjects, is_integer
 from .datasets import degrade_probe
@@ -189,7 +190,7 @@ def calibrate_open_set(
     gallery_subjects : array-like of shape (n_images,)
         Subject of each photo; every one must be enrolled.
     probe_sizes : sequence of int, default=None
-        Probe heights to calibrate (each a bucket). None takes the
+        Probe heights to calibrate (each a bucket), at least 8 pixels. None takes the
         identifier's ``gallery_sizes_`` (the sizes the gallery was
         resolution-matched to); required when it has none (the baseline).
     severity : {"moderate", "harsh"} or dict, default="moderate"
@@ -259,9 +260,11 @@ def calibrate_open_set(
         if not probe_sizes:
             raise ValueError("the identifier knows no probe size (its gallery was not resolution-matched); "
                              "pass probe_sizes")
-    if isinstance(probe_sizes, (str, bytes)) or not all(is_integer(s) and s >= 4 for s in np.ravel(probe_sizes)) \
-            or np.size(probe_sizes) == 0:
-        raise ValueError(f"probe_sizes={probe_sizes!r}; expected None or a non-empty sequence of integers >= 4")
+    # A synthetic probe is a face like any other: at least MIN_FACE_SIZE pixels.
+    if isinstance(probe_sizes, (str, bytes)) or np.size(probe_sizes) == 0 \
+            or not all(is_integer(s) and s >= MIN_FACE_SIZE for s in np.ravel(probe_sizes)):
+        raise ValueError(f"probe_sizes={probe_sizes!r}; expected None or a non-empty sequence of integers "
+                         f">= {MIN_FACE_SIZE}")
     if not is_integer(n_probes_per_image) or n_probes_per_image < 1:
         raise ValueError(f"n_probes_per_image={n_probes_per_image!r}; expected an integer >= 1")
     if not is_integer(random_state):

@@ -287,8 +287,9 @@ def test_calibration_argument_errors():
             verify(faces[0], faces[1], pipeline=bad, calibration=None)
     with pytest.raises(ValueError, match="not fitted"):
         calibrate_open_set(_toy_pipeline(), faces, subjects)
-    for sizes in ("12", [3], [], [12.5], [12, None]):
-        message = rf"^probe_sizes={re.escape(repr(sizes))}; expected None or a non-empty sequence of integers >= 4$"
+    # Below 8 pixels a synthetic probe would be refused as a face later, with a message about X[0].
+    for sizes in ("12", [3], [7], [12, 4], [], [12.5], [12, None]):
+        message = rf"^probe_sizes={re.escape(repr(sizes))}; expected None or a non-empty sequence of integers >= 8$"
         with pytest.raises(ValueError, match=message):
             calibrate_open_set(pipe, faces, subjects, probe_sizes=sizes)
     for n in (0, 1.5, "2"):
