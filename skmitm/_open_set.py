@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._degradation import GalleryDegrader
 from ._hypotheses import as_hypothesis_sets
-from ._identification import FusedNearestNeighborIdentifier, _centre_by_group, _centring_groups
+from ._identification import FusedNearestNeighborIdentifier
 from ._upsampling import MultiHypothesisUpsampler
 from ._validation import check_images, check_subjects, is_integer
 from .datasets import degrade_probe
@@ -302,20 +302,16 @@ def calibrate_open_set(
 def _held_out_scores(identifier, templates, own, probe_means):
     """Scores of each probe against the enrolled gallery centred on means that leave out its own subject's fold.
 
-    The enrolled gallery's templates are those the identifier kept at ``fit``,
-    so the gallery is not passed through the pipeline again.
+    The enrolled gallery is what the identifier kept at ``fit`` (its selected
+    templates, or their sums per subject and hypothesis group under the
+    template fusions), so the gallery is not passed through the pipeline again.
     """
-    gallery_sets, subjects = identifier._gallery_sets, identifier._gallery_y
-    codes = np.searchsorted(identifier.classes_, subjects)
-    fold_of = np.arange(len(identifier.classes_)) % min(_N_FOLDS, len(identifier.classes_))
-    scores = np.empty((len(own), len(identifier.classes_)), dtype=np.float32)
+    n_classes = len(identifier.classes_)
+    fold_of = np.arange(n_classes) % min(_N_FOLDS, n_classes)
+    scores = np.empty((len(own), n_classes), dtype=np.float32)
     for fold in np.unique(fold_of[own]):  # the folds of the synthetic probes' subjects
-        kept = [s for s, c in zip(gallery_sets, codes) if fold_of[c] != fold]
-        rows = [s.data[identifier._gallery_mask(s.meta)] for s in kept]
-        groups = [_centring_groups(s.meta[identifier._gallery_mask(s.meta)]) for s in kept]
-        held_out_means = _centre_by_group(np.concatenate(rows), np.concatenate(groups))[1]
-        scorer = clone(identifier).set_params(threshold=None, gallery_means=held_out_means, probe_means=probe_means)
-        scorer.fit(gallery_sets, subjects)
+        held_out_means = identifier._gallery.group_means(keep=fold_of != fold)
+        scorer = identifier._refitted(threshold=None, gallery_means=held_out_means, probe_means=probe_means)
         mine = np.flatnonzero(fold_of[own] == fold)
         scores[mine] = scorer.decision_function([templates[i] for i in mine])
     return scores
