@@ -384,12 +384,14 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
     unknown_label : str or int, default="unknown"
         What :meth:`predict` answers for a probe below ``threshold``.
     template_dtype : {"float32", "float16"}, default="float32"
-        Precision in which the enrolled gallery templates are stored (and
+        Precision in which the enrolled gallery templates are kept (and
         written by :func:`skmitm.save_gallery`). ``"float16"`` halves the
-        stored templates: ``fit`` rounds each gallery template to float16
-        once, and everything after (centring, fusion, scoring) runs in
-        float32 on the rounded values, so the scores are exactly those of a
-        float32 identifier fitted on the rounded templates. Probes are not
+        templates kept by the score fusions: ``fit`` rounds each gallery
+        template to float16 once, and everything after (summing, centring,
+        fusion, scoring) runs on the rounded values, so the scores are
+        exactly those of a float32 identifier fitted on the rounded
+        templates. The ``T_concat`` and ``T_add`` gallery rules keep float32
+        sums of the (rounded) templates whatever the dtype. Probes are not
         rounded.
 
     Attributes
@@ -775,11 +777,18 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         """Enrol more gallery samples without recomputing the templates of those enrolled.
 
         New subjects, or more images of enrolled ones. The identifier is
-        refitted from its stored gallery templates and the new ones, so the
-        result is the same as ``fit`` on the whole gallery; no network runs.
-        Under ``"mean-centred"`` the gallery means are **recomputed** from all
-        stored and new templates (every subject's centred templates change a
-        little). ``probe_means`` is a parameter and stays as it is.
+        refitted from what it kept of the gallery at ``fit`` (the selected
+        templates; under the ``T_concat`` and ``T_add`` gallery rules each
+        subject's sum and count of templates per kind, scale and probe size)
+        and the new templates, so the result is the same as ``fit`` on the
+        whole gallery, up to float32 rounding; no network runs. Under
+        ``"mean-centred"`` the gallery means are **recomputed** from all kept
+        and new templates (every subject's centred templates change a
+        little). ``probe_means`` is a parameter and stays as it is. The
+        selection (``scales``, ``gallery_kinds``, ``n_degraded``) and
+        ``template_dtype`` must be those of ``fit``, and a gallery fitted
+        under a template fusion cannot serve a score fusion: the hypotheses
+        they need were not kept.
 
         Parameters
         ----------
