@@ -193,7 +193,8 @@ def test_a_compact_file_of_impossible_content_is_refused(tmp_path):
     for change, message in ((lambda a, h: a["subject_of"].__setitem__(0, 4), r"subject_of must hold 12 integers "
                              r"in \[0, 4\)"),
                             (lambda a, h: a["counts"].__setitem__(1, 0), "counts must hold 12 positive integers"),
-                            (lambda a, h: h.__setitem__("summed", False), "counts must hold 12 positive integers equal to 1"),
+                            (lambda a, h: h.__setitem__("summed", False),
+                             "counts must hold 12 positive integers equal to 1"),
                             (lambda a, h: a.__setitem__("templates", a["templates"][:, :3].astype(np.float16)),
                              "expected 2-D float32 sums")):
         bad_arrays, bad_header = {k: v.copy() for k, v in arrays.items()}, dict(header)
