@@ -523,6 +523,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         self.template_dtype = template_dtype
 
     # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        """Every parameter check of ``fit``."""
+        self._validate_params()
+        self._check_probe_means()
+        self._check_open_set_params()
+
     def _check_open_set_params(self):
         """What the constraints cannot say about gallery means (non-empty, mean-centred only) and thresholds."""
         if self.gallery_means is not None:
@@ -628,9 +634,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         -------
         self : FusedNearestNeighborIdentifier
         """
-        self._validate_params()
-        self._check_probe_means()
-        self._check_open_set_params()
+        self._check_params()
         sets = self._template_sets(X, reset=True)
         if y is not None:
             check_subjects(y, len(sets))  # before numpy turns mixed labels such as 1 and "1" into one type
@@ -756,18 +760,14 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
     def _refitted(self, **params):
         """A copy with ``params`` set, fitted on this identifier's kept gallery (no template is recomputed)."""
         other = clone(self).set_params(**params)
-        other._validate_params()
-        other._check_probe_means()
-        other._check_open_set_params()
+        other._check_params()
         other._kept_selection, other._gallery, other._gallery_y = self._kept_selection, self._gallery, self._gallery_y
         other._check_kept_selection("refit on the kept gallery")
         return other._fit_kept(self._gallery, self.classes_)
 
     def _restore(self, gallery, y):
         """Enrol a kept gallery read back from a gallery file, with ``y`` the subject of each enrolled image."""
-        self._validate_params()
-        self._check_probe_means()
-        self._check_open_set_params()
+        self._check_params()
         self._kept_selection = self._selection()
         self._fit_kept(gallery, np.unique(y))
         self._gallery_y = y
@@ -819,9 +819,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if (y.dtype.kind in "US") != (self._gallery_y.dtype.kind in "US"):
             raise ValueError(f"y holds {y.dtype.kind!r}-kind subjects and the gallery {self._gallery_y.dtype.kind!r}-"
                              "kind ones; expected subjects of one kind (all strings or all integers)")
-        self._validate_params()
-        self._check_probe_means()
-        self._check_open_set_params()
+        self._check_params()
         self._check_kept_selection("add subjects")
         for i, s in enumerate(sets):
             if s.data.shape[1] != self.n_features_in_:
