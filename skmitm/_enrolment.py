@@ -396,9 +396,10 @@ def add_subjects(pipeline, X, y, *, progress=False, timer=None):
     would have been in one enrolment of the whole gallery (image ``i`` of the
     combined gallery draws its randomness from ``i``) and passed to
     :meth:`FusedNearestNeighborIdentifier.add_subjects`, which refits the
-    identifier from the stored templates of everyone. Under the
+    identifier from what it kept of everyone (under ``T_concat``, each
+    subject's sum and count of templates per hypothesis group). Under the
     ``"mean-centred"`` similarity the **gallery means are recomputed** from
-    all stored and new templates; probe means estimated by :func:`enrol` from
+    all kept and new templates; probe means estimated by :func:`enrol` from
     synthetic probes are updated with the new images' synthetic probes (a
     count-weighted mean, equal to estimating them from the whole gallery).
 

@@ -218,8 +218,10 @@ def calibrate_open_set(
     the probe is a copy of that subject's photo, so a mean holding the photo
     would be pulled towards the probe and lower every impostor score (by
     about the mated score over the number of subjects: 0.03 on a gallery of
-    20). So the enrolled gallery's subjects (the templates the identifier
-    kept at enrolment; the gallery is not passed through the network again)
+    20). So the enrolled gallery's subjects (what the identifier kept at
+    enrolment: its selected templates, or under ``T_concat`` and ``T_add``
+    their sums per subject and hypothesis group; the gallery is not passed
+    through the network again)
     are split into 10 folds, and the probes of each fold are scored against
     gallery means estimated without that fold. The probe side of the
     synthetic probes is centred on their own means (or on the identifier's
