@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from _shared import add_data_options, public_benchmark, shared_path
 
 
@@ -49,18 +50,18 @@ def main(argv=None):
         n = len(identifier.classes_)
         given_templates = sum(s.data.astype(dtype).nbytes for s in given)
         given_bytes = given_templates + sum(s.meta.nbytes for s in given)
-        kept = identifier._gallery
-        kept_bytes = kept.nbytes + identifier._gallery_y.nbytes
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "gallery.npz"
             save_gallery(pipe, path)
             file_bytes = path.stat().st_size
+            with np.load(path, allow_pickle=False) as archive:
+                rows = archive["templates"]
         print(f"{dtype}: per enrolled subject: given to fit {given_bytes / n:,.0f} bytes (templates "
               f"{given_templates / n:,.0f}, metadata {(given_bytes - given_templates) / n:,.0f}); kept "
-              f"{kept_bytes / n:,.0f} bytes ({len(kept.data) // n} {'sums' if kept.summed else 'templates'} of "
-              f"{kept.data.dtype}, {given_bytes / kept_bytes:.0f} times fewer); pickled identifier "
-              f"{len(pickle.dumps(identifier)) / n:,.0f} bytes; gallery file {file_bytes / n:,.0f} bytes "
-              f"({file_bytes:,} in all)")
+              f"{identifier.gallery_nbytes_ / n:,.0f} bytes ({given_bytes / identifier.gallery_nbytes_:.0f} times "
+              f"fewer); pickled identifier {len(pickle.dumps(identifier)) / n:,.0f} bytes; gallery file "
+              f"{file_bytes / n:,.0f} bytes ({file_bytes:,} in all; {len(rows) / n:g} rows of {rows.dtype} per "
+              "subject)")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

@@ -60,7 +60,7 @@ def main(argv=None):
         results[dtype] = {
             "rank1": 100 * rank_k_identification_rate(probe_y, scores, clf.classes_, k=1),
             "top": np.argmax(scores, axis=1),
-            "kept": clf._gallery.nbytes / n,
+            "kept": clf.gallery_nbytes_ / n,
             "pickled": len(pickle.dumps(clf)) / n,
         }
         r = results[dtype]

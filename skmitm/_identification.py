@@ -411,6 +411,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         hypotheses; a probe is compared with the bucket nearest its size.
     n_gallery_hypotheses_ : int
         Number of gallery hypotheses that take part.
+    gallery_nbytes_ : int
+        Bytes of what the identifier keeps of the enrolled gallery for
+        :meth:`add_subjects`, :func:`skmitm.save_gallery` and open-set
+        calibration: the selected templates, or under the ``T_concat`` and
+        ``T_add`` gallery rules each subject's float32 sum and count of
+        templates per kind, scale and probe size; and each image's subject.
 
     See Also
     --------
@@ -745,6 +751,10 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         self.gallery_means_, self.gallery_scales_, self.gallery_sizes_ = gallery_means, scales, sizes
         self._groups, self._concatenated = groups, {}
         return self
+
+    @property
+    def gallery_nbytes_(self):
+        return self._gallery.nbytes + self._gallery_y.nbytes
 
     def _check_kept_selection(self, action):
         """Refuse to reuse the kept gallery under a selection that would need hypotheses it does not hold."""

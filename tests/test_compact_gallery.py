@@ -202,3 +202,13 @@ def test_a_compact_file_of_impossible_content_is_refused(tmp_path):
         save_array_file(tmp_path / "bad.npz", bad_arrays, bad_header, format="skmitm-gallery/2")
         with pytest.raises(ValueError, match="is not a valid enrolled gallery .*" + message):
             load_gallery(tmp_path / "bad.npz", model=net)
+
+
+def test_kept_bytes_grow_with_the_chains_only_where_the_fusion_compares_every_hypothesis(problem):
+    gallery, y, _, _ = problem  # three degradation chains per scale
+    with pytest.raises(AttributeError):
+        FusedNearestNeighborIdentifier().gallery_nbytes_
+    for fusion, grows in (("T_concat", False), ("T_add", False), ("S_max/S_add", True)):
+        one_chain = FusedNearestNeighborIdentifier(fusion, n_degraded=1).fit(gallery, y).gallery_nbytes_
+        three_chains = FusedNearestNeighborIdentifier(fusion).fit(gallery, y).gallery_nbytes_
+        assert (three_chains > one_chain) == grows and one_chain > 0
