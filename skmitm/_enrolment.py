@@ -3,9 +3,9 @@
 An enrolled gallery is a fitted pipeline reduced to what scoring needs: the
 gallery hypotheses the identifier keeps (the selected templates, or under the
 template fusions their sums and counts per subject and hypothesis group), the
-subjects, every setting that shapes a
-template or a score, the face network's sha256 (and the super-resolution
-weights'), and the probe-side means of the mean-centred similarity. It is
+subjects, every setting that shapes a template or a score, the face network's
+sha256 (and the super-resolution weights'), and the probe-side means of the
+mean-centred similarity. It is
 written with :func:`skmitm._io.save_array_file` (arrays and JSON only, no
 pickle) and read back with no code executed: the pipeline is rebuilt from a
 fixed list of skmitm classes and JSON values.
