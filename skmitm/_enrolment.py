@@ -1,9 +1,11 @@
 """Enrol once, identify many times: enrolled galleries in a file, subjects added later.
 
 An enrolled gallery is a fitted pipeline reduced to what scoring needs: the
-gallery's hypothesis templates, their subjects, every setting that shapes a
-template or a score, the face network's sha256 (and the super-resolution
-weights'), and the probe-side means of the mean-centred similarity. It is
+gallery hypotheses the identifier keeps (the selected templates, or under the
+template fusions their sums and counts per subject and hypothesis group), the
+subjects, every setting that shapes a template or a score, the face network's
+sha256 (and the super-resolution weights'), and the probe-side means of the
+mean-centred similarity. It is
 written with :func:`skmitm._io.save_array_file` (arrays and JSON only, no
 pickle) and read back with no code executed: the pipeline is rebuilt from a
 fixed list of skmitm classes and JSON values.
@@ -19,8 +21,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from ._degradation import GalleryDegrader
-from ._hypotheses import META_DTYPE, HypothesisSet
-from ._identification import FusedNearestNeighborIdentifier
+from ._hypotheses import HypothesisSet
+from ._identification import FusedNearestNeighborIdentifier, _KeptGallery
 from ._io import load_array_file, save_array_file
 from ._runtime import progress_bar
 from ._templates import TemplateExtractor
@@ -28,7 +30,9 @@ from ._upsampling import MultiHypothesisUpsampler
 
 __all__ = ["add_subjects", "enrol", "load_gallery", "save_gallery"]
 
-FORMAT = "skmitm-gallery/1"
+FORMAT = "skmitm-gallery/2"
+#: Files of version 1 hold every enrolled template; they are read, and reduced to what the fusion uses.
+_OLD_FORMATS = ("skmitm-gallery/1",)
 
 #: The classes a gallery file may name, and the parameters that do not change
 #: a template or a score (run-time choices), which the file leaves out.
@@ -392,9 +396,10 @@ def add_subjects(pipeline, X, y, *, progress=False, timer=None):
     would have been in one enrolment of the whole gallery (image ``i`` of the
     combined gallery draws its randomness from ``i``) and passed to
     :meth:`FusedNearestNeighborIdentifier.add_subjects`, which refits the
-    identifier from the stored templates of everyone. Under the
+    identifier from what it kept of everyone (under ``T_concat``, each
+    subject's sum and count of templates per hypothesis group). Under the
     ``"mean-centred"`` similarity the **gallery means are recomputed** from
-    all stored and new templates; probe means estimated by :func:`enrol` from
+    all kept and new templates; probe means estimated by :func:`enrol` from
     synthetic probes are updated with the new images' synthetic probes (a
     count-weighted mean, equal to estimating them from the whole gallery).
 
@@ -417,12 +422,12 @@ def add_subjects(pipeline, X, y, *, progress=False, timer=None):
     """
     _check_gallery_pipeline(pipeline)
     identifier = pipeline.steps[-1][1]
-    if not hasattr(identifier, "_gallery_sets"):
+    if not hasattr(identifier, "_gallery"):
         raise ValueError("the pipeline is not enrolled; call enrol (or load_gallery) first")
     timer = timer or StageTimer()
     _set_progress(pipeline, progress)
     images = _load_images(X)
-    first = len(identifier._gallery_sets)
+    first = len(identifier._gallery_y)  # gallery images enrolled so far
     templates = _gallery_templates(pipeline, images, timer, progress, first_index=first)
     with timer("enrolment"):
         identifier.add_subjects(templates, y)
@@ -435,7 +440,9 @@ def save_gallery(pipeline, path):
     """Write a pipeline enrolled by :func:`enrol` to an enrolled-gallery file.
 
     The file (an ``.npz`` of arrays and a JSON header, checksummed) holds
-    every gallery hypothesis template with its metadata, the subjects, the
+    the gallery hypotheses the identifier keeps (under ``T_concat`` and
+    ``T_add``, each subject's sum and count of templates per hypothesis
+    group; under the score fusions every selected template), the subjects, the
     settings of every step, the face network's sha256, the super-resolution
     weights' sha256 and the probe-side means. It holds no pickle.
 
@@ -452,7 +459,7 @@ def save_gallery(pipeline, path):
     """
     settings = pipeline_settings(pipeline)
     identifier = pipeline.steps[-1][1]
-    if not hasattr(identifier, "_gallery_sets"):
+    if not hasattr(identifier, "_gallery"):
         raise ValueError("the pipeline is not enrolled; call enrol (or pipeline.fit) first")
     degrader = pipeline.steps[0][1]
     if isinstance(degrader, GalleryDegrader) and not isinstance(degrader.random_state, (int, np.integer)):
@@ -460,16 +467,12 @@ def save_gallery(pipeline, path):
                          "so that people added later are degraded with the same chains")
     extractor = next(step for _, step in pipeline.steps if isinstance(step, TemplateExtractor))
     upsampler = next((step for _, step in pipeline.steps if isinstance(step, MultiHypothesisUpsampler)), None)
-    sets, subjects = identifier._gallery_sets, np.asarray(identifier._gallery_y)
+    subjects = np.asarray(identifier._gallery_y)
     if subjects.dtype.kind not in "iuU":
         raise TypeError(f"subjects of dtype {subjects.dtype} cannot be stored; expected strings or integers")
-    arrays = {
-        # Stored as enrolled: float16 when the identifier keeps its templates so (template_dtype).
-        "templates": np.concatenate([s.data for s in sets]).astype(identifier.template_dtype),
-        "meta": np.concatenate([s.meta for s in sets]).astype(META_DTYPE),
-        "offsets": np.cumsum([0] + [len(s) for s in sets]).astype(np.int64),
-        "subjects": subjects,
-    }
+    # What the identifier keeps: float16 templates when it stores them so (template_dtype), float32 sums under
+    # the template fusions.
+    arrays = {**identifier._gallery.to_arrays(), "subjects": subjects}
     means = identifier.probe_means or {}
     groups = sorted(means)
     for i, group in enumerate(groups):
@@ -483,13 +486,14 @@ def save_gallery(pipeline, path):
         "probe_mean_groups": groups,
         "probe_mean_counts": [int(counts.get(g, 0)) for g in groups],
         "synthetic": getattr(identifier, "synthetic_probes_", {"enabled": False}),
+        "summed": bool(identifier._gallery.summed),
     }
     save_array_file(path, arrays, header, format=FORMAT)
 
 
 def read_gallery_header(path):
-    """The JSON header and arrays of a gallery file (checked: format, checksum)."""
-    return load_array_file(path, format=FORMAT, name="gallery file")
+    """The arrays and JSON header of a gallery file (checked: format, of this version or an older one; checksum)."""
+    return load_array_file(path, format=(FORMAT, *_OLD_FORMATS), name="gallery file")
 
 
 def load_gallery(path, model=None, *, weights=None, pipeline=None, device="cpu", n_jobs=None, progress=False):
@@ -538,8 +542,15 @@ def load_gallery(path, model=None, *, weights=None, pipeline=None, device="cpu",
             if cls not in _STEP_CLASSES:
                 raise ValueError(f"unknown step class {cls!r}")
             steps.append((str(name), _STEP_CLASSES[cls](**{k: _decode(v) for k, v in params.items()})))
-        offsets, templates, meta = arrays["offsets"], arrays["templates"], arrays["meta"]
         subjects = arrays["subjects"]
+        if header["format"] == FORMAT:
+            identifier = steps[-1][1]
+            kept = _KeptGallery.from_arrays(arrays, len(np.unique(subjects)), summed=header["summed"],
+                                            dtype=identifier.template_dtype)
+            if kept.summed != identifier._sums_templates():
+                raise ValueError(f"summed={header['summed']} does not fit fusion={identifier.fusion!r}")
+        else:
+            offsets, templates, meta = arrays["offsets"], arrays["templates"], arrays["meta"]
         means = {g: arrays[f"probe_mean_{i}"] for i, g in enumerate(header["probe_mean_groups"])}
         counts = dict(zip(header["probe_mean_groups"], header["probe_mean_counts"]))
     except (KeyError, TypeError, ValueError) as error:
@@ -569,11 +580,14 @@ def load_gallery(path, model=None, *, weights=None, pipeline=None, device="cpu",
         else:
             step._fit([])  # draws the same chains from the stored seed; degrades nothing
     _set_progress(loaded, progress)
-    sets = [HypothesisSet(templates[a:b], meta[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
     identifier = loaded.steps[-1][1]
     if means:
         identifier.set_params(probe_means=means)
-    identifier.fit(sets, subjects)
+    if header["format"] == FORMAT:
+        identifier._restore(kept, subjects)
+    else:  # every enrolled template: fit reduces them to what the fusion uses
+        identifier.fit([HypothesisSet(templates[a:b], meta[a:b]) for a, b in zip(offsets[:-1], offsets[1:])],
+                       subjects)
     identifier.probe_mean_counts_ = counts
     identifier.synthetic_probes_ = dict(header.get("synthetic", {"enabled": False}))
     return loaded

@@ -12,7 +12,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -161,40 +161,144 @@ def _segment_reduce(scores, starts, counts, rule, n_segments):
     return out
 
 
-def _sorted_means(rows, counts):
-    """Mean of each run of ``counts[k]`` consecutive rows, summed in float64; zeros for a run of none."""
-    sums = np.zeros((len(counts), rows.shape[1]), dtype=np.float64)
-    nonempty = counts > 0
+def _sorted_means(rows, runs, totals=None):
+    """Mean of each run of ``runs[k]`` consecutive rows, summed in float64; zeros for a run of none.
+
+    ``totals[k]`` is the number of templates behind run ``k`` when a row is a
+    sum of several templates (None: one template per row).
+    """
+    sums = np.zeros((len(runs), rows.shape[1]), dtype=np.float64)
+    nonempty = runs > 0
     if nonempty.any():
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[nonempty]
+        starts = np.concatenate([[0], np.cumsum(runs)[:-1]])[nonempty]
         sums[nonempty] = np.add.reduceat(rows, starts, axis=0, dtype=np.float64)
-    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    totals = runs if totals is None else totals
+    return (sums / np.maximum(totals, 1)[:, None]).astype(np.float32)
+
+
+#: A cell of the kept gallery: the hypotheses of one kind, scale and probe-size bucket, which is all that the
+#: centring groups (kind and scale) and the fusion groups (scale and size bucket, or originals) tell apart.
+_CELL_DTYPE = np.dtype([("kind", "U14"), ("scale", "f4"), ("size", "i4")])
+
+
+class _KeptGallery:
+    """What an identifier keeps of its enrolled gallery: only what its fusion can use.
+
+    Rows of ``data`` belong to a subject (``subjects``, codes into the
+    identifier's ``classes_``) and a cell (``cell_of``, rows of ``cells``).
+    Under the score fusions (gallery rule ``S_max``/``S_add``) a row is one
+    selected template (count 1), in the identifier's ``template_dtype``.
+    Under the template fusions (``T_add``/``T_concat``), which compare with
+    each subject's mean template per group, a row is the sum of one subject's
+    ``counts`` templates in one cell (``summed``): accumulated in float64 and
+    stored in float32, whose rounding (one part in 2**24) is that of the
+    float32 mean templates the fusion compares, at half float64's bytes.
+    The gallery means of the mean-centred similarity, and the centred means of
+    every fusion group, are sums of these sums.
+    """
+
+    __slots__ = ("cells", "data", "counts", "subjects", "cell_of", "summed")
+
+    def __init__(self, cells, data, counts, subjects, cell_of, summed):
+        self.cells, self.data, self.counts = cells, data, counts
+        self.subjects, self.cell_of, self.summed = subjects, cell_of, summed
+
+    @classmethod
+    def of_rows(cls, data, counts, cells, subjects, *, summed):
+        """Rows with their cell records (``cells``, one per row) and subject codes; summed by subject and cell."""
+        cells, cell_of = np.unique(np.asarray(cells, dtype=_CELL_DTYPE), return_inverse=True)
+        cell_of = cell_of.ravel().astype(np.int32)
+        subjects = np.asarray(subjects, dtype=np.int32)
+        counts = np.asarray(counts, dtype=np.int64)
+        if not summed:
+            return cls(cells, data, counts, subjects, cell_of, False)
+        key = subjects.astype(np.int64) * len(cells) + cell_of
+        order = np.argsort(key, kind="stable")
+        keys, starts = np.unique(key[order], return_index=True)
+        sums = np.add.reduceat(data[order], starts, axis=0, dtype=np.float64)
+        return cls(cells, sums.astype(np.float32), np.add.reduceat(counts[order], starts),
+                   (keys // len(cells)).astype(np.int32), (keys % len(cells)).astype(np.int32), True)
+
+    def as_summed(self):
+        """The same gallery with its rows summed by subject and cell."""
+        return _KeptGallery.of_rows(self.data, self.counts, self.cells[self.cell_of], self.subjects, summed=True)
+
+    def merged(self, other, subject_codes, other_codes):
+        """This gallery and ``other``, their subjects recoded (``codes[old] = new``), rows of one subject and cell
+        summed."""
+        return _KeptGallery.of_rows(np.concatenate([self.data, other.data]),
+                                    np.concatenate([self.counts, other.counts]),
+                                    np.concatenate([self.cells[self.cell_of], other.cells[other.cell_of]]),
+                                    np.concatenate([subject_codes[self.subjects], other_codes[other.subjects]]),
+                                    summed=self.summed)
+
+    @property
+    def nbytes(self):
+        """Bytes of the kept arrays."""
+        return sum(a.nbytes for a in (self.cells, self.data, self.counts, self.subjects, self.cell_of))
+
+    def group_means(self, keep=None):
+        """Mean template (float32) of each centring group (``"kind@scale"``) over the subjects ``keep`` (a mask
+        over subject codes; None: all), summed in float64."""
+        groups = _centring_groups(self.cells)[self.cell_of]
+        rows = np.ones(len(self.counts), dtype=bool) if keep is None else keep[self.subjects]
+        means = {}
+        for group in np.unique(groups[rows]):
+            mine = rows & (groups == group)
+            total = self.data[mine].sum(axis=0, dtype=np.float64)
+            means[str(group)] = (total / self.counts[mine].sum()).astype(np.float32)
+        return means
+
+    def to_arrays(self):
+        """The arrays of a gallery file."""
+        return {"templates": self.data, "counts": self.counts, "subject_of": self.subjects, "cells": self.cells,
+                "cell_of": self.cell_of}
+
+    @classmethod
+    def from_arrays(cls, arrays, n_classes, *, summed, dtype):
+        """Rebuild from :meth:`to_arrays`' arrays, checked: a ValueError names what is wrong."""
+        data, counts = arrays["templates"], arrays["counts"]
+        subjects, cells, cell_of = arrays["subject_of"], arrays["cells"], arrays["cell_of"]
+        n = len(data)
+        if data.ndim != 2 or data.dtype != (np.float32 if summed else np.dtype(dtype)):
+            raise ValueError(f"templates of shape {data.shape} and dtype {data.dtype}; expected 2-D "
+                             f"{'float32 sums' if summed else dtype + ' templates'}")
+        if cells.dtype != _CELL_DTYPE or not np.isin(cells["kind"], KINDS).all():
+            raise ValueError("hypothesis cells of another kind or layout than skmitm writes")
+        for name, array, stop in (("subject_of", subjects, n_classes), ("cell_of", cell_of, len(cells))):
+            if array.shape != (n,) or array.dtype.kind not in "iu" or (n and not (0 <= array.min() <= array.max()
+                                                                                < stop)):
+                raise ValueError(f"{name} must hold {n} integers in [0, {stop})")
+        if counts.shape != (n,) or counts.dtype.kind not in "iu" or (counts < 1).any() or (
+                not summed and (counts != 1).any()):
+            raise ValueError(f"counts must hold {n} positive integers{'' if summed else ' equal to 1'}")
+        return cls(cells, data, counts.astype(np.int64), subjects.astype(np.int32), cell_of.astype(np.int32),
+                   summed)
 
 
 class _GalleryGroup:
-    """Gallery rows that one probe scale/size is compared with, sorted by subject."""
+    """Gallery rows that one probe scale/size is compared with.
 
-    __slots__ = ("raw", "subjects", "starts", "counts", "prepared", "subject_means")
+    Under the score fusions every row, sorted by subject (``raw``, until
+    prepared; ``starts``); under the template fusions (``summed``, each row a
+    sum of templates) only each subject's mean template. ``counts`` are the
+    templates of each subject in the group.
+    """
 
-    def __init__(self, raw, subjects, n_classes):
+    __slots__ = ("raw", "starts", "counts", "prepared", "subject_means")
+
+    def __init__(self, rows, counts, subjects, n_classes, *, summed):
         order = np.argsort(subjects, kind="stable")
-        self.raw = np.ascontiguousarray(raw[order])
-        self.subjects = subjects[order]
-        self.counts = np.bincount(self.subjects, minlength=n_classes)
-        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.intp)
+        runs = np.bincount(subjects, minlength=n_classes)
+        self.counts = np.bincount(subjects, weights=counts, minlength=n_classes).astype(np.int64)
         self.prepared = None
-        self.subject_means = None
-
-    def mean_per_subject(self):
-        """(n_classes, D) raw mean template of each subject in this group (NaN-free; zeros if absent)."""
-        if self.subject_means is None:
-            self.subject_means = _sorted_means(self.raw, self.counts)
-        return self.subject_means
-
-    def keep_means_only(self):
-        """Compute the subject means and drop the hypotheses, for fusions that use nothing else."""
-        self.mean_per_subject()
-        self.raw = self.subjects = None
+        if summed:
+            self.subject_means = _sorted_means(rows[order], runs, self.counts)
+            self.raw = self.starts = None
+        else:
+            self.raw = np.ascontiguousarray(rows[order], dtype=np.float32)
+            self.starts = np.concatenate([[0], np.cumsum(runs)[:-1]]).astype(np.intp)
+            self.subject_means = None
 
 
 class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, BaseEstimator):
@@ -280,12 +384,14 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
     unknown_label : str or int, default="unknown"
         What :meth:`predict` answers for a probe below ``threshold``.
     template_dtype : {"float32", "float16"}, default="float32"
-        Precision in which the enrolled gallery templates are stored (and
+        Precision in which the enrolled gallery templates are kept (and
         written by :func:`skmitm.save_gallery`). ``"float16"`` halves the
-        stored templates: ``fit`` rounds each gallery template to float16
-        once, and everything after (centring, fusion, scoring) runs in
-        float32 on the rounded values, so the scores are exactly those of a
-        float32 identifier fitted on the rounded templates. Probes are not
+        templates kept by the score fusions: ``fit`` rounds each gallery
+        template to float16 once, and everything after (summing, centring,
+        fusion, scoring) runs on the rounded values, so the scores are
+        exactly those of a float32 identifier fitted on the rounded
+        templates. The ``T_concat`` and ``T_add`` gallery rules keep float32
+        sums of the (rounded) templates whatever the dtype. Probes are not
         rounded.
 
     Attributes
@@ -305,6 +411,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         hypotheses; a probe is compared with the bucket nearest its size.
     n_gallery_hypotheses_ : int
         Number of gallery hypotheses that take part.
+    gallery_nbytes_ : int
+        Bytes of what the identifier keeps of the enrolled gallery for
+        :meth:`add_subjects`, :func:`skmitm.save_gallery` and open-set
+        calibration: the selected templates, or under the ``T_concat`` and
+        ``T_add`` gallery rules each subject's float32 sum and count of
+        templates per kind, scale and probe size; and each image's subject.
 
     See Also
     --------
@@ -417,6 +529,12 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         self.template_dtype = template_dtype
 
     # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        """Every parameter check of ``fit``."""
+        self._validate_params()
+        self._check_probe_means()
+        self._check_open_set_params()
+
     def _check_open_set_params(self):
         """What the constraints cannot say about gallery means (non-empty, mean-centred only) and thresholds."""
         if self.gallery_means is not None:
@@ -522,9 +640,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         -------
         self : FusedNearestNeighborIdentifier
         """
-        self._validate_params()
-        self._check_probe_means()
-        self._check_open_set_params()
+        self._check_params()
         sets = self._template_sets(X, reset=True)
         if y is not None:
             check_subjects(y, len(sets))  # before numpy turns mixed labels such as 1 and "1" into one type
@@ -539,76 +655,150 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             raise ValueError(f"X holds templates of different dimensions {sorted(dims)}; expected one dimension")
         if self.template_dtype == "float16":
             sets = _rounded_to_float16(sets)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        # Kept for add_subjects and for saving an enrolled gallery (skmitm.save_gallery).
-        self._gallery_sets, self._gallery_y = list(sets), y
-        if self.similarity == "mean-centred" and len(self.classes_) < 2 and self.gallery_means is None:
-            # Centred on the mean of one subject, every template is (nearly)
-            # zero: the scores would be rounding noise.
-            raise ValueError(
-                f"the gallery holds one subject ({self.classes_[0].item()!r}); the mean-centred similarity needs at "
-                "least two, since one subject's templates minus their own mean are zero; use 'pearson' or 'cosine', "
-                "or pass gallery_means from a gallery of other people (as skmitm.verify does)"
-            )
+        classes, codes = np.unique(y, return_inverse=True)
+        self._fit_kept(self._kept_gallery(sets, codes.ravel()), classes)
+        self._gallery_y = y
+        return self
+
+    def _selection(self):
+        """The parameters that decide what the kept gallery holds."""
+        return {"scales": None if self.scales is None else tuple(self.scales),
+                "gallery_kinds": None if self.gallery_kinds is None else tuple(self.gallery_kinds),
+                "n_degraded": self.n_degraded, "template_dtype": self.template_dtype}
+
+    def _sums_templates(self):
+        """Whether the fusion compares with mean templates only (gallery rule T_add or T_concat)."""
+        return FUSION_STRATEGIES[self.fusion][0] in ("T_add", "T_concat")
+
+    def _kept_gallery(self, sets, codes):
+        """The selected hypotheses of ``sets`` (subject codes ``codes``), kept as the fusion needs them.
+
+        Kept for add_subjects, for saving an enrolled gallery (skmitm.save_gallery) and for open-set calibration:
+        rows outside the selection never are, and the template fusions keep sums per subject and cell.
+        """
         lengths = [len(s) for s in sets]
         if self.n_degraded is None:  # one selection over all metadata; chains are chosen image by image
             per_set = np.split(self._gallery_mask(np.concatenate([s.meta for s in sets])), np.cumsum(lengths)[:-1])
         else:
             per_set = [self._gallery_mask(s.meta) for s in sets]
-        templates = np.concatenate([s.data[k] for s, k in zip(sets, per_set)]).astype(np.float32)
+        templates = np.concatenate([s.data[k] for s, k in zip(sets, per_set)]).astype(self.template_dtype)
         meta = np.concatenate([s.meta[k] for s, k in zip(sets, per_set)])
+        cells = np.zeros(len(meta), dtype=_CELL_DTYPE)
+        for field in _CELL_DTYPE.names:
+            cells[field] = meta[field]
         owner = np.repeat(codes.astype(np.intp), [int(k.sum()) for k in per_set])
-        missing = np.setdiff1d(np.arange(len(self.classes_)), owner)
+        self._kept_selection = self._selection()
+        return _KeptGallery.of_rows(templates, np.ones(len(templates), dtype=np.int64), cells, owner,
+                                    summed=self._sums_templates())
+
+    def _fit_kept(self, gallery, classes):
+        """Enrol the kept gallery ``gallery`` of subjects ``classes``: everything scoring needs.
+
+        Every check comes before the first attribute is set, so a refused gallery leaves the identifier as it was.
+        """
+        if self._sums_templates() and not gallery.summed:  # fitted under a score fusion, now a template one
+            gallery = gallery.as_summed()
+        n_classes = len(classes)
+        if self.similarity == "mean-centred" and n_classes < 2 and self.gallery_means is None:
+            # Centred on the mean of one subject, every template is (nearly)
+            # zero: the scores would be rounding noise.
+            raise ValueError(
+                f"the gallery holds one subject ({classes[0].item()!r}); the mean-centred similarity needs at "
+                "least two, since one subject's templates minus their own mean are zero; use 'pearson' or 'cosine', "
+                "or pass gallery_means from a gallery of other people (as skmitm.verify does)"
+            )
+        owner, counts, cells = gallery.subjects, gallery.counts, gallery.cells[gallery.cell_of]
+        missing = np.flatnonzero(np.bincount(owner, weights=counts, minlength=n_classes) == 0)
         if missing.size:
             raise ValueError(
-                f"subject {self.classes_[missing[0]].item()!r} has no gallery hypothesis left after selection "
+                f"subject {classes[missing[0]].item()!r} has no gallery hypothesis left after selection "
                 f"(gallery_kinds={self.gallery_kinds!r}, scales={self.scales!r}, n_degraded={self.n_degraded!r})"
             )
-        self.n_features_in_ = templates.shape[1]
-        self.n_gallery_hypotheses_ = templates.shape[0]
-        self.gallery_means_ = {}
+        # Sums of many templates are centred in float64; single templates in float32, as they are stored.
+        templates = gallery.data.astype(np.float64 if gallery.summed else np.float32)
+        gallery_means = {}
         if self.similarity == "mean-centred":
-            groups = _centring_groups(meta)
-            if self.gallery_means is not None:
-                templates = self._centre_by_means(templates, groups, self.gallery_means, "gallery_means")
-                self.gallery_means_ = {str(g): np.asarray(self.gallery_means[str(g)], np.float32)
-                                       for g in np.unique(groups)}
-            else:
-                _check_gallery_groups(groups, owner, self.classes_)
-                templates, self.gallery_means_ = _centre_by_group(templates, groups)
-        original = meta["kind"] == "original"
-        self.gallery_scales_ = np.unique(meta["scale"][~original])
-        self.gallery_sizes_ = np.unique(meta["size"][~original & (meta["size"] > 0)])
-        n_classes = len(self.classes_)
-        self._groups = {"all": _GalleryGroup(templates, owner, n_classes)}
-        self._groups["original"] = _GalleryGroup(templates[original], owner[original], n_classes)
-        size_of = meta["size"]
-        for scale in self.gallery_scales_:
-            at_scale = ~original & (meta["scale"] == scale)
-            for size in self.gallery_sizes_ if self.gallery_sizes_.size else [0]:
-                member = original | (at_scale & ((size_of == size) | (size == 0)))
-                self._groups[(float(scale), int(size))] = _GalleryGroup(templates[member], owner[member], n_classes)
+            groups = _centring_groups(cells)
+            if self.gallery_means is None:
+                _check_gallery_groups(groups, owner, classes)
+            means = gallery.group_means() if self.gallery_means is None else self.gallery_means
+            templates = self._centre_by_means(templates, groups, means, "gallery_means",
+                                              counts=counts if gallery.summed else None)
+            gallery_means = {str(g): np.asarray(means[str(g)], np.float32) for g in np.unique(groups)}
+        original = cells["kind"] == "original"
+        scales = np.unique(cells["scale"][~original])
+        sizes = np.unique(cells["size"][~original & (cells["size"] > 0)])
+
+        def group(member):
+            return _GalleryGroup(templates[member], counts[member], owner[member], n_classes, summed=gallery.summed)
+
+        groups = {"all": group(np.ones(len(cells), dtype=bool)), "original": group(original)}
+        for scale in scales:
+            at_scale = ~original & (cells["scale"] == scale)
+            for size in sizes if sizes.size else [0]:
+                member = original | (at_scale & ((cells["size"] == size) | (size == 0)))
+                groups[(float(scale), int(size))] = group(member)
         gallery_rule, _ = FUSION_STRATEGIES[self.fusion]
-        for group in self._groups.values():
+        for member in groups.values():
             if gallery_rule == "T_add":
-                group.prepared = _prepare(group.mean_per_subject(), self.similarity)
+                member.prepared = _prepare(member.subject_means, self.similarity)
             elif gallery_rule != "T_concat":
-                group.prepared = _prepare(group.raw, self.similarity)
-            if gallery_rule in ("T_add", "T_concat"):
-                # These fusions compare with each subject's mean template only.
-                group.keep_means_only()
-        self._concatenated = {}
+                member.prepared = _prepare(member.raw, self.similarity)
+                member.raw = None  # scoring reads the prepared rows only
+        self._gallery, self.classes_ = gallery, classes
+        self.n_features_in_ = templates.shape[1]
+        self.n_gallery_hypotheses_ = int(counts.sum())
+        self.gallery_means_, self.gallery_scales_, self.gallery_sizes_ = gallery_means, scales, sizes
+        self._groups, self._concatenated = groups, {}
+        return self
+
+    @property
+    def gallery_nbytes_(self):
+        return self._gallery.nbytes + self._gallery_y.nbytes
+
+    def _check_kept_selection(self, action):
+        """Refuse to reuse the kept gallery under a selection that would need hypotheses it does not hold."""
+        kept, now = self._kept_selection, self._selection()
+        changed = [f"{name}={now[name]!r} (fitted with {kept[name]!r})" for name in now if now[name] != kept[name]]
+        if self._gallery.summed and not self._sums_templates():
+            changed.append(f"fusion={self.fusion!r}, which needs every gallery hypothesis, where the fitted "
+                           "fusion kept each subject's sum per hypothesis group")
+        if changed:
+            raise ValueError(f"cannot {action}: {'; '.join(changed)}; the identifier keeps only the gallery "
+                             "hypotheses its fit selected, as its fusion uses them: fit again on every template")
+
+    def _refitted(self, **params):
+        """A copy with ``params`` set, fitted on this identifier's kept gallery (no template is recomputed)."""
+        other = clone(self).set_params(**params)
+        other._check_params()
+        other._kept_selection, other._gallery, other._gallery_y = self._kept_selection, self._gallery, self._gallery_y
+        other._check_kept_selection("refit on the kept gallery")
+        return other._fit_kept(self._gallery, self.classes_)
+
+    def _restore(self, gallery, y):
+        """Enrol a kept gallery read back from a gallery file, with ``y`` the subject of each enrolled image."""
+        self._check_params()
+        self._kept_selection = self._selection()
+        self._fit_kept(gallery, np.unique(y))
+        self._gallery_y = y
         return self
 
     def add_subjects(self, X, y):
         """Enrol more gallery samples without recomputing the templates of those enrolled.
 
         New subjects, or more images of enrolled ones. The identifier is
-        refitted from its stored gallery templates and the new ones, so the
-        result is the same as ``fit`` on the whole gallery; no network runs.
-        Under ``"mean-centred"`` the gallery means are **recomputed** from all
-        stored and new templates (every subject's centred templates change a
-        little). ``probe_means`` is a parameter and stays as it is.
+        refitted from what it kept of the gallery at ``fit`` (the selected
+        templates; under the ``T_concat`` and ``T_add`` gallery rules each
+        subject's sum and count of templates per kind, scale and probe size)
+        and the new templates, so the result is the same as ``fit`` on the
+        whole gallery, up to float32 rounding; no network runs. Under
+        ``"mean-centred"`` the gallery means are **recomputed** from all kept
+        and new templates (every subject's centred templates change a
+        little). ``probe_means`` is a parameter and stays as it is. The
+        selection (``scales``, ``gallery_kinds``, ``n_degraded``) and
+        ``template_dtype`` must be those of ``fit``, and a gallery fitted
+        under a template fusion cannot serve a score fusion: the hypotheses
+        they need were not kept.
 
         Parameters
         ----------
@@ -639,7 +829,22 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if (y.dtype.kind in "US") != (self._gallery_y.dtype.kind in "US"):
             raise ValueError(f"y holds {y.dtype.kind!r}-kind subjects and the gallery {self._gallery_y.dtype.kind!r}-"
                              "kind ones; expected subjects of one kind (all strings or all integers)")
-        return self.fit(self._gallery_sets + sets, np.concatenate([self._gallery_y, y]))
+        self._check_params()
+        self._check_kept_selection("add subjects")
+        for i, s in enumerate(sets):
+            if s.data.shape[1] != self.n_features_in_:
+                raise ValueError(f"X[{i}] has templates of {s.data.shape[1]} features; the gallery has "
+                                 f"{self.n_features_in_}")
+        if self.template_dtype == "float16":
+            sets = _rounded_to_float16(sets)
+        everyone = np.concatenate([self._gallery_y, y])
+        classes, codes = np.unique(everyone, return_inverse=True)
+        codes = codes.ravel()
+        added = self._kept_gallery(sets, codes[len(self._gallery_y):])
+        gallery = self._gallery.merged(added, np.searchsorted(classes, self.classes_), np.arange(len(classes)))
+        self._fit_kept(gallery, classes)
+        self._gallery_y = everyone
+        return self
 
     # ---------------------------------------------------------------- predict
     def _group_key(self, scale, size):
@@ -708,7 +913,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
                 templates = self._centre_by_means(templates, groups, self.probe_means, "probe_means")
         return n_probes, templates, codes, keys, owner
 
-    def _centre_by_means(self, templates, groups, means, name):
+    def _centre_by_means(self, templates, groups, means, name, *, counts=None):
+        """Subtract each row's group mean (``counts[i]`` times it from a row that sums ``counts[i]`` templates)."""
         centred = templates.copy()
         side = name.partition("_")[0]
         for group in np.unique(groups):
@@ -720,7 +926,8 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
             if mean.shape != (templates.shape[1],):
                 raise ValueError(f"{name}[{str(group)!r}] has shape {mean.shape}; expected "
                                  f"({templates.shape[1]},), the template dimension")
-            centred[groups == group] -= mean
+            rows = groups == group
+            centred[rows] -= mean if counts is None else counts[rows, None] * mean.astype(np.float64)
         return centred
 
     def estimate_probe_means(self, X):
@@ -894,7 +1101,7 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         if keys not in self._concatenated:
             groups = [self._groups[key] for key in keys]
             present = np.logical_and.reduce([group.counts > 0 for group in groups])
-            g_vec = _prepare(np.concatenate([group.mean_per_subject() for group in groups], axis=1), self.similarity)
+            g_vec = _prepare(np.concatenate([group.subject_means for group in groups], axis=1), self.similarity)
             self._concatenated[keys] = (g_vec, present)
         return self._concatenated[keys]
 

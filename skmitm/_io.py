@@ -451,6 +451,9 @@ def save_array_file(path, arrays, header, *, format):
 def load_array_file(path, *, format, name="file"):
     """Read a file written by :func:`save_array_file`; returns ``(arrays, header)``.
 
+    ``format`` is the one accepted format, or a sequence of them (a reader of
+    several versions); ``header["format"]`` says which the file has.
+
     Nothing is unpickled (``allow_pickle=False``). A file that is not such an
     archive, is truncated, has another ``format`` (kind or version) or whose
     arrays do not match the header's checksum raises ``ValueError`` naming
@@ -471,9 +474,11 @@ def load_array_file(path, *, format, name="file"):
         header = json.loads(arrays.pop("__header__").tobytes().decode())
     except (UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"{name} {path!r} has a corrupt header ({error})") from None
-    if not isinstance(header, dict) or header.get("format") != format:
+    accepted = (format,) if isinstance(format, str) else tuple(format)
+    if not isinstance(header, dict) or header.get("format") not in accepted:
         found = header.get("format") if isinstance(header, dict) else None
-        raise ValueError(f"{name} {path!r} has format {found!r}; expected {format!r}")
+        expected = repr(accepted[0]) if len(accepted) == 1 else " or ".join(map(repr, accepted))
+        raise ValueError(f"{name} {path!r} has format {found!r}; expected {expected}")
     if header.get("sha256") != _checksum(arrays):
         raise ValueError(f"{name} {path!r} does not match its checksum (corrupt or altered)")
     return arrays, header

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._degradation import GalleryDegrader
 from ._hypotheses import as_hypothesis_sets
-from ._identification import FusedNearestNeighborIdentifier, _centre_by_group, _centring_groups
+from ._identification import FusedNearestNeighborIdentifier
 from ._io import MIN_FACE_SIZE
 from ._upsampling import MultiHypothesisUpsampler
 from ._validation import check_images, check_subjects, is_integer
@@ -219,8 +219,10 @@ def calibrate_open_set(
     the probe is a copy of that subject's photo, so a mean holding the photo
     would be pulled towards the probe and lower every impostor score (by
     about the mated score over the number of subjects: 0.03 on a gallery of
-    20). So the enrolled gallery's subjects (the templates the identifier
-    kept at enrolment; the gallery is not passed through the network again)
+    20). So the enrolled gallery's subjects (what the identifier kept at
+    enrolment: its selected templates, or under ``T_concat`` and ``T_add``
+    their sums per subject and hypothesis group; the gallery is not passed
+    through the network again)
     are split into 10 folds, and the probes of each fold are scored against
     gallery means estimated without that fold. The probe side of the
     synthetic probes is centred on their own means (or on the identifier's
@@ -305,20 +307,16 @@ def calibrate_open_set(
 def _held_out_scores(identifier, templates, own, probe_means):
     """Scores of each probe against the enrolled gallery centred on means that leave out its own subject's fold.
 
-    The enrolled gallery's templates are those the identifier kept at ``fit``,
-    so the gallery is not passed through the pipeline again.
+    The enrolled gallery is what the identifier kept at ``fit`` (its selected
+    templates, or their sums per subject and hypothesis group under the
+    template fusions), so the gallery is not passed through the pipeline again.
     """
-    gallery_sets, subjects = identifier._gallery_sets, identifier._gallery_y
-    codes = np.searchsorted(identifier.classes_, subjects)
-    fold_of = np.arange(len(identifier.classes_)) % min(_N_FOLDS, len(identifier.classes_))
-    scores = np.empty((len(own), len(identifier.classes_)), dtype=np.float32)
+    n_classes = len(identifier.classes_)
+    fold_of = np.arange(n_classes) % min(_N_FOLDS, n_classes)
+    scores = np.empty((len(own), n_classes), dtype=np.float32)
     for fold in np.unique(fold_of[own]):  # the folds of the synthetic probes' subjects
-        kept = [s for s, c in zip(gallery_sets, codes) if fold_of[c] != fold]
-        rows = [s.data[identifier._gallery_mask(s.meta)] for s in kept]
-        groups = [_centring_groups(s.meta[identifier._gallery_mask(s.meta)]) for s in kept]
-        held_out_means = _centre_by_group(np.concatenate(rows), np.concatenate(groups))[1]
-        scorer = clone(identifier).set_params(threshold=None, gallery_means=held_out_means, probe_means=probe_means)
-        scorer.fit(gallery_sets, subjects)
+        held_out_means = identifier._gallery.group_means(keep=fold_of != fold)
+        scorer = identifier._refitted(threshold=None, gallery_means=held_out_means, probe_means=probe_means)
         mine = np.flatnonzero(fold_of[own] == fold)
         scores[mine] = scorer.decision_function([templates[i] for i in mine])
     return scores

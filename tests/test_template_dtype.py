@@ -76,26 +76,38 @@ def test_template_dtype_is_checked(problem):
     # float16's largest value itself is taken, and stored exactly.
     at_limit = [HypothesisSet(s.data.copy(), s.meta) for s in gallery]
     at_limit[3].data[2, 5] = -65504.0
-    stored = FusedNearestNeighborIdentifier(template_dtype="float16").fit(at_limit, y)._gallery_sets[3].data
-    assert stored.dtype == np.float16 and stored[2, 5] == -65504.0
+    stored = FusedNearestNeighborIdentifier(template_dtype="float16").fit(at_limit, y)._gallery.data  # every row
+    assert stored.dtype == np.float16 and np.sum(stored == -65504.0) == 1
 
 
-def test_gallery_file_keeps_float16_templates_and_the_setting(tmp_path):
+@pytest.mark.parametrize("fusion", ["T_concat", "S_max/S_add"])
+def test_gallery_file_keeps_float16_templates_and_the_setting(tmp_path, fusion):
+    from skmitm._enrolment import StageTimer, _gallery_templates
+
     images = _faces(10, seed=3)
     subjects = np.array([f"q{i}" for i in range(10)])
     probes = [img[::4, ::4] for img in images[:5]]  # 16×16
     net = _Net()
-    pipe = enrol(_pipe(net).set_params(identify__template_dtype="float16"), images, subjects)
+    pipe = enrol(_pipe(net, fusion=fusion).set_params(identify__template_dtype="float16"), images, subjects)
     path = tmp_path / "half.npz"
     save_gallery(pipe, path)
     with np.load(path, allow_pickle=False) as archive:
-        stored = archive["templates"]
-    assert stored.dtype == np.float16
-    enrolled = np.concatenate([s.data for s in pipe.named_steps["identify"]._gallery_sets])
-    np.testing.assert_array_equal(stored, enrolled.astype(np.float16))
+        stored, counts = archive["templates"], archive["counts"]
+    # Oracle: the gallery's templates computed again, rounded to float16 here.
+    sets = _gallery_templates(pipe, images, StageTimer(), False)
+    rounded = np.concatenate([s.data for s in sets]).astype(np.float16)
+    if fusion == "T_concat":
+        # One float32 sum per subject and hypothesis group (the 2 degraded, the matched and the original), over the
+        # rounded templates: together they add up to the total of every rounded template.
+        assert stored.dtype == np.float32 and len(stored) == 3 * len(images) and counts.tolist() == [2, 1, 1] * 10
+        np.testing.assert_allclose(stored.astype(np.float64).sum(axis=0), rounded.astype(np.float64).sum(axis=0),
+                                   rtol=1e-5)
+    else:  # every template, as float16
+        assert stored.dtype == np.float16 and (counts == 1).all()
+        np.testing.assert_array_equal(np.sort(stored, axis=0), np.sort(rounded, axis=0))
     loaded = load_gallery(path, model=net)
     assert loaded.named_steps["identify"].template_dtype == "float16"
     np.testing.assert_array_equal(loaded.decision_function(probes), pipe.decision_function(probes))
     with pytest.raises(ValueError, match="identify__template_dtype: file 'float16', given 'float32'"):
         load_gallery(path, model=net, pipeline=make_mitm_pipeline(model=net, n_chains=2, sigmas=2, scales=(2,),
-                                                                  probe_size=16))
+                                                                  probe_size=16, fusion=fusion))
