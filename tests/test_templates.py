@@ -469,6 +469,43 @@ def test_recipe_keys_and_content_keys_never_meet(tiny_onnx, tmp_path, monkeypatc
     assert sum(counted) == 9
 
 
+def test_an_image_keyed_again_and_again_misses_the_cache_once_changed_in_place(tiny_onnx, faces, tmp_path, monkeypatch):
+    # The same image objects transformed repeatedly (a grid search's settings and folds) are
+    # compared with a copy rather than rehashed: a change in place must still miss.
+    extractor = TemplateExtractor(tiny_onnx, memory=tmp_path, normalize=False).fit()
+    for _ in range(3):
+        extractor.transform(faces)
+    counted = count_network_inputs(monkeypatch, extractor)
+    faces[1][2:5, 1:4] += 1  # uint8 arithmetic, wraps
+    got = np.concatenate([s.data for s in extractor.transform(faces)])
+    assert sum(counted) == 1
+    np.testing.assert_allclose(got, tiny_expected(faces), rtol=1e-4, atol=1e-5)
+    counted.clear()
+    extractor.transform(faces)
+    assert sum(counted) == 0
+    # Another preprocessing of the same remembered objects misses them all.
+    shifted = TemplateExtractor(tiny_onnx, memory=tmp_path, mean=0.0, normalize=False).fit()
+    counted = count_network_inputs(monkeypatch, shifted)
+    got = np.concatenate([s.data for s in shifted.transform(faces)])
+    assert sum(counted) == len(faces)
+    np.testing.assert_allclose(got, tiny_expected(faces, mean=0.0), rtol=1e-4, atol=1e-5)
+
+
+def test_a_degraded_source_changed_in_place_misses_the_cache(tiny_onnx, tmp_path, monkeypatch):
+    gallery = degraded_gallery()
+    extractor = TemplateExtractor(tiny_onnx, memory=tmp_path).fit()
+    for _ in range(3):
+        extractor.transform(gallery)
+    counted = count_network_inputs(monkeypatch, extractor)
+    source = gallery[0].data.sources[2]  # the first degraded chain output of the first face
+    source[:4] = 255 - source[:4]
+    got = extractor.transform(gallery)
+    assert sum(counted) == 1  # its one resolution-matched hypothesis
+    expected = TemplateExtractor(tiny_onnx).fit().transform(gallery)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------ workers, progress
 
 
