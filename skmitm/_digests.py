@@ -36,13 +36,18 @@ def _sha256(prefix, shape, data):
 
 
 class _Seen:
-    """What is remembered of one image object: a weak reference, and after a second sighting a copy."""
+    """One image object followed: a weak reference and, from its second sighting, a copy.
 
-    __slots__ = ("ref", "shape", "snapshot", "digests")
+    ``copy`` is None or a tuple (shape, bytes, {prefix: digest}) replaced as a
+    whole, so a reader without the lock never sees a shape, bytes and digests
+    from different moments.
+    """
+
+    __slots__ = ("ref", "copy")
 
     def __init__(self, ref):
         self.ref = ref
-        self.shape = self.snapshot = self.digests = None
+        self.copy = None
 
 
 class _DigestMemo:
@@ -51,54 +56,51 @@ class _DigestMemo:
         self.max_images = max_images
         self.used = 0
         self.seen = {}
-        # Re-entrant: a weak reference's callback may run while the lock is held.
+        # Guards changes only; re-entrant, as a weak reference's callback may run while it is held.
         self.lock = threading.RLock()
 
     def digest(self, image, prefix):
-        # The lock guards the bookkeeping only; hashing and comparing run outside it. What is
-        # stored together (shape, copy, digests of that copy) is always consistent.
-        with self.lock:
-            seen = self.seen.get(id(image))
-            if seen is None or seen.ref() is not image:
-                if len(self.seen) < self.max_images:
-                    key = id(image)
-                    self.seen[key] = _Seen(weakref.ref(image, lambda ref: self._forget(key, ref)))
-                seen = None
-            else:
-                shape, snapshot, digests = seen.shape, seen.snapshot, seen.digests
-        if seen is None:
+        seen = self.seen.get(id(image))
+        if seen is None or seen.ref() is not image:
+            self._follow(image)
             # Seen once: no copy is kept (most images of a plain pipeline are never seen again).
             return _sha256(prefix, image.shape, image.data)
-        if snapshot is not None and shape == image.shape and image.tobytes() == snapshot:
-            digest = digests.get(prefix)
+        copy = seen.copy
+        if copy is not None and copy[0] == image.shape and image.tobytes() == copy[1]:
+            digest = copy[2].get(prefix)
             if digest is None:
-                digest = _sha256(prefix, shape, snapshot)
-                with self.lock:
-                    if seen.snapshot is snapshot:
-                        seen.digests[prefix] = digest
+                digest = copy[2][prefix] = _sha256(prefix, copy[0], copy[1])
             return digest
         # Seen again without a copy yet, or changed since the copy: digest a new copy.
         snapshot = image.tobytes()
         digest = _sha256(prefix, image.shape, snapshot)
         with self.lock:
             if self.seen.get(id(image)) is seen:
-                self._drop_snapshot(seen)
+                self._drop_copy(seen)
                 if self.used + len(snapshot) <= self.budget:
-                    seen.shape, seen.snapshot = image.shape, snapshot
-                    seen.digests = {prefix: digest}
+                    seen.copy = (image.shape, snapshot, {prefix: digest})
                     self.used += len(snapshot)
         return digest
 
-    def _drop_snapshot(self, seen):
-        if seen.snapshot is not None:
-            self.used -= len(seen.snapshot)
-        seen.shape = seen.snapshot = seen.digests = None
+    def _follow(self, image):
+        key = id(image)
+        with self.lock:
+            stale = self.seen.pop(key, None)
+            if stale is not None:
+                self._drop_copy(stale)
+            if len(self.seen) < self.max_images:
+                self.seen[key] = _Seen(weakref.ref(image, lambda ref: self._forget(key, ref)))
+
+    def _drop_copy(self, seen):
+        if seen.copy is not None:
+            self.used -= len(seen.copy[1])
+        seen.copy = None
 
     def _forget(self, key, ref):
         with self.lock:
             seen = self.seen.get(key)
             if seen is not None and seen.ref is ref:
-                self._drop_snapshot(seen)
+                self._drop_copy(seen)
                 del self.seen[key]
 
 
