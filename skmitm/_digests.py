@@ -6,7 +6,7 @@ per setting and fold, and hashing them anew each time is most of what a
 cached setting costs. :func:`content_digest` remembers, for an image object
 seen a second time, a copy of its bytes and its digests: a later call
 compares the image with that copy (a memory comparison, several times
-faster than SHA-256) and returns the remembered digest only when the shape
+faster than SHA-256, made in place) and returns the remembered digest only when the shape
 and every byte are unchanged (the digest covers nothing else). An image changed in place is digested
 anew. The copies are dropped with their image and are bounded in total by
 ``_SNAPSHOT_BUDGET``, the images followed by ``_MAX_IMAGES``; beyond either
@@ -66,7 +66,10 @@ class _DigestMemo:
             # Seen once: no copy is kept (most images of a plain pipeline are never seen again).
             return _sha256(prefix, image.shape, image.data)
         copy = seen.copy
-        if copy is not None and copy[0] == image.shape and image.tobytes() == copy[1]:
+        # The same object of the same shape has as many bytes as its copy, so the copy starting
+        # with the image's buffer means equal bytes, compared in place (bytes.startswith takes
+        # any buffer; tobytes() would copy the image first).
+        if copy is not None and copy[0] == image.shape and copy[1].startswith(image):
             digest = copy[2].get(prefix)
             if digest is None:
                 digest = copy[2][prefix] = _sha256(prefix, copy[0], copy[1])
