@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._blas import blas_threads
 from ._hypotheses import KINDS, HypothesisSet, as_hypothesis_sets, make_meta
 from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, SequenceOf, StrOptions
 from ._validation import check_subjects, is_integer
@@ -793,16 +794,18 @@ class FusedNearestNeighborIdentifier(ClassifierMixin, ParamValidationMixin, Base
         else:
             rows_per_probe = len(owner) / n_probes
             widest = max(int(g.counts.sum()) for g in self._groups.values())
-        for start, stop in self._chunks(n_probes, rows_per_probe, widest):
-            in_chunk = (owner >= start) & (owner < stop)
-            args = (templates[in_chunk], codes[in_chunk], owner[in_chunk] - start, stop - start)
-            if gallery_rule == "T_concat":
-                block = self._t_concat(*args, keys)
-            elif probe_rule == "T_add":
-                block = self._probe_t_add(*args, gallery_rule)
-            else:
-                block = self._score_fusion(*args, keys, gallery_rule, probe_rule)
-            scores[start:stop] = block
+        # Small products (a parameter sweep's folds) run on one BLAS thread; large galleries on all.
+        with blas_threads(len(owner) * widest * templates.shape[1]):
+            for start, stop in self._chunks(n_probes, rows_per_probe, widest):
+                in_chunk = (owner >= start) & (owner < stop)
+                args = (templates[in_chunk], codes[in_chunk], owner[in_chunk] - start, stop - start)
+                if gallery_rule == "T_concat":
+                    block = self._t_concat(*args, keys)
+                elif probe_rule == "T_add":
+                    block = self._probe_t_add(*args, gallery_rule)
+                else:
+                    block = self._score_fusion(*args, keys, gallery_rule, probe_rule)
+                scores[start:stop] = block
         bad = np.flatnonzero(~np.isfinite(scores).any(axis=1))
         if bad.size:
             raise ValueError(
