@@ -21,8 +21,8 @@ import numpy as np
 
 __all__ = ["content_digest"]
 
-# Bytes of image copies kept to check remembered digests (a 60-subject
-# sweep of 24 px probes and their hypotheses needs about 35 MB).
+# Bytes of image copies kept to check remembered digests (the 60-subject sweep
+# of benchmarks/sweep_cost.py, 1,980 hypothesis images, needs 32 MB).
 _SNAPSHOT_BUDGET = 128 * 2**20
 # Image objects followed at once (a few hundred bytes each, copies aside).
 _MAX_IMAGES = 2**16
