@@ -8,7 +8,9 @@ fresh cache folder: once over one setting (the paper's best, S_max/S_add over
 all scales and kinds) and once over 30 settings (5 fusion rules × 3 scale
 selections × 2 probe-kind selections). The sweep computes each template once,
 in its first fit, and reads it back by content in every later setting and
-fold, gallery and probe side alike. The two searches are timed ``--passes``
+fold, gallery and probe side alike (an image object looked up before is
+compared with a copy of its bytes rather than rehashed, and rows already
+read stay in memory while the cache file is unchanged). The two searches are timed ``--passes``
 times, alternating, and the best pass of each is reported. Target: sweep time
 ≤ 1.2 × one setting.
 

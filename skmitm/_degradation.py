@@ -24,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import ImageTransformerMixin
+from ._digests import content_digest
 from ._hypotheses import HypothesisSet, as_hypothesis_sets, make_meta
 from ._io import pixel_limit
 from ._param_validation import (
@@ -772,10 +773,7 @@ class _MatchedImages(Sequence):
                 digests.append(None)
                 continue
             if index not in sources:
-                source = np.ascontiguousarray(self.sources[index])
-                digest = hashlib.sha256(repr(source.shape).encode())
-                digest.update(source.data)
-                sources[index] = digest.digest()
+                sources[index] = content_digest(self.sources[index])
             digests.append(hashlib.sha256(salt + sources[index] + repr((height, width)).encode()).digest())
         return digests
 

@@ -10,6 +10,7 @@ templates on disk by content and can spread the work over joblib workers
 import hashlib
 import os
 import sqlite3
+import threading
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -33,6 +34,7 @@ from ._backends import (
     insightface_pack_file,
 )
 from ._base import ImageTransformerMixin
+from ._digests import content_digest
 from ._hypotheses import as_hypothesis_sets
 from ._param_validation import InvalidParameterError, Interval, ParamValidationMixin, StrOptions, check_size
 from ._runtime import progress_bar
@@ -113,7 +115,11 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         hypotheses are keyed on their source image and target size instead,
         so a cache hit does not resize them. Every entry carries its
         dimension and checksum: an entry that fails them is recomputed (with
-        a warning that counts them). A cache the process cannot write is read
+        a warning that counts them). Repeated transforms of the same image
+        objects (a grid search's settings and folds) are cheap: an image seen
+        before is compared with a copy of its bytes instead of rehashed, and
+        rows already read and checked are kept in memory while the cache file
+        is unchanged (both bounded, per process). A cache the process cannot write is read
         only: hits are used, new templates are not stored (one warning).
         None: no cache.
     n_jobs : int, default=None
@@ -663,6 +669,66 @@ def _file_sha256(path):
     return _FILE_SHA256[key]
 
 
+class _CheckedRows:
+    """Templates read from cache files and found sound, kept while their file is unchanged.
+
+    A grid search reads the same templates back once per setting and fold, and
+    each read queried SQLite and re-checked every row. A key names its template
+    (model, preprocessing and image are all in it), so a row once checked stays
+    right; still, a file's rows are dropped as soon as its size, time or inode
+    (or its write-ahead log's) change, so that after any write, repair or
+    deletion the file is read and checked again. Bounded in template bytes;
+    beyond the bound rows are read from the file every time.
+    """
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.used = 0
+        self.files = {}  # path -> [signature, {key: template}, bytes]
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _signature(path):
+        stats = []
+        for name in (path, path + "-wal"):
+            try:
+                stat = os.stat(name)
+            except FileNotFoundError:
+                stats.append(None)
+            else:
+                stats.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        return tuple(stats)
+
+    def rows(self, path):
+        """The rows kept for the file ``path`` as it is now (empty after any change)."""
+        signature = self._signature(path)
+        with self.lock:
+            kept = self.files.get(path)
+            if kept is None or kept[0] != signature:
+                if kept is not None:
+                    self.used -= kept[2]
+                kept = self.files[path] = [signature, {}, 0]
+            return kept[1]
+
+    def add(self, path, rows, found):
+        """Keep the checked rows ``found`` in ``rows`` (from :meth:`rows`) while the budget allows."""
+        with self.lock:
+            kept = self.files.get(path)
+            if kept is None or kept[1] is not rows:  # the file changed meanwhile
+                return
+            for key, template in found.items():
+                if self.used + template.nbytes > self.budget:
+                    return
+                if key not in rows:
+                    rows[key] = template
+                    kept[2] += template.nbytes
+                    self.used += template.nbytes
+
+
+# 64 MiB: 131,072 templates of 128 floats, 32,768 of 512.
+_CHECKED_ROWS = _CheckedRows(64 * 2**20)
+
+
 class _TemplateCache:
     """Templates in a SQLite file, one row per (model and preprocessing, image content or recipe) key.
 
@@ -686,11 +752,9 @@ class _TemplateCache:
         self.read_only = not _writable(self.path)
 
     def key(self, image):
-        # SHA-256 runs on the CPU's SHA extensions: about twice blake2b's speed here.
-        digest = hashlib.sha256(self.config)
-        digest.update(repr(image.shape).encode())
-        digest.update(np.ascontiguousarray(image).data)
-        return digest.digest()
+        # SHA-256 runs on the CPU's SHA extensions: about twice blake2b's speed here. An image
+        # object keyed again (every setting and fold of a grid search) is compared, not rehashed.
+        return content_digest(image, self.config)
 
     def recipe_key(self, recipe):
         """The key of an image known by a digest of how it is made rather than by its pixels."""
@@ -713,8 +777,18 @@ class _TemplateCache:
         return connection
 
     def get(self, keys):
-        keys = list(keys)
+        path = os.path.abspath(self.path)
+        checked = _CHECKED_ROWS.rows(path)
+        found = {key: checked[key] for key in keys if key in checked}
+        fresh = self._read([key for key in keys if key not in found])
+        _CHECKED_ROWS.add(path, checked, fresh)
+        found.update(fresh)
+        return found
+
+    def _read(self, keys):
         found = {}
+        if not keys:
+            return found
         connection = self._connect()
         if connection is None:
             return found

@@ -489,6 +489,94 @@ def test_recipe_keys_and_content_keys_never_meet(tiny_onnx, tmp_path, monkeypatc
     assert sum(counted) == 9
 
 
+def test_an_image_keyed_again_and_again_misses_the_cache_once_changed_in_place(tiny_onnx, faces, tmp_path, monkeypatch):
+    # The same image objects transformed repeatedly (a grid search's settings and folds) are
+    # compared with a copy rather than rehashed: a change in place must still miss.
+    extractor = TemplateExtractor(tiny_onnx, memory=tmp_path, normalize=False).fit()
+    for _ in range(3):
+        extractor.transform(faces)
+    counted = count_network_inputs(monkeypatch, extractor)
+    faces[1][2:5, 1:4] += 1  # uint8 arithmetic, wraps
+    got = np.concatenate([s.data for s in extractor.transform(faces)])
+    assert sum(counted) == 1
+    np.testing.assert_allclose(got, tiny_expected(faces), rtol=1e-4, atol=1e-5)
+    counted.clear()
+    extractor.transform(faces)
+    assert sum(counted) == 0
+    # Another preprocessing of the same remembered objects misses them all.
+    shifted = TemplateExtractor(tiny_onnx, memory=tmp_path, mean=0.0, normalize=False).fit()
+    counted = count_network_inputs(monkeypatch, shifted)
+    got = np.concatenate([s.data for s in shifted.transform(faces)])
+    assert sum(counted) == len(faces)
+    np.testing.assert_allclose(got, tiny_expected(faces, mean=0.0), rtol=1e-4, atol=1e-5)
+
+
+def test_a_degraded_source_changed_in_place_misses_the_cache(tiny_onnx, tmp_path, monkeypatch):
+    gallery = degraded_gallery()
+    extractor = TemplateExtractor(tiny_onnx, memory=tmp_path).fit()
+    for _ in range(3):
+        extractor.transform(gallery)
+    counted = count_network_inputs(monkeypatch, extractor)
+    source = gallery[0].data.sources[2]  # the first degraded chain output of the first face
+    source[:4] = 255 - source[:4]
+    got = extractor.transform(gallery)
+    assert sum(counted) == 1  # its one resolution-matched hypothesis
+    expected = TemplateExtractor(tiny_onnx).fit().transform(gallery)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
+
+
+def test_checked_rows_are_reread_from_the_file_after_any_change(tiny_onnx, faces, tmp_path, monkeypatch):
+    import sqlite3
+
+    from skmitm._templates import _TemplateCache
+
+    extractor = TemplateExtractor(tiny_onnx, memory=tmp_path, normalize=False).fit()
+    extractor.transform(faces)
+    first = np.concatenate([s.data for s in extractor.transform(faces)])
+    np.testing.assert_allclose(first, tiny_expected(faces), rtol=1e-4, atol=1e-5)
+
+    def fail(self):
+        raise AssertionError("the cache file was opened although it has not changed since its rows were checked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_TemplateCache, "_connect", fail)
+        np.testing.assert_array_equal(np.concatenate([s.data for s in extractor.transform(faces)]), first)
+    # One row altered behind its checksum, by a connection left open: the change sits in the
+    # write-ahead log, the database file itself is untouched; the rows are read and checked again.
+    connection = sqlite3.connect(tmp_path / _TemplateCache.FILENAME)
+    (key,) = connection.execute(f"SELECT key FROM {_TemplateCache._TABLE} LIMIT 1").fetchone()
+    with connection:
+        connection.execute(f"UPDATE {_TemplateCache._TABLE} SET template = ? WHERE key = ?", (bytes(16), key))
+    with pytest.warns(UserWarning, match="1 cached template"):
+        again = np.concatenate([s.data for s in extractor.transform(faces)])
+    connection.close()
+    np.testing.assert_allclose(again, tiny_expected(faces), rtol=1e-4, atol=1e-5)
+    # The file deleted: every template is computed again.
+    for path in tmp_path.glob(_TemplateCache.FILENAME + "*"):
+        path.unlink()
+    counted = count_network_inputs(monkeypatch, extractor)
+    extractor.transform(faces)
+    assert sum(counted) == len(faces)
+
+
+def test_checked_rows_stay_within_their_budget_and_go_with_a_changed_file(tmp_path):
+    from skmitm._templates import _CheckedRows
+
+    path = str(tmp_path / "file")
+    (tmp_path / "file").write_bytes(b"one")
+    memo = _CheckedRows(budget=40)
+    templates = {bytes([i]) * 32: np.full(4, i, np.float32) for i in range(3)}  # 16 bytes each
+    rows = memo.rows(path)
+    memo.add(path, rows, templates)
+    assert sorted(memo.rows(path)) == sorted(templates)[:2] and memo.used == 32  # the third is over the budget
+    assert memo.rows(path)[bytes(32)].tolist() == [0, 0, 0, 0]
+    (tmp_path / "file").write_bytes(b"three")
+    assert memo.rows(path) == {} and memo.used == 0
+    memo.add(path, rows, templates)  # rows of the file as it was: not kept
+    assert memo.rows(path) == {} and memo.used == 0
+
+
 # ------------------------------------------------------ workers, progress
 
 
