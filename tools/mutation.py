@@ -36,7 +36,8 @@ SCRATCH = REPO / "build" / "mutation"
 #: module label -> (source file, mutant-name patterns or None for the whole file, test files)
 MODULES = {
     "identification": (
-        "skmitm/_identification.py", None, ["tests/test_identification.py", "tests/test_template_dtype.py"]
+        "skmitm/_identification.py", None, ["tests/test_identification.py", "tests/test_template_dtype.py",
+                                          "tests/test_compact_gallery.py"]
     ),
     "metrics": ("skmitm/metrics.py", None, ["tests/test_metrics.py"]),
     "open_set_metrics": ("skmitm/_open_set_metrics.py", None, ["tests/test_open_set_metrics.py"]),
