@@ -126,7 +126,7 @@ def main():
     parser.add_argument("--chains", type=int, default=16, help="degradation chains per gallery image")
     parser.add_argument("--sigmas", type=int, default=4, help="blur hypotheses per probe and scale")
     parser.add_argument("--probes-per-subject", type=int, default=4, choices=[1, 2, 3, 4])
-    parser.add_argument("--adapter", help="adapter weights file (default: the one shipped for the network)")
+    parser.add_argument("--adapter", help="adapter weights file from skmitm train-adapter (default: one shipped for the network, if any)")
     parser.add_argument("--variant", nargs="*", default=[], metavar="LABEL=FILE",
                         help="further adapter files, each evaluated like the main one")
     parser.add_argument("--cache", default="reports/adapter-gain", help="folder keeping the computed templates")

@@ -406,7 +406,7 @@ def build_parser():
         description="Fit one ridge map per hypothesis group from the templates of synthetic low-resolution faces "
         "(several degradations, the face super-resolution network) to the templates of the same faces at high "
         "resolution, on LFW people with fewer than five images (never the benchmark's evaluation people), and "
-        "write the weights file with its card. Defaults are the settings of the shipped MobileFaceNet adapter.",
+        "write the weights file with its card. Defaults are the settings of the MobileFaceNet adapter measured in the docs.",
         parents=[model, progress])
     _train_adapter_options(adapter)
     _add_verify(commands, [model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress])

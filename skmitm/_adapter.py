@@ -299,8 +299,8 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
     weights : str, os.PathLike or None, default=None
         An adapter weights file (``.npz``, or its ``.json`` card) written by
         :func:`skmitm.adapter_training.train_adapter` or ``skmitm
-        train-adapter``; None: the adapter shipped for ``model`` (there is one
-        for MobileFaceNet, see ``docs/adapter.md``).
+        train-adapter``; None: an adapter shipped for ``model`` (none ships
+        yet: ``fit`` then names the command that trains one).
     adapt_gallery : bool, default=False
         Whether ``fit_transform`` maps the gallery's matched and degraded
         hypotheses too (the weights must hold maps for their groups).
