@@ -14,9 +14,11 @@ file's sha256; :func:`load_edsr` checks the hash before ``torch.load``
 (``weights_only=True``) reads a byte of it.
 """
 
+import functools
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -34,6 +36,70 @@ DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "face_edsr_realistic.jso
 # Mean RGB of LFW face crops in [0, 1]; centring the input keeps the head's
 # bias from having to learn it.
 _RGB_MEAN = (0.52, 0.42, 0.37)
+
+
+# Keys' cubic convolution kernel with a = -0.75, the kernel of PyTorch's and
+# OpenCV's bicubic resizing.
+_CUBIC_A = -0.75
+
+
+def _cubic(d):
+    d = np.abs(d)
+    a = _CUBIC_A
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+@functools.lru_cache(maxsize=32)
+def _bicubic_matrix(n_in, scale):
+    """The (scale·n_in, n_in) matrix of bicubic ×``scale`` resizing along one axis.
+
+    The same map as ``F.interpolate(mode="bicubic", align_corners=False)``:
+    output pixel ``o`` samples the input at ``(o + 0.5) / scale - 0.5`` with
+    four cubic weights, and taps beyond the border read the border pixel.
+    """
+    out = np.arange(n_in * scale)
+    source = (out + 0.5) / scale - 0.5
+    first = np.floor(source).astype(np.int64)
+    matrix = np.zeros((len(out), n_in))
+    for k in range(-1, 3):
+        np.add.at(matrix, (out, np.clip(first + k, 0, n_in - 1)), _cubic(source - (first + k)))
+    return matrix.astype(np.float32)
+
+
+def bicubic_upsample(x, scale):
+    """Bicubic ×``scale`` upsampling of an (N, C, H, W) batch as two small matrix products.
+
+    Equal to ``F.interpolate(x, scale_factor=scale, mode="bicubic",
+    align_corners=False)`` up to float rounding (within about 1e-6 for
+    inputs in [0, 1]), and several times faster for the ×4 and ×8 of small
+    faces: resizing is linear and separable, so each axis is one product with
+    a fixed (scale·n, n) matrix. A channels-last input gives a channels-last
+    output, as ``F.interpolate`` does; gradients flow as through any product.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.nn import functional as F
+    >>> from skmitm._edsr import bicubic_upsample
+    >>> x = torch.rand(2, 3, 12, 10)
+    >>> y = bicubic_upsample(x, 4)
+    >>> tuple(y.shape), bool(torch.allclose(y, F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False),
+    ...                                               atol=1e-5))
+    ((2, 3, 48, 40), True)
+    """
+    n, c, h, w = x.shape
+    # Made from the cached arrays at each call, not cached as tensors: a tensor
+    # made under torch.inference_mode could not be saved for a later backward pass.
+    rows = torch.from_numpy(_bicubic_matrix(h, scale)).to(x)
+    cols = torch.from_numpy(_bicubic_matrix(w, scale)).to(x)
+    if c > 1 and x.is_contiguous(memory_format=torch.channels_last):
+        # (N, H, W, C) in memory: resize W, then H, staying channels-last.
+        y = torch.matmul(cols, x.permute(0, 2, 3, 1))
+        y = torch.matmul(rows, y.reshape(n, h, w * scale * c))
+        return y.view(n, h * scale, w * scale, c).permute(0, 3, 1, 2)
+    return torch.matmul(torch.matmul(rows, x), cols.T)
 
 
 class _ResBlock(nn.Module):
@@ -132,8 +198,7 @@ class FaceEDSR(nn.Module):
 
     def upsample(self, x, features, scale):
         """Output of the ``scale`` tail, given the input batch and its :meth:`features`."""
-        base = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
-        return base + self.tails[f"x{scale}"](features)
+        return bicubic_upsample(x, scale) + self.tails[f"x{scale}"](features)
 
     def forward(self, x, scales=None):
         """Super-resolve ``x`` at each of ``scales`` (default: all); returns ``{scale: tensor}``."""

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from skmitm._edsr import DEFAULT_WEIGHTS, FaceEDSR, load_edsr, save_edsr
+from skmitm._edsr import DEFAULT_WEIGHTS, FaceEDSR, bicubic_upsample, load_edsr, save_edsr
 from skmitm.datasets import degrade_probe
 from skmitm.__main__ import main
 from skmitm.metrics import psnr
@@ -58,6 +58,50 @@ def test_output_is_bicubic_plus_a_learned_residual():
     x = torch.rand(1, 3, 9, 9)
     expected = F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
     assert torch.allclose(net(x)[2], expected)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape,scale", [((2, 3, 24, 24), 8), ((1, 3, 20, 26), 4), ((3, 3, 7, 5), 2),
+                                         ((1, 1, 9, 9), 4), ((1, 3, 1, 6), 2)])
+def test_bicubic_upsample_is_pytorchs_bicubic(shape, scale, channels_last):
+    x = torch.rand(*shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    got = bicubic_upsample(x, scale)
+    expected = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    assert got.shape == expected.shape
+    # Float rounding only: the products sum the same four taps in another order.
+    assert (got - expected).abs().max() < 2e-6
+    if channels_last and shape[1] > 1:
+        assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bicubic_upsample_is_opencvs_cubic_enlargement():
+    # A second, independent reference: OpenCV's INTER_CUBIC (the same kernel,
+    # a = -0.75, pixel centres at +0.5, border taps replicated) on the HWC image.
+    image = np.random.default_rng(3).random((11, 14, 3), dtype=np.float32)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    got = bicubic_upsample(x, 4)[0].permute(1, 2, 0).numpy()
+    expected = cv2.resize(image, (56, 44), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_bicubic_upsample_backpropagates_like_interpolate():
+    x = torch.rand(2, 3, 10, 12)
+    weight = torch.rand(2, 3, 40, 48)
+    grads = []
+    for resize in (lambda t: bicubic_upsample(t, 4),
+                   lambda t: F.interpolate(t, scale_factor=4, mode="bicubic", align_corners=False)):
+        leaf = x.clone().requires_grad_(True)
+        (resize(leaf) * weight).sum().backward()
+        grads.append(leaf.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-4)
+    # Its matrices, first made under inference mode (as transform runs), still train.
+    with torch.inference_mode():
+        bicubic_upsample(torch.rand(1, 3, 13, 13), 2)
+    leaf = torch.rand(1, 3, 13, 13, requires_grad=True)
+    bicubic_upsample(leaf, 2).sum().backward()
+    assert leaf.grad is not None and torch.isfinite(leaf.grad).all()
 
 
 @pytest.mark.parametrize("scale", [3, 1, 6])
