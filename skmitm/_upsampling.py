@@ -48,7 +48,10 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
         Gaussian blur standard deviations (LR pixels) applied to the probe
         before super-resolution, one hypothesis each; an int ``n`` means
         ``numpy.linspace(0, 1, n)`` (the paper's 16 values from 0 to 1).
-        Sigma 0 means no blur.
+        Sigma 0 means no blur, and so does a sigma below about 0.1666, whose
+        Gaussian weighs the neighbouring pixel less than 2⁻²⁶: blurring
+        would move no pixel by more than float32's rounding (about 10⁻⁷ of
+        the value range, far below a thousandth of a grey level).
     include_original : bool, default=True
         Add the plain probe as an ``"original"`` hypothesis (scale 1), the
         baseline's input.
@@ -280,7 +283,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
         image = probe.astype(np.float32) / 255.0
         copies = []
         for sigma in self.sigmas_:
-            if sigma == 0:
+            if _blurs_nothing(sigma):
                 copies.append(image)
             else:
                 copies.append(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101))
@@ -289,10 +292,11 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
     def _super_resolve(self, probes):
         """Per probe (all of one size), its SR images ordered scale by scale, sigma by sigma.
 
-        Blur levels so small that the blurred copy is bit for bit the probe
-        itself (with the paper's 16 sigmas from 0 to 1, the first three) are
-        super-resolved once: their hypotheses are one shared image object,
-        which :class:`~skmitm.TemplateExtractor` also computes only once.
+        Blur levels whose copy is the probe itself (sigma 0 and the sigmas
+        that blur nothing, see ``sigmas``: with the paper's 16 sigmas from 0
+        to 1, the first three) are super-resolved once: their hypotheses are
+        one shared image object, which :class:`~skmitm.TemplateExtractor`
+        also computes only once.
         """
         distinct, rows = [], []  # rows[k][j]: the row of ``distinct`` that probe k's copy j equals
         for probe in probes:
@@ -317,6 +321,18 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
                 per_scale[s].append(y.permute(0, 2, 3, 1).contiguous().cpu())
         images = {s: list(torch.cat(v).numpy()) for s, v in per_scale.items()}
         return [[images[s][r] for s in self.scales_ for r in probe_rows] for probe_rows in rows]
+
+
+# A Gaussian whose weight one pixel off the centre is below 2⁻²⁶ blurs
+# nothing: OpenCV's normalised centre weight rounds to exactly 1 in float32,
+# and the neighbours' share moves a pixel by no more than its rounding.
+# exp(-1 / (2 sigma²)) < 2⁻²⁶ is sigma below sqrt(1 / (52 ln 2)) ≈ 0.1666.
+_NO_BLUR_SIGMA = math.sqrt(1.0 / (52.0 * math.log(2.0)))
+
+
+def _blurs_nothing(sigma):
+    """True where blurring with ``sigma`` would leave the probe as it is, to float32's resolution (see above)."""
+    return sigma < _NO_BLUR_SIGMA
 
 
 class _SuperResolvedBlock:

@@ -113,22 +113,42 @@ def test_each_probe_goes_through_the_network_with_the_rest_of_its_batch(net):
     calls = []
     up = MultiHypothesisUpsampler(net, sigmas=16, batch_size=64).fit()
     up.net_.body.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
-    sets = up.transform([np.maximum(p, 1) for p in probes(5)])
+    X = probes(5)
+    X[0][:3] = 0  # black rows, where the faintest blurs are not lost in float32 rounding
+    sets = up.transform(X)
     assert calls == []  # super-resolution waits until the images are read
     for hs in sets:
         list(hs.data)
     # Blocks of 64 // gcd(64, 16) = 4 probes. Of the 16 sigmas (0, 1/15, ..., 1),
-    # 1/15 and 2/15 leave these probes (no pixel is 0) bit for bit unblurred:
-    # OpenCV's 3-tap kernel has off-centre weights exp(-1 / (2 sigma^2)) below
-    # 1e-12, lost in float32 beside a centre value of at least 1/255. So each
-    # probe sends 14 distinct copies: 4 × 14, then 1 × 14.
+    # 1/15 and 2/15 (below 0.1666) blur nothing, so each probe sends 14
+    # distinct copies: 4 × 14, then 1 × 14.
     assert calls == [56, 14]
+
+
+@pytest.mark.parametrize("sigma,blurs", [(1 / 15, False), (2 / 15, False), (0.16, False), (0.2, True),
+                                         (0.2, True)])
+def test_sigmas_below_float32_resolution_blur_nothing(net, sigma, blurs):
+    up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=[sigma]).fit()
+    probe = probes(1)[0]
+    probe[:4] = 0
+    probe[4:8] = 255
+    image = probe.astype(np.float32) / 255
+    (copy_,) = up.blurred_copies(probe)
+    # OpenCV's own blur, the reference: where it moves no pixel by more than
+    # float32's rounding near 1 (2⁻²³), the copy is the probe itself.
+    reference = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101)
+    moved = np.abs(reference - image).max()
+    if blurs:
+        assert moved > 2.0**-23 and np.array_equal(copy_, reference)
+    else:
+        assert moved <= 2.0**-23 and np.array_equal(copy_, image)
 
 
 def test_copies_the_smallest_blurs_leave_unchanged_share_one_image(net):
     sigmas = [0.0, 1 / 15, 2 / 15, 0.5, 0.5]
     up = MultiHypothesisUpsampler(net, scales=(2, 4), sigmas=sigmas).fit()
-    probe = np.maximum(probes(1)[0], 1)
+    probe = probes(1)[0]
+    probe[:2] = 0
     images = list(up.transform([probe])[0].data)
     assert np.array_equal(images[0], probe)
     for scale in range(2):
