@@ -83,12 +83,11 @@ def floor(args):
     degrade, up, templates = (pipe.named_steps[n] for n in ("degrade", "upsample", "templates"))
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (126, 126, 3), dtype=np.uint8)
-    # Smooth stand-ins, as faces are: on pixel noise the faintest blur levels would not leave the probe
-    # unchanged bit for bit, and the upsampler would have more distinct copies to run than on real probes.
-    probes = [cv2.resize(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8), (24, 24), interpolation=cv2.INTER_CUBIC)
-              for _ in range(BATCH // len(up._sigmas()))]
     per_photo = len(degrade.fit_transform([photo])[0])
     up.fit()
+    # Stand-ins for probes, smooth as faces are; what is timed does not depend on their content.
+    probes = [cv2.resize(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8), (24, 24), interpolation=cv2.INTER_CUBIC)
+              for _ in range(BATCH // len(up.sigmas_))]
     hypotheses = list(up.transform(probes[:1])[0].data)
     per_probe = len({id(image) for image in hypotheses})  # distinct images: what the network runs on
     copies_per_probe = (per_probe - up.include_original) // len(up.scales_)
