@@ -174,8 +174,9 @@ def test_a_refit_on_the_kept_gallery_scores_like_the_reference_and_leaves_the_id
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(clf.decision_function(probes), before)
     with pytest.raises(ValueError) as error:
-        clf._refitted(n_degraded=1)
-    assert str(error.value) == ("cannot refit on the kept gallery: n_degraded=1 (fitted with None); the identifier "
+        clf._refitted(scales=[2], gallery_kinds=["original"], n_degraded=1)
+    assert str(error.value) == ("cannot refit on the kept gallery: scales=(2,) (fitted with None); gallery_kinds="
+                                "('original',) (fitted with None); n_degraded=1 (fitted with None); the identifier "
                                 "keeps only the gallery hypotheses its fit selected, as its fusion uses them: fit "
                                 "again on every template")
 
@@ -286,6 +287,14 @@ def test_a_compact_file_of_impossible_content_is_refused(tmp_path):
         save_array_file(tmp_path / "bad.npz", bad_arrays, bad_header, format="skmitm-gallery/2")
         with pytest.raises(ValueError, match="is not a valid enrolled gallery .*" + message):
             load_gallery(tmp_path / "bad.npz", model=net)
+
+
+def test_kept_bytes_by_hand():
+    X, y = np.arange(24, dtype=np.float32).reshape(6, 4), np.array([0, 1, 2, 0, 1, 2])
+    # One cell ("original", 1.0, 0): 14 four-byte characters, a float32 and an int32, 64 bytes. Per kept row: its
+    # four float32 values, an int64 count, int32 subject and cell codes (32 bytes). Per image: its int64 subject.
+    assert FusedNearestNeighborIdentifier("S_max").fit(X, y).gallery_nbytes_ == 64 + 6 * 32 + 6 * 8
+    assert FusedNearestNeighborIdentifier("T_add").fit(X, y).gallery_nbytes_ == 64 + 3 * 32 + 6 * 8  # one sum each
 
 
 def test_kept_bytes_grow_with_the_chains_only_where_the_fusion_compares_every_hypothesis(problem):
