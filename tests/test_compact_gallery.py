@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from skmitm import FusedNearestNeighborIdentifier, HypothesisSet, enrol, load_gallery, save_gallery
+from skmitm import FusedNearestNeighborIdentifier, HypothesisSet, add_subjects, enrol, load_gallery, save_gallery
 from skmitm._enrolment import StageTimer, _gallery_templates, read_gallery_header
+from skmitm._identification import _KeptGallery
 from skmitm._io import save_array_file
 
 from test_enrolment import _faces, _Net, _pipe  # noqa: E402
@@ -133,9 +134,18 @@ def test_a_changed_selection_is_refused_and_a_score_fusion_gallery_serves_a_temp
     with pytest.raises(ValueError, match=r"^cannot add subjects: n_degraded=2 \(fitted with 1\); the identifier "
                                          "keeps only the gallery hypotheses its fit selected"):
         clf.add_subjects(gallery[4:], y[4:])
-    clf.set_params(n_degraded=1, fusion="S_max")
-    with pytest.raises(ValueError, match="fusion='S_max', which needs every gallery hypothesis"):
+    tail = "; the identifier keeps only the gallery hypotheses its fit selected, as its fusion uses them: fit again on "
+    tail += "every template"
+    clf.set_params(template_dtype="float16")  # every change is named, in the order of the parameters
+    with pytest.raises(ValueError) as error:
         clf.add_subjects(gallery[4:], y[4:])
+    assert str(error.value) == ("cannot add subjects: n_degraded=2 (fitted with 1); template_dtype='float16' (fitted "
+                                "with 'float32')" + tail)
+    clf.set_params(n_degraded=1, template_dtype="float32", fusion="S_max")
+    with pytest.raises(ValueError) as error:
+        clf.add_subjects(gallery[4:], y[4:])
+    assert str(error.value) == ("cannot add subjects: fusion='S_max', which needs every gallery hypothesis, where the "
+                                "fitted fusion kept each subject's sum per hypothesis group" + tail)
     assert clf.classes_.tolist() == ["a", "b", "c", "d"] and len(clf._gallery_y) == 4  # left as it was
     rows = FusedNearestNeighborIdentifier("S_max", **SELECTION).fit(gallery[:4], y[:4])
     rows.set_params(fusion="T_concat").add_subjects(gallery[4:], y[4:])
@@ -153,6 +163,76 @@ def test_a_refused_new_subject_leaves_the_identifier_as_it_was(partial_problem):
         clf.add_subjects([only_degraded], ["e"])
     assert clf.classes_.tolist() == ["a", "b", "c", "d"]
     np.testing.assert_array_equal(clf.decision_function(probes), before)
+
+
+def test_a_refit_on_the_kept_gallery_scores_like_the_reference_and_leaves_the_identifier_alone(partial_problem):
+    gallery, y, probes, _ = partial_problem
+    clf = FusedNearestNeighborIdentifier("S_max/S_add").fit(gallery, y)
+    before = clf.decision_function(probes)
+    other = clf._refitted(fusion="T_concat", similarity="cosine")  # what open-set calibration does per fold
+    assert other is not clf and (other.fusion, other.similarity, clf.fusion) == ("T_concat", "cosine", "S_max/S_add")
+    np.testing.assert_allclose(other.decision_function(probes), _reference(gallery, y, probes, "T_concat", "cosine"),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(clf.decision_function(probes), before)
+    with pytest.raises(ValueError) as error:
+        clf._refitted(scales=[2], gallery_kinds=["original"], n_degraded=1)
+    assert str(error.value) == ("cannot refit on the kept gallery: scales=(2,) (fitted with None); gallery_kinds="
+                                "('original',) (fitted with None); n_degraded=1 (fitted with None); the identifier "
+                                "keeps only the gallery hypotheses its fit selected, as its fusion uses them: fit "
+                                "again on every template")
+
+
+@pytest.mark.parametrize("fusion", ["T_concat", "S_max/S_add"])
+def test_gallery_means_over_some_subjects_by_hand(partial_problem, fusion):
+    gallery, y, _, _ = partial_problem
+    clf = FusedNearestNeighborIdentifier(fusion, similarity="mean-centred").fit(gallery, y)
+    keep = np.isin(clf.classes_, ["a", "c"])  # the subjects outside one fold of open-set calibration
+    rows = [(t.astype(np.float64), f"{m['kind']}@{float(m['scale'])}")
+            for g, s in zip(gallery, y) if s in ("a", "c") for t, m in zip(g.data, g.meta)]
+    expected = {group: np.mean([t for t, g in rows if g == group], axis=0) for _, group in rows}
+    means = clf._gallery.group_means(keep=keep)
+    assert sorted(means) == sorted(expected)
+    for group, mean in expected.items():
+        np.testing.assert_allclose(means[group], mean, rtol=1e-6, atol=1e-6)
+
+
+_CELLS = np.dtype([("kind", "U14"), ("scale", "f4"), ("size", "i4")])  # the layout of a gallery file's cells
+
+
+def _arrays(**changes):
+    """A gallery file's arrays by hand: three summed rows of two subjects in two cells."""
+    arrays = {"templates": np.arange(12, dtype=np.float32).reshape(3, 4), "counts": np.array([2, 1, 3]),
+              "subject_of": np.array([0, 1, 1]), "cells": np.array([("original", 1, 0), ("matched", 2, 24)], _CELLS),
+              "cell_of": np.array([0, 0, 1])}
+    return {**arrays, **changes}
+
+
+def test_the_arrays_of_a_gallery_file_are_checked_one_by_one():
+    for changes, summed, message in (
+            ({}, False, "templates of shape (3, 4) and dtype float32; expected 2-D float16 templates"),
+            ({"cells": np.array([("original", 1, 0), ("blurry", 2, 24)], _CELLS)}, True,
+             "hypothesis cells of another kind or layout than skmitm writes"),
+            ({"cells": np.array([("original", 1, 0), ("matched", 2, 24)], [("kind", "U14"), ("scale", "f8"),
+                                                                            ("size", "i4")])}, True,
+             "hypothesis cells of another kind or layout than skmitm writes"),
+            ({"cell_of": np.array([0, 0, 2])}, True, "cell_of must hold 3 integers in [0, 2)"),
+            ({"subject_of": np.array([0, 1, 1, 1])}, True, "subject_of must hold 3 integers in [0, 2)"),
+            ({"subject_of": np.array([0.0, 1.0, 1.0])}, True, "subject_of must hold 3 integers in [0, 2)"),
+            ({"counts": np.array([2, 1, 3, 1])}, True, "counts must hold 3 positive integers"),
+            ({"counts": np.array([2.0, 1.0, 3.0])}, True, "counts must hold 3 positive integers"),
+            ({"counts": np.array([2, 0, 3])}, True, "counts must hold 3 positive integers")):
+        with pytest.raises(ValueError) as error:
+            _KeptGallery.from_arrays(_arrays(**changes), 2, summed=summed, dtype="float16")
+        assert str(error.value) == message, changes
+
+
+def test_a_gallery_file_of_one_row_loads_and_what_it_gives_back_loads_again():
+    one = _arrays(templates=np.ones((1, 4), np.float32), counts=np.array([5], np.int32),
+                  subject_of=np.array([0], np.int32), cell_of=np.array([0], np.int32))
+    kept = _KeptGallery.from_arrays(one, 1, summed=True, dtype="float32")
+    again = _KeptGallery.from_arrays(kept.to_arrays(), 1, summed=True, dtype="float32")
+    assert again.counts.tolist() == [5] and again.subjects.tolist() == [0] and again.cell_of.tolist() == [0]
+    np.testing.assert_array_equal(again.data, one["templates"])
 
 
 def _version_1_file(pipe, images, path, old):
@@ -182,6 +262,12 @@ def test_files_of_version_1_load_and_the_compact_file_is_smaller(tmp_path, fusio
     with np.load(path, allow_pickle=False) as archive:
         assert len(archive["templates"]) == (3 * 8 if fusion == "T_concat" else 4 * 8)  # 4 templates per image
     assert path.stat().st_size < old.stat().st_size  # also under S_max/S_add: no chain names per template
+    # Either file's gallery grows like one enrolment of everyone
+    more, more_subjects = _faces(2, seed=8), np.array(["r8", "r9"])
+    whole = enrol(_pipe(net, fusion=fusion), images + more, np.concatenate([subjects, more_subjects]))
+    for loaded in (from_old, from_new):
+        add_subjects(loaded, more, more_subjects)
+        np.testing.assert_allclose(loaded.decision_function(probes), whole.decision_function(probes), atol=1e-5)
 
 
 def test_a_compact_file_of_impossible_content_is_refused(tmp_path):
@@ -202,6 +288,14 @@ def test_a_compact_file_of_impossible_content_is_refused(tmp_path):
         save_array_file(tmp_path / "bad.npz", bad_arrays, bad_header, format="skmitm-gallery/2")
         with pytest.raises(ValueError, match="is not a valid enrolled gallery .*" + message):
             load_gallery(tmp_path / "bad.npz", model=net)
+
+
+def test_kept_bytes_by_hand():
+    X, y = np.arange(24, dtype=np.float32).reshape(6, 4), np.array([0, 1, 2, 0, 1, 2])
+    # One cell ("original", 1.0, 0): 14 four-byte characters, a float32 and an int32, 64 bytes. Per kept row: its
+    # four float32 values, an int64 count, int32 subject and cell codes (32 bytes). Per image: its int64 subject.
+    assert FusedNearestNeighborIdentifier("S_max").fit(X, y).gallery_nbytes_ == 64 + 6 * 32 + 6 * 8
+    assert FusedNearestNeighborIdentifier("T_add").fit(X, y).gallery_nbytes_ == 64 + 3 * 32 + 6 * 8  # one sum each
 
 
 def test_kept_bytes_grow_with_the_chains_only_where_the_fusion_compares_every_hypothesis(problem):

@@ -801,6 +801,9 @@ def test_add_subjects_scores_like_the_reference_on_the_whole_gallery(partial_pro
         plain.add_subjects(np.ones((1, 2)), [3])
     with pytest.raises(ValueError, match="y has 2 labels for 1 samples"):
         plain.add_subjects(np.ones((1, 3)), [3, 4])
+    with pytest.raises(ValueError) as error:
+        plain.add_subjects([HypothesisSet.from_template(np.ones(3)), HypothesisSet.from_template(np.ones(2))], [3, 4])
+    assert str(error.value) == "X[1] has templates of 2 features; the gallery has 3"
 
 
 def test_mean_templates_are_summed_in_float64():

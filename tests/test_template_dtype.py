@@ -71,6 +71,13 @@ def test_template_dtype_is_checked(problem):
     too_large[3].data[2, 5] = -7e4  # float16 holds magnitudes up to 65,504
     with pytest.raises(ValueError, match=r"X\[3\] holds a template value of magnitude 70000"):
         FusedNearestNeighborIdentifier(template_dtype="float16").fit(too_large, y)
+    # Templates added later are checked too, and a refused one leaves the gallery as it was.
+    half = FusedNearestNeighborIdentifier(template_dtype="float16").fit(gallery, y)
+    with pytest.raises(ValueError) as error:
+        half.add_subjects(too_large, y)
+    assert str(error.value) == ("X[3] holds a template value of magnitude 70000, beyond float16's largest (65504); "
+                                "use template_dtype='float32' or rescale the templates")
+    assert len(half._gallery_y) == len(y)
     # float32 storage takes the same templates.
     FusedNearestNeighborIdentifier().fit(too_large, y)
     # float16's largest value itself is taken, and stored exactly.
