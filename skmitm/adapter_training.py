@@ -59,7 +59,7 @@ _SIGMAS = np.linspace(0.0, 1.0, 16)
 _CHUNK = 128
 
 
-def degrade_training_face(face, size, rng):
+def degrade_training_face(face, size, rng, degradations=TRAINING_DEGRADATIONS):
     """Make a low-resolution training probe from a high-resolution face, by a randomly drawn degradation.
 
     Parameters
@@ -68,6 +68,9 @@ def degrade_training_face(face, size, rng):
     size : int
         Probe height and width in pixels.
     rng : numpy.random.Generator
+    degradations : sequence of str, default=TRAINING_DEGRADATIONS
+        The members of :data:`TRAINING_DEGRADATIONS` drawn from, with equal
+        probability.
 
     Returns
     -------
@@ -84,7 +87,7 @@ def degrade_training_face(face, size, rng):
     >>> probe.shape, kind in ("probe-moderate", "probe-harsh", "camera", "motion")
     ((24, 24, 3), True)
     """
-    kind = TRAINING_DEGRADATIONS[int(rng.integers(len(TRAINING_DEGRADATIONS)))]
+    kind = degradations[int(rng.integers(len(degradations)))]
     if kind == "camera":
         return degrade_face(face, size, rng, degradation="realistic"), kind
     if kind == "motion":
@@ -94,7 +97,7 @@ def degrade_training_face(face, size, rng):
 
 
 def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(16, 32), gallery=True,
-                            random_state=0, progress=True):
+                            degradations=TRAINING_DEGRADATIONS, random_state=0, progress=True):
     """Low-resolution hypothesis templates and the high-resolution template of every face.
 
     Parameters
@@ -110,6 +113,9 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
     gallery : bool, default=True
         Whether to add each face's gallery hypotheses (matched, and degraded
         by one random chain, at every scale).
+    degradations : sequence of str, default=TRAINING_DEGRADATIONS
+        The members of :data:`TRAINING_DEGRADATIONS` each face's probe is
+        drawn from.
     random_state : int, default=0
         Seed; face ``i`` draws from ``numpy.random.default_rng([random_state, i])``.
     progress : bool, default=True
@@ -128,7 +134,8 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
     lo, hi = probe_sizes
     rngs = [np.random.default_rng([random_state, i]) for i in range(len(faces))]
     sizes = np.array([int(rng.integers(lo, hi + 1)) for rng in rngs])
-    probes, kinds = zip(*(degrade_training_face(face, size, rng) for face, size, rng in zip(faces, sizes, rngs)))
+    probes, kinds = zip(*(degrade_training_face(face, size, rng, degradations)
+                          for face, size, rng in zip(faces, sizes, rngs)))
     sigmas = np.array([_SIGMAS[int(rng.integers(len(_SIGMAS)))] for rng in rngs])
     upsampler = MultiHypothesisUpsampler(scales=scales, sigmas=[0.0])
     low, high = [None] * len(faces), np.empty((len(faces), extractor.template_dim_), np.float32)
@@ -216,8 +223,8 @@ def _cosines(low, high, maps=None):
 
 
 def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000, val_fraction=0.1, scales=(2, 4, 8),
-                  probe_sizes=(16, 32), gallery=False, alpha=1.0, shared=False, random_state=0, crop="auto",
-                  templates=None, progress=True, command=None):
+                  probe_sizes=(16, 32), degradations=TRAINING_DEGRADATIONS, gallery=False, alpha=1.0, shared=False,
+                  random_state=0, crop="auto", templates=None, progress=True, command=None):
     """Train a template adapter for ``model`` on LFW people outside the benchmark and write it with its card.
 
     Parameters
@@ -239,6 +246,12 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         Super-resolution scales the adapter maps.
     probe_sizes : (int, int), default=(16, 32)
         Inclusive range of the training probes' sizes.
+    degradations : sequence of str, default=TRAINING_DEGRADATIONS
+        The members of :data:`TRAINING_DEGRADATIONS` the training probes are
+        drawn from, with equal probability: the broad family by default;
+        e.g. ``("probe-moderate", "probe-harsh")`` for the benchmark's probe
+        synthesis alone (a narrow family: an adapter meant for unknown
+        cameras should be trained on the broad one).
     gallery : bool, default=False
         Also fit maps for the gallery's matched and degraded hypotheses.
     alpha : float, default=1.0
@@ -269,10 +282,16 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         raise ValueError(f"val_fraction={val_fraction!r}; expected a share between 0 and 0.5")
     if len(probe_sizes) != 2 or not 4 <= probe_sizes[0] <= probe_sizes[1]:
         raise ValueError(f"probe_sizes={probe_sizes!r}; expected (MIN, MAX) with 4 <= MIN <= MAX")
+    degradations = tuple(degradations)
+    if not degradations or not set(degradations) <= set(TRAINING_DEGRADATIONS) or len(set(degradations)) < len(
+            degradations):
+        raise ValueError(f"degradations={degradations!r}; expected distinct members of {TRAINING_DEGRADATIONS}")
     started = time.perf_counter()
     extractor = TemplateExtractor(model).fit()
     key = repr((str(lfw), extractor.model_sha256_, _sr_sha256(), max_faces, val_fraction, tuple(scales),
-                tuple(probe_sizes), gallery, random_state, crop))
+                tuple(probe_sizes), gallery, random_state, crop)
+               # The broad family keeps the key of the files written before the family could be chosen.
+               + ((degradations,) if degradations != TRAINING_DEGRADATIONS else ()))
     stored = _load_training_templates(templates, key) if templates is not None else None
     if stored is None:
         faces, subjects, box = _training_faces(lfw, extractor, crop, max_faces, random_state)
@@ -281,7 +300,8 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         people = np.unique(subjects)
         held_out = np.isin(subjects, rng.choice(people, size=max(1, int(val_fraction * len(people))), replace=False))
         low, high, kinds = make_training_templates(faces, extractor, scales=scales, probe_sizes=probe_sizes,
-                                                   gallery=gallery, random_state=random_state, progress=progress)
+                                                   gallery=gallery, degradations=degradations,
+                                                   random_state=random_state, progress=progress)
         stored = {"low": low, "high": high, "kinds": kinds, "held_out": held_out, "subjects": subjects,
                   "crop": box}
         if templates is not None:
