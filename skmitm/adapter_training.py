@@ -45,6 +45,7 @@ __all__ = [
     "fit_template_maps",
     "load_adapter",
     "make_training_templates",
+    "read_training_templates",
     "save_adapter",
     "train_adapter",
 ]
@@ -198,9 +199,51 @@ def _load_training_templates(path, key):
     """The training templates kept in ``path`` for ``key``, or None (absent, or kept for other settings)."""
     if not Path(path).is_file():
         return None
+    stored, kept_key = read_training_templates(path)
+    return stored if kept_key == key else None
+
+
+def read_training_templates(path):
+    """Read the training templates that :func:`train_adapter` kept in a ``templates`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (arrays and JSON, no pickle).
+
+    Returns
+    -------
+    stored : dict
+        ``low`` (list of HypothesisSet: each training face's low-resolution
+        hypothesis templates), ``high`` (ndarray of shape (n_faces, D): each
+        face's high-resolution template), ``kinds`` (the degradation of each
+        face's probe), ``held_out`` (bool: the face's person is held out for
+        validation), ``subjects`` and ``crop`` (the LFW face box).
+    key : str
+        The settings the templates were computed with (data, network and
+        super-resolution SHA-256s, degradation settings).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a training templates file or is inconsistent.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skmitm import HypothesisSet, make_meta
+    >>> from skmitm.adapter_training import fit_template_maps, read_training_templates, save_adapter
+    >>> low = [HypothesisSet(np.eye(4, dtype=np.float32)[[i, (i + 1) % 4]], make_meta(2, scale=[1, 2]))
+    ...        for i in range(4)]
+    >>> weights = os.path.join(tempfile.mkdtemp(), "adapter.npz")
+    >>> _ = save_adapter(weights, fit_template_maps(low, np.eye(4)), network_sha256="0" * 64)
+    >>> read_training_templates(weights)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: adapter training templates file '...adapter.npz' has format 'skmitm-template-adapter/1'; expected 'skmitm-adapter-training-templates/1'
+    """
     arrays, header = load_array_file(path, format=_TEMPLATES_FORMAT, name="adapter training templates file")
-    if header.get("key") != key:
-        return None
     counts = arrays["low_counts"]
     if counts.sum() != len(arrays["low_templates"]) or len(counts) != len(arrays["high"]):
         raise ValueError(f"adapter training templates file {str(path)!r} is inconsistent")
@@ -208,7 +251,7 @@ def _load_training_templates(path, key):
     low = [HypothesisSet(t, m) for t, m in zip(np.split(arrays["low_templates"], bounds),
                                                np.split(arrays["low_meta"], bounds))]
     return {"low": low, "crop": header.get("crop"),
-            **{k: arrays[k] for k in ("high", "kinds", "held_out", "subjects")}}
+            **{k: arrays[k] for k in ("high", "kinds", "held_out", "subjects")}}, header.get("key")
 
 
 def _cosines(low, high, maps=None):

@@ -366,6 +366,11 @@ def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkey
     assert card["groups"] == ["original@1.0", "super-resolved@2.0"] and card["data"]["train_faces"] == 11
     assert set(card["validation"]["mean_cosine_to_high_resolution_after"]) == set(card["groups"])
     assert TemplateAdapter(weights=tmp_path / "a.npz").fit().groups_ == card["groups"]  # dlib's network
+    stored, key = adapter_training.read_training_templates(kept)
+    assert len(stored["low"]) == 12 and stored["high"].shape == (12, 128) and int(stored["held_out"].sum()) == 1
+    assert sorted(stored["subjects"].tolist()) == [f"Person_{p:02d}" for p in range(12)]
+    assert all(sorted(set(s.meta["kind"])) == ["original", "super-resolved"] for s in stored["low"])
+    assert set(stored["kinds"]) <= set(TRAINING_DEGRADATIONS) and card["network_sha256"] in key
 
     def no_recompute(*args, **kwargs):
         raise AssertionError("the kept templates were not reused")
