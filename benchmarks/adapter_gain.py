@@ -68,9 +68,9 @@ def condition_templates(extractor, data, *, severity, probe_size, n_chains, sigm
 PLAIN = {"fusion": "S_add", "gallery_kinds": ["original"], "probe_sigmas": [0.0]}
 
 
-def rank1(gallery, gallery_subjects, probes, probe_subjects, fusion="T_concat", **params):
-    """Rank-1 (%) of the identifier (mean-centred; the full method's T_concat unless told) over template sets."""
-    clf = FusedNearestNeighborIdentifier(fusion, similarity="mean-centred", **params)
+def rank1(gallery, gallery_subjects, probes, probe_subjects, fusion="T_concat", similarity="mean-centred", **params):
+    """Rank-1 (%) of the identifier (the full method's T_concat and mean-centred unless told) over template sets."""
+    clf = FusedNearestNeighborIdentifier(fusion, similarity=similarity, **params)
     return 100 * clf.fit(gallery, gallery_subjects).score(probes, probe_subjects)
 
 

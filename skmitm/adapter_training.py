@@ -45,6 +45,7 @@ __all__ = [
     "fit_template_maps",
     "load_adapter",
     "make_training_templates",
+    "read_training_templates",
     "save_adapter",
     "train_adapter",
 ]
@@ -59,7 +60,7 @@ _SIGMAS = np.linspace(0.0, 1.0, 16)
 _CHUNK = 128
 
 
-def degrade_training_face(face, size, rng):
+def degrade_training_face(face, size, rng, degradations=TRAINING_DEGRADATIONS):
     """Make a low-resolution training probe from a high-resolution face, by a randomly drawn degradation.
 
     Parameters
@@ -68,6 +69,9 @@ def degrade_training_face(face, size, rng):
     size : int
         Probe height and width in pixels.
     rng : numpy.random.Generator
+    degradations : sequence of str, default=TRAINING_DEGRADATIONS
+        The members of :data:`TRAINING_DEGRADATIONS` drawn from, with equal
+        probability.
 
     Returns
     -------
@@ -84,7 +88,7 @@ def degrade_training_face(face, size, rng):
     >>> probe.shape, kind in ("probe-moderate", "probe-harsh", "camera", "motion")
     ((24, 24, 3), True)
     """
-    kind = TRAINING_DEGRADATIONS[int(rng.integers(len(TRAINING_DEGRADATIONS)))]
+    kind = degradations[int(rng.integers(len(degradations)))]
     if kind == "camera":
         return degrade_face(face, size, rng, degradation="realistic"), kind
     if kind == "motion":
@@ -94,7 +98,7 @@ def degrade_training_face(face, size, rng):
 
 
 def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(16, 32), gallery=True,
-                            random_state=0, progress=True):
+                            degradations=TRAINING_DEGRADATIONS, random_state=0, progress=True):
     """Low-resolution hypothesis templates and the high-resolution template of every face.
 
     Parameters
@@ -110,6 +114,9 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
     gallery : bool, default=True
         Whether to add each face's gallery hypotheses (matched, and degraded
         by one random chain, at every scale).
+    degradations : sequence of str, default=TRAINING_DEGRADATIONS
+        The members of :data:`TRAINING_DEGRADATIONS` each face's probe is
+        drawn from.
     random_state : int, default=0
         Seed; face ``i`` draws from ``numpy.random.default_rng([random_state, i])``.
     progress : bool, default=True
@@ -128,7 +135,8 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
     lo, hi = probe_sizes
     rngs = [np.random.default_rng([random_state, i]) for i in range(len(faces))]
     sizes = np.array([int(rng.integers(lo, hi + 1)) for rng in rngs])
-    probes, kinds = zip(*(degrade_training_face(face, size, rng) for face, size, rng in zip(faces, sizes, rngs)))
+    probes, kinds = zip(*(degrade_training_face(face, size, rng, degradations)
+                          for face, size, rng in zip(faces, sizes, rngs)))
     sigmas = np.array([_SIGMAS[int(rng.integers(len(_SIGMAS)))] for rng in rngs])
     upsampler = MultiHypothesisUpsampler(scales=scales, sigmas=[0.0])
     low, high = [None] * len(faces), np.empty((len(faces), extractor.template_dim_), np.float32)
@@ -191,9 +199,51 @@ def _load_training_templates(path, key):
     """The training templates kept in ``path`` for ``key``, or None (absent, or kept for other settings)."""
     if not Path(path).is_file():
         return None
+    stored, kept_key = read_training_templates(path)
+    return stored if kept_key == key else None
+
+
+def read_training_templates(path):
+    """Read the training templates that :func:`train_adapter` kept in a ``templates`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (arrays and JSON, no pickle).
+
+    Returns
+    -------
+    stored : dict
+        ``low`` (list of HypothesisSet: each training face's low-resolution
+        hypothesis templates), ``high`` (ndarray of shape (n_faces, D): each
+        face's high-resolution template), ``kinds`` (the degradation of each
+        face's probe), ``held_out`` (bool: the face's person is held out for
+        validation), ``subjects`` and ``crop`` (the LFW face box).
+    key : str
+        The settings the templates were computed with (data, network and
+        super-resolution SHA-256s, degradation settings).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a training templates file or is inconsistent.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skmitm import HypothesisSet, make_meta
+    >>> from skmitm.adapter_training import fit_template_maps, read_training_templates, save_adapter
+    >>> low = [HypothesisSet(np.eye(4, dtype=np.float32)[[i, (i + 1) % 4]], make_meta(2, scale=[1, 2]))
+    ...        for i in range(4)]
+    >>> weights = os.path.join(tempfile.mkdtemp(), "adapter.npz")
+    >>> _ = save_adapter(weights, fit_template_maps(low, np.eye(4)), network_sha256="0" * 64)
+    >>> read_training_templates(weights)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: adapter training templates file '...adapter.npz' has format 'skmitm-template-adapter/1'; expected 'skmitm-adapter-training-templates/1'
+    """
     arrays, header = load_array_file(path, format=_TEMPLATES_FORMAT, name="adapter training templates file")
-    if header.get("key") != key:
-        return None
     counts = arrays["low_counts"]
     if counts.sum() != len(arrays["low_templates"]) or len(counts) != len(arrays["high"]):
         raise ValueError(f"adapter training templates file {str(path)!r} is inconsistent")
@@ -201,7 +251,7 @@ def _load_training_templates(path, key):
     low = [HypothesisSet(t, m) for t, m in zip(np.split(arrays["low_templates"], bounds),
                                                np.split(arrays["low_meta"], bounds))]
     return {"low": low, "crop": header.get("crop"),
-            **{k: arrays[k] for k in ("high", "kinds", "held_out", "subjects")}}
+            **{k: arrays[k] for k in ("high", "kinds", "held_out", "subjects")}}, header.get("key")
 
 
 def _cosines(low, high, maps=None):
@@ -216,8 +266,8 @@ def _cosines(low, high, maps=None):
 
 
 def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000, val_fraction=0.1, scales=(2, 4, 8),
-                  probe_sizes=(16, 32), gallery=False, alpha=1.0, shared=False, random_state=0, crop="auto",
-                  templates=None, progress=True, command=None):
+                  probe_sizes=(16, 32), degradations=TRAINING_DEGRADATIONS, gallery=False, alpha=1.0, shared=False,
+                  random_state=0, crop="auto", templates=None, progress=True, command=None):
     """Train a template adapter for ``model`` on LFW people outside the benchmark and write it with its card.
 
     Parameters
@@ -239,6 +289,12 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         Super-resolution scales the adapter maps.
     probe_sizes : (int, int), default=(16, 32)
         Inclusive range of the training probes' sizes.
+    degradations : sequence of str, default=TRAINING_DEGRADATIONS
+        The members of :data:`TRAINING_DEGRADATIONS` the training probes are
+        drawn from, with equal probability: the broad family by default;
+        e.g. ``("probe-moderate", "probe-harsh")`` for the benchmark's probe
+        synthesis alone (a narrow family: an adapter meant for unknown
+        cameras should be trained on the broad one).
     gallery : bool, default=False
         Also fit maps for the gallery's matched and degraded hypotheses.
     alpha : float, default=1.0
@@ -269,10 +325,16 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         raise ValueError(f"val_fraction={val_fraction!r}; expected a share between 0 and 0.5")
     if len(probe_sizes) != 2 or not 4 <= probe_sizes[0] <= probe_sizes[1]:
         raise ValueError(f"probe_sizes={probe_sizes!r}; expected (MIN, MAX) with 4 <= MIN <= MAX")
+    degradations = tuple(degradations)
+    if not degradations or not set(degradations) <= set(TRAINING_DEGRADATIONS) or len(set(degradations)) < len(
+            degradations):
+        raise ValueError(f"degradations={degradations!r}; expected distinct members of {TRAINING_DEGRADATIONS}")
     started = time.perf_counter()
     extractor = TemplateExtractor(model).fit()
     key = repr((str(lfw), extractor.model_sha256_, _sr_sha256(), max_faces, val_fraction, tuple(scales),
-                tuple(probe_sizes), gallery, random_state, crop))
+                tuple(probe_sizes), gallery, random_state, crop)
+               # The broad family keeps the key of the files written before the family could be chosen.
+               + ((degradations,) if degradations != TRAINING_DEGRADATIONS else ()))
     stored = _load_training_templates(templates, key) if templates is not None else None
     if stored is None:
         faces, subjects, box = _training_faces(lfw, extractor, crop, max_faces, random_state)
@@ -281,7 +343,8 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         people = np.unique(subjects)
         held_out = np.isin(subjects, rng.choice(people, size=max(1, int(val_fraction * len(people))), replace=False))
         low, high, kinds = make_training_templates(faces, extractor, scales=scales, probe_sizes=probe_sizes,
-                                                   gallery=gallery, random_state=random_state, progress=progress)
+                                                   gallery=gallery, degradations=degradations,
+                                                   random_state=random_state, progress=progress)
         stored = {"low": low, "high": high, "kinds": kinds, "held_out": held_out, "subjects": subjects,
                   "crop": box}
         if templates is not None:

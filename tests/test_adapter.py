@@ -274,6 +274,22 @@ def test_training_degradations_cover_the_family():
     assert seen == set(TRAINING_DEGRADATIONS)
 
 
+def test_training_degradations_can_be_narrowed_to_the_probe_synthesis():
+    from skmitm.datasets import degrade_probe
+
+    face = np.random.default_rng(8).integers(0, 256, (126, 126, 3), dtype=np.uint8)
+    narrow = ("probe-moderate", "probe-harsh")
+    seen = {degrade_training_face(face, 20, np.random.default_rng(seed), narrow)[1] for seed in range(40)}
+    assert seen == set(narrow)
+    # A family of one member: the probe synthesis at that severity, from the generator after the draw of the member.
+    rng = np.random.default_rng(3)
+    probe, kind = degrade_training_face(face, 20, rng, ("probe-harsh",))
+    expected_rng = np.random.default_rng(3)
+    expected_rng.integers(1)
+    assert kind == "probe-harsh"
+    np.testing.assert_array_equal(probe, degrade_probe(face, size=20, severity="harsh", rng=expected_rng))
+
+
 def test_training_templates_pair_each_face_with_its_own_template():
     from skmitm import TemplateExtractor
 
@@ -301,6 +317,18 @@ def test_train_adapter_command_checks_arguments_before_work(tmp_path, capsys):
     ]:
         assert main(["train-adapter", *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_train_adapter_refuses_an_unknown_degradation(tmp_path, capsys):
+    from skmitm import adapter_training
+
+    for bad in [(), ("blur",), ("camera", "camera")]:
+        with pytest.raises(ValueError, match=r"degradations=.*expected distinct members of \('probe-moderate'"):
+            adapter_training.train_adapter(tmp_path, degradations=bad)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-adapter", "--lfw", str(tmp_path), "--degradations", "blur"])
+    assert exit_info.value.code == 2
+    assert "--degradations: invalid choice: 'blur'" in capsys.readouterr().err
 
 
 def test_adapter_trained_on_lfw_belongs_to_mobilefacenet(mobilefacenet_path, lfw_dir, tmp_path):
@@ -338,6 +366,11 @@ def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkey
     assert card["groups"] == ["original@1.0", "super-resolved@2.0"] and card["data"]["train_faces"] == 11
     assert set(card["validation"]["mean_cosine_to_high_resolution_after"]) == set(card["groups"])
     assert TemplateAdapter(weights=tmp_path / "a.npz").fit().groups_ == card["groups"]  # dlib's network
+    stored, key = adapter_training.read_training_templates(kept)
+    assert len(stored["low"]) == 12 and stored["high"].shape == (12, 128) and int(stored["held_out"].sum()) == 1
+    assert sorted(stored["subjects"].tolist()) == [f"Person_{p:02d}" for p in range(12)]
+    assert all(sorted(set(s.meta["kind"])) == ["original", "super-resolved"] for s in stored["low"])
+    assert set(stored["kinds"]) <= set(TRAINING_DEGRADATIONS) and card["network_sha256"] in key
 
     def no_recompute(*args, **kwargs):
         raise AssertionError("the kept templates were not reused")
@@ -347,6 +380,13 @@ def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkey
                                    templates=kept, shared=True, progress=False)
     shared, _ = load_adapter(tmp_path / "s.npz")
     assert shared["coef"].shape[0] == 1 and shared["index"].tolist() == [0, 0]
+
+    # A narrower degradation family is other training data: the kept templates are not reused for it.
+    monkeypatch.undo()
+    card_path = adapter_training.train_adapter(lfw, out=tmp_path / "n.npz", max_faces=12, scales=(2,),
+                                               probe_sizes=(16, 16), templates=kept, degradations=("probe-harsh",),
+                                               progress=False)
+    assert json.loads(card_path.read_text())["training"]["degradations"] == {"probe-harsh": 11}
 
 
 @pytest.mark.parametrize("check", [check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
