@@ -303,7 +303,8 @@ def _dir_ratios(row, rows):
             continue
         per_split = [s["dir"]["0.1"] / b["dir"]["0.1"] for s, b in zip(row["splits"], base["splits"])
                      if b["dir"]["0.1"] > 0]
-        spread = f" ({min(per_split):.2f}–{max(per_split):.2f})" if len(per_split) > 1 else ""
+        low, high = f"{min(per_split):.2f}", f"{max(per_split):.2f}"
+        spread = "" if low == high else f" ({low}–{high})"
         texts.append(f"{row['dir']['0.1']['mean'] / base['dir']['0.1']['mean']:.2f}×{spread} "
                      f"{base['method'].split(', ')[1]}")
     return " / ".join(texts)
