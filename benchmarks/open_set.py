@@ -4,7 +4,14 @@ Protocol: the people of LFW with at least five images (423) are split in two
 with a seed; one half is enrolled (each person's first image, high
 resolution). Every synthetic low-resolution probe of all of them (images 2–5,
 1,692) is searched: probes of enrolled people are mated searches, the others
-non-mated. For each probe condition and method it reports
+non-mated. With ``--splits K`` this is repeated for K enrolled halves, drawn
+with seeds ``seed``, ``seed + 1``, ...; the probes, their synthesis and the
+methods' seeds stay those of ``seed``, so every split searches the same probe
+images, whose templates are computed once per condition and method (the steps
+before the identifier do not see the gallery). Enrolment and calibration are
+redone per split. ``--splits 1`` is the single-split protocol. For each probe
+condition and method it reports, as the mean over the splits with the
+smallest and largest split,
 
 - rank-1 of the mated searches, and DIR (detection and identification rate)
   at FPIR 0.01, 0.1 and 0.3, each threshold set on the real non-mated
@@ -12,14 +19,18 @@ non-mated. For each probe condition and method it reports
 - the thresholds calibrated from the enrolled gallery alone
   (``calibrate_open_set``: synthetic probes of the gallery photos searched
   without their own subject) and the FPIR they give on the real non-mated
-  searches;
+  searches, pooled over the splits (all false alarms over all non-mated
+  searches) with the per-split range;
 - 1:1 verification of every probe against every enrolled photo (mated pairs:
-  the probe's own subject): FNMR at FMR 0.001, 0.01 and 0.1, and the FMR of the
-  calibrated thresholds. Pairs are scored as ``skmitm.verify`` scores them.
+  the probe's own subject): FNMR at FMR 0.001, 0.01 and 0.1 (mean over the
+  splits), and the FMR and FNMR of the calibrated thresholds (pooled). Pairs
+  are scored as ``skmitm.verify`` scores them.
 
 It writes ``open_set.md`` (tables), ``results.json``, ``scores.npz`` (all
 scores, so ``--scores`` redoes the tables and figures without the face
-networks), ``dir_fpir.png`` and ``verification.png`` into ``--out``.
+networks; rewritten after each split, so a run cut short keeps the splits it
+finished), ``dir_fpir.png`` and ``verification.png`` (curves of all splits'
+searches and pairs pooled) into ``--out``.
 
 Run: ``python benchmarks/open_set.py --out reports/open-set`` (LFW and the
 face network from ``SKMITM_SHARED``, or ``--lfw`` and ``--model``).
@@ -70,15 +81,28 @@ def _pipelines(model, *, probe_size, n_chains, sigmas, seed):
     }
 
 
-def compute_scores(*, lfw, model, conditions, n_chains, sigmas, n_calibration, seed, max_subjects=None, log=print):
-    """Every score the tables need, as a flat dict of arrays (the contents of ``scores.npz``)."""
+def _key(condition, method, split):
+    return f"{condition}|{method}|{split}"
+
+
+def compute_scores(*, lfw, model, conditions, n_chains, sigmas, n_calibration, seed, n_splits=1, max_subjects=None,
+                   log=print, checkpoint=None):
+    """Every score the tables need, as a flat dict of arrays (the contents of ``scores.npz``).
+
+    ``enrolled`` holds one row of enrolled subjects per split; the other
+    arrays are keyed ``condition|method|split|what`` (``method|split|classes``
+    for the identifier's columns). ``checkpoint``, if given, is called with
+    the arrays after each split, so that a run cut short keeps its finished
+    splits.
+    """
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
     if max_subjects is not None:
         keep = np.isin(data.subjects, np.unique(data.subjects)[:max_subjects])
         data.images = [im for im, k in zip(data.images, keep) if k]
         data.subjects = data.subjects[keep]
     subjects = np.unique(data.subjects)
-    enrolled = np.sort(np.random.default_rng(seed).permutation(subjects)[: len(subjects) // 2])
+    enrolled = np.stack([np.sort(np.random.default_rng(seed + split).permutation(subjects)[: len(subjects) // 2])
+                         for split in range(n_splits)])
     sizes = sorted({size for _, size in conditions})
     if len(sizes) != 1:
         raise ValueError(f"conditions of one probe size only, got sizes {sizes}")
@@ -86,78 +110,163 @@ def compute_scores(*, lfw, model, conditions, n_chains, sigmas, n_calibration, s
                                                                     random_state=seed)
                for sev, size in conditions}
     first = next(iter(benches.values()))
-    in_gallery = np.isin(first.gallery_subjects, enrolled)
-    gallery = [im for im, k in zip(first.gallery_images, in_gallery) if k]
-    gallery_subjects = first.gallery_subjects[in_gallery]
-    out = {"enrolled": enrolled, "probe_subjects": first.probe_subjects}
-    for method, pipe in _pipelines(model, probe_size=sizes[0], n_chains=n_chains, sigmas=sigmas,
-                                   seed=seed).items():
-        start = time.perf_counter()
-        pipe.fit(gallery, gallery_subjects)
-        log(f"{method}: enrolled {len(gallery)} subjects in {time.perf_counter() - start:.0f} s")
-        identifier = pipe[-1]
-        for (severity, size), (condition, bench) in zip(conditions, benches.items()):
+    out = {"probe_subjects": first.probe_subjects, "conditions": np.array(list(benches))}
+    pipelines = _pipelines(model, probe_size=sizes[0], n_chains=n_chains, sigmas=sigmas, seed=seed)
+    # The steps before the identifier pass probes through (GalleryDegrader), super-resolve them
+    # (MultiHypothesisUpsampler) or embed them (TemplateExtractor) without looking at the gallery,
+    # so the probe templates of a condition and method are the same for every split.
+    probe_templates = {}
+    for split, split_enrolled in enumerate(enrolled):
+        in_gallery = np.isin(first.gallery_subjects, split_enrolled)
+        gallery = [im for im, k in zip(first.gallery_images, in_gallery) if k]
+        gallery_subjects = first.gallery_subjects[in_gallery]
+        for method, pipe in pipelines.items():
             start = time.perf_counter()
-            templates = pipe[:-1].transform(bench.probe_images)
-            key = f"{condition}|{method}"
-            out[f"{key}|scores"] = identifier.decision_function(templates)
-            probe_seconds = time.perf_counter() - start
-            cal = calibrate_open_set(pipe, gallery, gallery_subjects, probe_sizes=[size], severity=severity,
-                                     n_probes_per_image=n_calibration, random_state=seed)
-            out[f"{key}|fpir_thresholds"] = np.array([cal.threshold(f)[size] for f in FPIRS])
-            out[f"{key}|fmr_thresholds"] = np.array([cal.verification_threshold(f)[size] for f in FMRS])
-            out[f"{key}|calibration_searches"] = cal.search_scores[size]
-            # 1:1 pairs are scored as verify() scores them: a lone probe is centred on
-            # the calibration's probe means, not on its batch.
-            if identifier.similarity == "mean-centred":
-                identifier.set_params(probe_means=cal.probe_means[size])
-            out[f"{key}|pair_scores"] = identifier.decision_function(templates)
-            identifier.set_params(probe_means=None)
-            log(f"  {condition}: {len(templates)} probes in {probe_seconds:.0f} s, calibration "
-                f"({len(cal.search_scores[size])} synthetic searches) in "
-                f"{time.perf_counter() - start - probe_seconds:.0f} s")
-        out[f"{method}|classes"] = identifier.classes_
-    out["conditions"] = np.array(list(benches))
+            pipe.fit(gallery, gallery_subjects)
+            log(f"split {split}, {method}: enrolled {len(gallery)} subjects in {time.perf_counter() - start:.0f} s")
+            identifier = pipe[-1]
+            for (severity, size), (condition, bench) in zip(conditions, benches.items()):
+                start = time.perf_counter()
+                if (condition, method) not in probe_templates:
+                    probe_templates[condition, method] = pipe[:-1].transform(bench.probe_images)
+                templates = probe_templates[condition, method]
+                key = _key(condition, method, split)
+                out[f"{key}|scores"] = identifier.decision_function(templates)
+                probe_seconds = time.perf_counter() - start
+                cal = calibrate_open_set(pipe, gallery, gallery_subjects, probe_sizes=[size], severity=severity,
+                                         n_probes_per_image=n_calibration, random_state=seed)
+                out[f"{key}|fpir_thresholds"] = np.array([cal.threshold(f)[size] for f in FPIRS])
+                out[f"{key}|fmr_thresholds"] = np.array([cal.verification_threshold(f)[size] for f in FMRS])
+                out[f"{key}|calibration_searches"] = cal.search_scores[size]
+                # 1:1 pairs are scored as verify() scores them: a lone probe is centred on
+                # the calibration's probe means, not on its batch.
+                if identifier.similarity == "mean-centred":
+                    identifier.set_params(probe_means=cal.probe_means[size])
+                out[f"{key}|pair_scores"] = identifier.decision_function(templates)
+                identifier.set_params(probe_means=None)
+                log(f"  {condition}: {len(templates)} probes scored in {probe_seconds:.0f} s, calibration "
+                    f"({len(cal.search_scores[size])} synthetic searches) in "
+                    f"{time.perf_counter() - start - probe_seconds:.0f} s")
+            out[f"{method}|{split}|classes"] = identifier.classes_
+        out["enrolled"] = enrolled[: split + 1]
+        if checkpoint is not None:
+            checkpoint(out)
     return out
 
 
+def evaluate_split(truth, y_score, labels, *, fpir_thresholds, calibration_searches, n_calibration, pair_scores,
+                   fmr_thresholds):
+    """One split's figures for one condition and method, with the counts that pooling over splits needs.
+
+    ``calibration_searches`` are the synthetic searches in photo order,
+    ``n_calibration`` per photo: how many photos a threshold rests on.
+    """
+    mated = np.isin(truth, labels)
+    n_non_mated = int((~mated).sum())
+    row = {
+        "n_mated": int(mated.sum()), "n_non_mated": n_non_mated,
+        "rank1": rank_k_identification_rate(truth[mated], y_score[mated], labels),
+        "dir": dict(zip(map(str, FPIRS), detection_identification_rate(truth, y_score, labels,
+                                                                       fpir=FPIRS).tolist())),
+        "calibrated": [],
+    }
+    searches = np.asarray(calibration_searches).reshape(-1, n_calibration)
+    for target, threshold in zip(FPIRS, np.asarray(fpir_thresholds).tolist()):
+        fnir, fpir = open_set_error_rates(truth, y_score, labels, threshold=threshold)
+        row["calibrated"].append({"target": target, "threshold": threshold, "fpir": fpir,
+                                  "false_alarms": round(fpir * n_non_mated), "dir": 1 - fnir,
+                                  "n_searches_above": int((searches >= threshold).sum()),
+                                  "n_photos_above": int((searches >= threshold).any(axis=1).sum())})
+    pair_true, pair_score = _pairs(truth, pair_scores, labels)
+    fmr, fnmr, _ = fmr_fnmr_curve(pair_true, pair_score)
+    n_pairs = {"n_mated": int(pair_true.sum()), "n_non_mated": int((~pair_true).sum())}
+    row["verification"] = {
+        **n_pairs,
+        "fnmr_at_fmr": {str(f): float(fnmr[np.flatnonzero(fmr <= f)[-1]]) for f in FMRS},
+        "eer": _eer(fmr, fnmr),
+        "calibrated": [],
+    }
+    for target, threshold in zip(FMRS, np.asarray(fmr_thresholds).tolist()):
+        rates = verification_error_rates(pair_true, pair_score, threshold=threshold)
+        row["verification"]["calibrated"].append({
+            "target": target, "threshold": threshold, "fmr": rates[0], "fnmr": rates[1],
+            "false_matches": round(rates[0] * n_pairs["n_non_mated"]),
+            "false_non_matches": round(rates[1] * n_pairs["n_mated"])})
+    return row
+
+
+def _spread(values):
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max())}
+
+
+def pool_splits(splits):
+    """One condition and method over its splits (rows of :func:`evaluate_split`).
+
+    Rank-1, DIR, the DIR at the calibrated thresholds, FNMR at FMR and the
+    EER are means over the splits, with the smallest and largest split. The
+    rates of the calibrated thresholds are pooled: all false alarms (false
+    matches, false non-matches) of all splits over all their searches
+    (pairs); each split keeps its own threshold. The per-split range of the
+    achieved FPIR goes with it.
+    """
+    calibrated = []
+    for i, target in enumerate(FPIRS):
+        cells = [s["calibrated"][i] for s in splits]
+        false_alarms, searches = sum(c["false_alarms"] for c in cells), sum(s["n_non_mated"] for s in splits)
+        calibrated.append({
+            "target": target, "false_alarms": false_alarms, "non_mated": searches, "fpir": false_alarms / searches,
+            "fpir_split": _spread([c["fpir"] for c in cells]), "dir": _spread([c["dir"] for c in cells]),
+            "n_photos_above": _spread([c["n_photos_above"] for c in cells]),
+        })
+    verification = [s["verification"] for s in splits]
+    pairs = {kind: sum(v[kind] for v in verification) for kind in ("n_mated", "n_non_mated")}
+    verification_calibrated = []
+    for i, target in enumerate(FMRS):
+        cells = [v["calibrated"][i] for v in verification]
+        verification_calibrated.append({
+            "target": target,
+            "fmr": sum(c["false_matches"] for c in cells) / pairs["n_non_mated"],
+            "fnmr": sum(c["false_non_matches"] for c in cells) / pairs["n_mated"],
+            "fmr_split": _spread([c["fmr"] for c in cells]),
+        })
+    return {
+        "n_splits": len(splits),
+        "n_mated": [s["n_mated"] for s in splits], "n_non_mated": [s["n_non_mated"] for s in splits],
+        "rank1": _spread([s["rank1"] for s in splits]),
+        "dir": {str(f): _spread([s["dir"][str(f)] for s in splits]) for f in FPIRS},
+        "calibrated": calibrated,
+        "verification": {
+            **pairs,
+            "fnmr_at_fmr": {str(f): _spread([v["fnmr_at_fmr"][str(f)] for v in verification]) for f in FMRS},
+            "eer": _spread([v["eer"] for v in verification]),
+            "calibrated": verification_calibrated,
+        },
+    }
+
+
 def evaluate(scores, n_calibration):
-    """Tables of the open-set search and the verification, from :func:`compute_scores`'s arrays."""
+    """Tables of the open-set search and the verification, from :func:`compute_scores`'s arrays.
+
+    One row per condition and method: :func:`pool_splits` of its splits, with
+    the splits' own rows under ``"splits"``.
+    """
     truth = scores["probe_subjects"]
     rows = []
     for condition in scores["conditions"].tolist():
         for method in METHODS:
-            key = f"{condition}|{method}"
-            if f"{key}|scores" not in scores:
-                continue
-            y_score, labels = scores[f"{key}|scores"], scores[f"{method}|classes"]
-            mated = np.isin(truth, labels)
-            row = {
-                "condition": condition, "method": method,
-                "n_mated": int(mated.sum()), "n_non_mated": int((~mated).sum()),
-                "rank1": rank_k_identification_rate(truth[mated], y_score[mated], labels),
-                "dir": dict(zip(map(str, FPIRS), detection_identification_rate(truth, y_score, labels,
-                                                                               fpir=FPIRS).tolist())),
-                "calibrated": [],
-                "verification": {},
-            }
-            # Synthetic searches in photo order, n_calibration per photo: how many photos the threshold rests on.
-            searches = scores[f"{key}|calibration_searches"].reshape(-1, n_calibration)
-            for target, threshold in zip(FPIRS, scores[f"{key}|fpir_thresholds"].tolist()):
-                fnir, fpir = open_set_error_rates(truth, y_score, labels, threshold=threshold)
-                row["calibrated"].append({"target": target, "threshold": threshold, "fpir": fpir, "dir": 1 - fnir,
-                                          "n_searches_above": int((searches >= threshold).sum()),
-                                          "n_photos_above": int((searches >= threshold).any(axis=1).sum())})
-            pair_true, pair_score = _pairs(truth, scores[f"{key}|pair_scores"], labels)
-            fmr, fnmr, _ = fmr_fnmr_curve(pair_true, pair_score)
-            row["verification"] = {
-                "n_mated": int(pair_true.sum()), "n_non_mated": int((~pair_true).sum()),
-                "fnmr_at_fmr": {str(f): float(fnmr[np.flatnonzero(fmr <= f)[-1]]) for f in FMRS},
-                "eer": _eer(fmr, fnmr),
-                "calibrated": [dict(zip(("target", "threshold", "fmr", "fnmr"), (f, t, *verification_error_rates(
-                    pair_true, pair_score, threshold=t)))) for f, t in zip(FMRS, scores[f"{key}|fmr_thresholds"])],
-            }
-            rows.append(row)
+            splits = []
+            for split in range(len(scores["enrolled"])):
+                key = _key(condition, method, split)
+                if f"{key}|scores" not in scores:
+                    break
+                splits.append(evaluate_split(
+                    truth, scores[f"{key}|scores"], scores[f"{method}|{split}|classes"],
+                    fpir_thresholds=scores[f"{key}|fpir_thresholds"],
+                    calibration_searches=scores[f"{key}|calibration_searches"], n_calibration=n_calibration,
+                    pair_scores=scores[f"{key}|pair_scores"], fmr_thresholds=scores[f"{key}|fmr_thresholds"]))
+            if splits:
+                rows.append({"condition": condition, "method": method, **pool_splits(splits), "splits": splits})
     return rows
 
 
@@ -172,32 +281,63 @@ def _eer(fmr, fnmr):
     return float((fmr[i] + fnmr[i]) / 2)
 
 
+def _range(spread, scale=1, digits=4):
+    """``min–max`` of the splits, or one number where they agree to the digits shown."""
+    low, high = (f"{scale * spread[k]:.{digits}f}" for k in ("min", "max"))
+    return low if low == high else f"{low}–{high}"
+
+
+def _mean_range(spread, scale=100, digits=1):
+    """``mean (min–max)`` of the splits, or the mean alone where they agree to the digits shown."""
+    mean, spread_text = f"{scale * spread['mean']:.{digits}f}", _range(spread, scale, digits)
+    return mean if "–" not in spread_text else f"{mean} ({spread_text})"
+
+
+def _dir_ratios(row, rows):
+    """The full method's DIR at FPIR 0.1 over each baseline's: ratio of the means, and the splits' range."""
+    if row["method"] != "full method":
+        return ""
+    texts = []
+    for base in (r for r in rows if r["condition"] == row["condition"] and r["method"].startswith("baseline")):
+        if base["dir"]["0.1"]["mean"] == 0:
+            continue
+        per_split = [s["dir"]["0.1"] / b["dir"]["0.1"] for s, b in zip(row["splits"], base["splits"])
+                     if b["dir"]["0.1"] > 0]
+        low, high = f"{min(per_split):.2f}", f"{max(per_split):.2f}"
+        spread = "" if low == high else f" ({low}–{high})"
+        texts.append(f"{row['dir']['0.1']['mean'] / base['dir']['0.1']['mean']:.2f}×{spread} "
+                     f"{base['method'].split(', ')[1]}")
+    return " / ".join(texts)
+
+
 def markdown(rows, settings):
+    k = rows[0]["n_splits"]
+    over = f"mean over {k} splits (smallest–largest split)" if k > 1 else "one split"
     lines = [
+        f"Open-set search, {over}; DIR at each FPIR uses the threshold set on the real non-mated searches:", "",
         "| condition | method | rank-1 (%) | DIR @ FPIR 0.01 (%) | DIR @ FPIR 0.1 (%) | DIR @ FPIR 0.3 (%) "
         "| DIR @ 0.1 vs baseline |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
-        bases = [r for r in rows if r["condition"] == row["condition"] and r["method"].startswith("baseline")]
-        ratio = " / ".join(f"{row['dir']['0.1'] / b['dir']['0.1']:.2f}× {b['method'].split(', ')[1]}" for b in bases
-                           if b["dir"]["0.1"] > 0) if row["method"] == "full method" else ""
-        lines.append(f"| {row['condition']} | {row['method']} | {100 * row['rank1']:.1f} | "
-                     + " | ".join(f"{100 * row['dir'][str(f)]:.1f}" for f in FPIRS) + f" | {ratio} |")
+        lines.append(f"| {row['condition']} | {row['method']} | {_mean_range(row['rank1'])} | "
+                     + " | ".join(_mean_range(row["dir"][str(f)]) for f in FPIRS) + f" | {_dir_ratios(row, rows)} |")
     lines += [
-        "", "Thresholds calibrated from the enrolled gallery alone, and what they give on the real non-mated "
-        "searches:", "",
-        "| condition | method | target FPIR | synthetic searches (photos) above | achieved FPIR | achieved / target "
-        "| DIR (%) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "", "Thresholds calibrated from the enrolled gallery alone (per split), and what they give on the real "
+        f"non-mated searches, pooled over {'the splits' if k > 1 else 'the split'}:", "",
+        "| condition | method | target FPIR | false alarms / non-mated searches | pooled FPIR | pooled / target "
+        "| FPIR per split | synthetic-search photos above | DIR (%) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         for c in row["calibrated"]:
-            lines.append(f"| {row['condition']} | {row['method']} | {c['target']:g} | {c['n_searches_above']} "
-                         f"({c['n_photos_above']}) | {c['fpir']:.4f} | {c['fpir'] / c['target']:.2f} | "
-                         f"{100 * c['dir']:.1f} |")
+            lines.append(f"| {row['condition']} | {row['method']} | {c['target']:g} | {c['false_alarms']} / "
+                         f"{c['non_mated']} | {c['fpir']:.4f} | {c['fpir'] / c['target']:.2f} | "
+                         f"{_range(c['fpir_split'])} | {_range(c['n_photos_above'], digits=0)} | "
+                         f"{_mean_range(c['dir'])} |")
     lines += [
-        "", "1:1 verification, every probe against every enrolled photo:", "",
+        "", f"1:1 verification, every probe against every enrolled photo; FNMR at FMR and EER: {over}; "
+        "calibrated thresholds: FMR and FNMR pooled over all pairs:", "",
         "| condition | method | FNMR @ FMR 0.001 (%) | FNMR @ FMR 0.01 (%) | FNMR @ FMR 0.1 (%) | EER (%) "
         "| calibrated FMR 0.01 → achieved FMR, FNMR (%) | calibrated FMR 0.1 → achieved FMR, FNMR (%) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -206,20 +346,41 @@ def markdown(rows, settings):
         v = row["verification"]
         cal = {c["target"]: c for c in v["calibrated"]}
         lines.append(f"| {row['condition']} | {row['method']} | "
-                     + " | ".join(f"{100 * v['fnmr_at_fmr'][str(f)]:.1f}" for f in FMRS)
-                     + f" | {100 * v['eer']:.1f} | "
+                     + " | ".join(_mean_range(v["fnmr_at_fmr"][str(f)]) for f in FMRS)
+                     + f" | {_mean_range(v['eer'])} | "
                      + " | ".join(f"{cal[f]['fmr']:.4f}, {100 * cal[f]['fnmr']:.1f}" for f in (0.01, 0.1)) + " |")
     s = settings
-    lines += ["", f"{s['n_enrolled']} of {s['n_subjects']} subjects enrolled (seed {s['seed']}); "
-              f"{rows[0]['n_mated']} mated and {rows[0]['n_non_mated']} non-mated searches per condition; "
-              f"{rows[0]['verification']['n_mated']} mated and {rows[0]['verification']['n_non_mated']} non-mated "
-              f"pairs. Full method: make_mitm_pipeline's T_concat, mean-centred, scales 2/4/8, {s['chains']} "
-              f"degradation chains, {s['sigmas']} blur hypotheses; calibration: {s['calibration_probes']} synthetic "
-              "probes per gallery photo, synthesised at the condition's severity.", ""]
+    first = rows[0]
+    seeds = f"seed {s['seed']}" if k == 1 else f"seeds {s['seed']} to {s['seed'] + k - 1}"
+    lines += ["", f"{s['n_enrolled']} of {s['n_subjects']} subjects enrolled per split ({seeds}; probes and "
+              f"methods seeded {s['seed']} in every split); {first['n_mated'][0]} mated and "
+              f"{first['n_non_mated'][0]} non-mated searches per condition and split; "
+              f"{first['verification']['n_mated'] // k} mated and {first['verification']['n_non_mated'] // k} "
+              f"non-mated pairs per split. Full method: make_mitm_pipeline's T_concat, mean-centred, scales "
+              f"2/4/8, {s['chains']} degradation chains, {s['sigmas']} blur hypotheses; calibration: "
+              f"{s['calibration_probes']} synthetic probes per gallery photo, synthesised at the condition's "
+              "severity.", ""]
     return "\n".join(lines)
 
 
+def _pooled_searches(scores, condition, method):
+    """All splits' searches stacked as one: truth as the column of the true subject (-1: not enrolled).
+
+    Every split enrols the same number of subjects, so the score matrices
+    stack; a column index stands for whichever subject that split put there.
+    """
+    truth = scores["probe_subjects"]
+    codes, y_score = [], []
+    for split in range(len(scores["enrolled"])):
+        labels = scores[f"{method}|{split}|classes"].tolist()
+        column = {c: j for j, c in enumerate(labels)}
+        codes.append([column.get(t, -1) for t in truth.tolist()])
+        y_score.append(scores[f"{_key(condition, method, split)}|scores"])
+    return np.concatenate(codes), np.concatenate(y_score), np.arange(len(labels))
+
+
 def figures(scores, rows, out):
+    """DIR–FPIR and DET/ROC curves of all splits' searches and pairs pooled (one threshold for all)."""
     truth = scores["probe_subjects"]
     conditions = scores["conditions"].tolist()
     fig = Figure(figsize=(5.5 * len(conditions), 4.2), dpi=110)
@@ -228,14 +389,12 @@ def figures(scores, rows, out):
                                                                                      squeeze=False)
     for j, condition in enumerate(conditions):
         curves, pairs = {}, {}
-        for method in METHODS:
-            key = f"{condition}|{method}"
-            if f"{key}|scores" not in scores:
-                continue
-            labels = scores[f"{method}|classes"]
-            fpir, dir_, _ = dir_fpir_curve(truth, scores[f"{key}|scores"], labels)
+        for method in (r["method"] for r in rows if r["condition"] == condition):
+            fpir, dir_, _ = dir_fpir_curve(*_pooled_searches(scores, condition, method))
             curves[method] = (fpir, dir_)
-            fmr, fnmr, _ = fmr_fnmr_curve(*_pairs(truth, scores[f"{key}|pair_scores"], labels))
+            split_pairs = [_pairs(truth, scores[f"{_key(condition, method, split)}|pair_scores"],
+                                  scores[f"{method}|{split}|classes"]) for split in range(len(scores["enrolled"]))]
+            fmr, fnmr, _ = fmr_fnmr_curve(*map(np.concatenate, zip(*split_pairs)))
             pairs[method] = (fmr, fnmr)
         plot_dir_fpir(curves, ax=axes[j], title=f"Open-set search, LFW {condition}")
         plot_verification(pairs, kind="det", ax=vaxes[0, j], title=f"Verification DET, LFW {condition}")
@@ -253,6 +412,12 @@ def _condition(text):
     return severity, int(size)
 
 
+def _positive(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_options(parser)
@@ -263,31 +428,39 @@ def main(argv=None):
     parser.add_argument("--calibration-probes", type=int, default=4,
                         help="synthetic probes per gallery photo (calibrate_open_set's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--splits", type=_positive, default=5,
+                        help="enrolled halves, drawn with seeds seed, seed+1, ... (1: the single-split protocol)")
     parser.add_argument("--subjects", type=int, help="only the first N subjects (quick runs)")
     parser.add_argument("--scores", help="a scores.npz of an earlier run: redo the tables and figures only")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"chains": args.chains, "sigmas": args.sigmas, "calibration_probes": args.calibration_probes,
-                "seed": args.seed, "subjects": args.subjects}
+                "seed": args.seed, "splits": args.splits, "subjects": args.subjects}
     if args.scores:
         with np.load(args.scores, allow_pickle=False) as stored:
             scores = dict(stored)
         settings = json.loads(str(scores.pop("settings")))
     else:
         started = time.perf_counter()
+
+        def save(arrays):
+            done = {**settings, "splits": len(arrays["enrolled"]), "seconds": round(time.perf_counter() - started)}
+            tmp = out / "scores.tmp.npz"
+            np.savez_compressed(tmp, settings=json.dumps(done), **arrays)
+            tmp.replace(out / "scores.npz")
+            print(f"{done['splits']} of {args.splits} splits done in {done['seconds']} s: {out / 'scores.npz'}",
+                  flush=True)
+            settings.update(done)
+
         scores = compute_scores(
             lfw=args.lfw or shared_path("data/lfw-deepfunneled"),
             model=str(args.model or shared_path("models/mobilefacenet.onnx")),
             conditions=args.conditions, n_chains=args.chains, sigmas=args.sigmas,
-            n_calibration=args.calibration_probes, seed=args.seed, max_subjects=args.subjects,
-            log=lambda m: print(m, flush=True))
-        settings["seconds"] = round(time.perf_counter() - started)
-        tmp = out / "scores.tmp.npz"
-        np.savez_compressed(tmp, settings=json.dumps(settings), **scores)
-        tmp.replace(out / "scores.npz")
+            n_calibration=args.calibration_probes, seed=args.seed, n_splits=args.splits, max_subjects=args.subjects,
+            log=lambda m: print(m, flush=True), checkpoint=save)
     settings["n_subjects"] = len(np.unique(scores["probe_subjects"]))
-    settings["n_enrolled"] = len(scores["enrolled"])
+    settings["n_enrolled"] = scores["enrolled"].shape[1]
     rows = evaluate(scores, settings["calibration_probes"])
     (out / "results.json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=1) + "\n")
     (out / "open_set.md").write_text(markdown(rows, settings))
