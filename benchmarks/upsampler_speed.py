@@ -40,21 +40,11 @@ def measure(*, n_probes=1, size=24, repeats=20, threads=1, seed=0):
     net = up.net_
     # The network's work is the distinct blurred copies: the faintest blur
     # levels leave a probe as it is, and the upsampler runs such a copy once.
-    copies, rows = [], []  # rows[k][j]: the copy that probe k's sigma j is
-    for p in probes:
-        own = []
-        for copy_ in up.blurred_copies(p):
-            same = next((r for r in own if np.array_equal(copies[r], copy_)), None)
-            if same is None:
-                same = len(copies)
-                copies.append(copy_)
-                own.append(same)
-            rows.append(same)
-    rows = np.reshape(rows, (n_probes, -1))
+    copies, rows = up.distinct_copies(probes)
     # The same channels-last layout the upsampler feeds the network (an
     # N×H×W×C array seen as N×C×H×W); torch's CPU convolutions run it faster
     # than a contiguous N×C×H×W copy, so a contiguous baseline would flatter us.
-    x = torch.from_numpy(np.stack(copies)).permute(0, 3, 1, 2)
+    x = torch.from_numpy(copies).permute(0, 3, 1, 2)
 
     def raw():
         with torch.inference_mode():

@@ -289,16 +289,36 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
                 copies.append(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101))
         return np.stack(copies)
 
-    def _super_resolve(self, probes):
-        """Per probe (all of one size), its SR images ordered scale by scale, sigma by sigma.
+    def distinct_copies(self, probes):
+        """The network's input for some probes: their distinct blurred copies, and which copy each sigma gives.
 
-        Blur levels whose copy is the probe itself (sigma 0 and the sigmas
-        that blur nothing, see ``sigmas``: with the paper's 16 sigmas from 0
-        to 1, the first three) are super-resolved once: their hypotheses are
-        one shared image object, which :class:`~skmitm.TemplateExtractor`
-        also computes only once.
+        A probe's blurred copies that are equal (sigma 0 and the sigmas that
+        blur nothing, see ``sigmas``) are one copy, which the network runs
+        once in :meth:`transform`.
+
+        Parameters
+        ----------
+        probes : sequence of ndarray of shape (H, W, 3), dtype uint8
+            Probe images, all of one size.
+
+        Returns
+        -------
+        copies : ndarray of shape (n_copies, H, W, 3), dtype float32
+            The distinct copies, probe by probe, values in [0, 1].
+        rows : ndarray of shape (n_probes, n_sigmas), dtype int
+            ``copies[rows[k, j]]`` is probe ``k`` blurred with ``sigmas_[j]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmitm import MultiHypothesisUpsampler
+        >>> up = MultiHypothesisUpsampler(scales=(2,), sigmas=16, n_threads=1).fit()
+        >>> probe = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        >>> copies, rows = up.distinct_copies([probe, probe])
+        >>> copies.shape, rows[:, :4].tolist()
+        ((28, 24, 24, 3), [[0, 0, 0, 1], [14, 14, 14, 15]])
         """
-        distinct, rows = [], []  # rows[k][j]: the row of ``distinct`` that probe k's copy j equals
+        distinct, rows = [], []
         for probe in probes:
             own, probe_rows = [], []
             for copy_ in self.blurred_copies(probe):
@@ -309,7 +329,18 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
                     own.append(row)
                 probe_rows.append(row)
             rows.append(probe_rows)
-        lr = np.stack(distinct)
+        return np.stack(distinct), np.asarray(rows, dtype=np.intp)
+
+    def _super_resolve(self, probes):
+        """Per probe (all of one size), its SR images ordered scale by scale, sigma by sigma.
+
+        Blur levels whose copy is the probe itself (sigma 0 and the sigmas
+        that blur nothing, see ``sigmas``: with the paper's 16 sigmas from 0
+        to 1, the first three) are super-resolved once: their hypotheses are
+        one shared image object, which :class:`~skmitm.TemplateExtractor`
+        also computes only once.
+        """
+        lr, rows = self.distinct_copies(probes)
         device = torch.device(self.device)
         per_scale = {s: [] for s in self.scales_}
         for start in range(0, len(lr), self.batch_size):

@@ -348,3 +348,18 @@ def test_pipeline_scores_do_not_change_when_probes_stream(net, monkeypatch):
     monkeypatch.setattr(templates_module, "_STREAM_IMAGES", 10)
     streamed = pipe.decision_function(X)
     assert np.isfinite(expected).all() and np.array_equal(streamed, expected)
+
+
+def test_distinct_copies_index_every_blurred_copy(net):
+    up = MultiHypothesisUpsampler(net, scales=(2,), sigmas=[0.0, 0.1, 0.5, 0.5, 1.0]).fit()
+    X = probes(2)
+    X.append(X[0].copy())  # a repeated probe still gets copies of its own
+    copies, rows = up.distinct_copies(X)
+    assert rows.shape == (3, 5)
+    for k, probe in enumerate(X):
+        expected = up.blurred_copies(probe)
+        for j in range(5):
+            assert np.array_equal(copies[rows[k, j]], expected[j])
+    # Per probe: sigma 0 and 0.1 (which blurs nothing) are one copy, 0.5 listed twice is one.
+    assert rows.tolist() == [[0, 0, 1, 1, 2], [3, 3, 4, 4, 5], [6, 6, 7, 7, 8]]
+    assert copies.shape == (9, 24, 24, 3) and copies.dtype == np.float32
