@@ -301,10 +301,9 @@ def _dir_ratios(row, rows):
     for base in (r for r in rows if r["condition"] == row["condition"] and r["method"].startswith("baseline")):
         if base["dir"]["0.1"]["mean"] == 0:
             continue
-        per_split = [s["dir"]["0.1"] / b["dir"]["0.1"] for s, b in zip(row["splits"], base["splits"])
-                     if b["dir"]["0.1"] > 0]
-        low, high = f"{min(per_split):.2f}", f"{max(per_split):.2f}"
-        spread = "" if low == high else f" ({low}–{high})"
+        per_split = _range(_spread([s["dir"]["0.1"] / b["dir"]["0.1"] for s, b in zip(row["splits"], base["splits"])
+                                    if b["dir"]["0.1"] > 0]), digits=2)
+        spread = f" ({per_split})" if "–" in per_split else ""
         texts.append(f"{row['dir']['0.1']['mean'] / base['dir']['0.1']['mean']:.2f}×{spread} "
                      f"{base['method'].split(', ')[1]}")
     return " / ".join(texts)

@@ -32,6 +32,28 @@ from torch.nn import functional as F
 from skmitm import MultiHypothesisUpsampler
 
 
+def _to_8_bits(y):
+    return y.clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def _alternate(jobs, *, repeats, threads):
+    """Each job's output, and its median seconds over ``repeats`` calls alternating with the others'."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            outputs = {name: job() for name, job in jobs.items()}
+            times = {name: [] for name in jobs}
+            for _ in range(repeats):
+                for name, job in jobs.items():
+                    start = time.perf_counter()
+                    job()
+                    times[name].append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return outputs, {name: float(np.median(t)) for name, t in times.items()}
+
+
 def measure(*, n_probes=1, size=24, repeats=20, threads=1, seed=0):
     """Median seconds per call of the upsampler and of the raw forward; returns a dict."""
     rng = np.random.default_rng(seed)
@@ -47,32 +69,20 @@ def measure(*, n_probes=1, size=24, repeats=20, threads=1, seed=0):
     x = torch.from_numpy(copies).permute(0, 3, 1, 2)
 
     def raw():
-        with torch.inference_mode():
-            features = net.features(x)
-            return [net.upsample(x, features, s) for s in up.scales_]
+        features = net.features(x)
+        return [net.upsample(x, features, s) for s in up.scales_]
 
     def ours():
         # transform super-resolves lazily: reading the images is what makes them.
         return [list(hs.data) for hs in up.transform(probes)]
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        raw_out, ours_out = raw(), ours()
-        times = {"raw": [], "upsampler": []}
-        for _ in range(repeats):
-            for name, fn in (("raw", raw), ("upsampler", ours)):
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
-    raw_s, ours_s = np.median(times["raw"]), np.median(times["upsampler"])
+    outputs, medians = _alternate({"raw": raw, "upsampler": ours}, repeats=repeats, threads=threads)
+    raw_s, ours_s = medians["raw"], medians["upsampler"]
     # Like is timed against like: the raw forward's images, in the upsampler's 8 bits, are its hypotheses.
     n_sigmas = len(up.sigmas_)
-    raw_images = [y.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy() for y in raw_out]
+    raw_images = [_to_8_bits(y).permute(0, 2, 3, 1).numpy() for y in outputs["raw"]]
     difference = max(
-        int(np.abs(raw_images[i][rows[k, j]].astype(int) - ours_out[k][1 + i * n_sigmas + j]).max())
+        int(np.abs(raw_images[i][rows[k, j]].astype(int) - outputs["upsampler"][k][1 + i * n_sigmas + j]).max())
         for k in range(n_probes) for i in range(len(up.scales_)) for j in range(n_sigmas)
     )
     return {
@@ -93,38 +103,23 @@ def bicubic_speed(*, n_probes=4, size=24, repeats=20, threads=1, seed=0):
     probes = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n_probes)]
     x = torch.from_numpy(np.concatenate([up.blurred_copies(p) for p in probes])).permute(0, 3, 1, 2)
 
-    def to_8_bits(y):
-        return y.clamp(0, 1).mul(255).round().to(torch.uint8)
-
     def before():
         features = net.features(x)
-        return [to_8_bits(F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
-                          + net.tails[f"x{s}"](features)) for s in up.scales_]
+        return [_to_8_bits(F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
+                           + net.tails[f"x{s}"](features)) for s in up.scales_]
 
     def now():
         features = net.features(x)
-        return [to_8_bits(net.upsample(x, features, s)) for s in up.scales_]
+        return [_to_8_bits(net.upsample(x, features, s)) for s in up.scales_]
 
     jobs = {"F.interpolate": before, "matrix products": now,
             "F.interpolate alone": lambda: [F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
                                             for s in up.scales_]}
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            outputs = {name: job() for name, job in jobs.items()}
-            times = {name: [] for name in jobs}
-            for _ in range(repeats):
-                for name, job in jobs.items():
-                    start = time.perf_counter()
-                    job()
-                    times[name].append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
+    outputs, medians = _alternate(jobs, repeats=repeats, threads=threads)
     old, new = outputs["F.interpolate"], outputs["matrix products"]
     differing = sum(int((a != b).sum()) for a, b in zip(old, new))
     largest = max(int((a.int() - b.int()).abs().max()) for a, b in zip(old, new))
-    return {name: float(np.median(t)) for name, t in times.items()}, differing, sum(a.numel() for a in old), largest
+    return medians, differing, sum(a.numel() for a in old), largest
 
 
 def main(argv=None):

@@ -283,7 +283,7 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
         image = probe.astype(np.float32) / 255.0
         copies = []
         for sigma in self.sigmas_:
-            if _blurs_nothing(sigma):
+            if sigma < _NO_BLUR_SIGMA:
                 copies.append(image)
             else:
                 copies.append(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT_101))
@@ -359,11 +359,6 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
 # and the neighbours' share moves a pixel by no more than its rounding.
 # exp(-1 / (2 sigma²)) < 2⁻²⁶ is sigma below sqrt(1 / (52 ln 2)) ≈ 0.1666.
 _NO_BLUR_SIGMA = math.sqrt(1.0 / (52.0 * math.log(2.0)))
-
-
-def _blurs_nothing(sigma):
-    """True where blurring with ``sigma`` would leave the probe as it is, to float32's resolution (see above)."""
-    return sigma < _NO_BLUR_SIGMA
 
 
 class _SuperResolvedBlock:
