@@ -240,6 +240,9 @@ def _train_adapter_options(parser):
                         help="degradations the training probes are drawn from: the benchmark's probe synthesis "
                         "(probe-moderate, probe-harsh), camera-like, motion blur (default: %s)"
                         % " ".join(defaults["degradations"]))
+    parser.add_argument("--draws", type=_positive, default=defaults["draws"],
+                        help="degraded copies of each training face, each with its own degradation, size and "
+                        "sigma (default: %(default)s)")
     parser.add_argument("--val-fraction", type=float, default=defaults["val_fraction"],
                         help="share of the people held out to validate the maps (default: %(default)s)")
     parser.add_argument("--alpha", type=float, default=defaults["alpha"], help="ridge penalty (default: %(default)s)")
@@ -1064,14 +1067,14 @@ def _train_adapter(args):
     command = ["skmitm train-adapter", f"--lfw {args.lfw}", f"--model {args.model}" if args.model else "",
                f"--out {args.out}", f"--scales {' '.join(map(str, args.scales))}",
                f"--probe-sizes {' '.join(map(str, args.probe_sizes))}", f"--max-faces {args.max_faces}",
-               f"--degradations {' '.join(args.degradations)}",
+               f"--degradations {' '.join(args.degradations)}", f"--draws {args.draws}",
                f"--val-fraction {args.val_fraction}", f"--alpha {args.alpha}", "--gallery" if args.gallery else "",
                "--shared" if args.shared else "", f"--seed {args.seed}", f"--crop {args.crop}",
                f"--templates {args.templates}" if args.templates else ""]
     card = train_adapter(args.lfw, model=args.model, out=args.out, max_faces=args.max_faces,
                          val_fraction=args.val_fraction, scales=tuple(args.scales),
                          probe_sizes=tuple(args.probe_sizes), degradations=tuple(args.degradations),
-                         gallery=args.gallery, alpha=args.alpha,
+                         draws=args.draws, gallery=args.gallery, alpha=args.alpha,
                          shared=args.shared, random_state=args.seed, crop=args.crop, templates=args.templates,
                          progress=not args.no_progress,
                          command=" ".join(c for c in command if c))

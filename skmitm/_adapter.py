@@ -304,20 +304,33 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
     adapt_gallery : bool, default=False
         Whether ``fit_transform`` maps the gallery's matched and degraded
         hypotheses too (the weights must hold maps for their groups).
+    required : bool, default=True
+        With ``weights=None``, whether ``fit`` fails when no adapter ships for
+        ``model`` (or ``model`` is not a network file, e.g. a torch module).
+        ``False`` makes the step pass every template through unchanged in that
+        case (``active_`` is then False): what
+        :func:`~skmitm.make_mitm_pipeline` uses, so that its default pipeline
+        adapts templates for the networks an adapter ships for and still runs
+        for any other.
 
     Attributes
     ----------
-    network_sha256_ : str
-        SHA-256 of the face network file.
-    weights_path_ : str
-        The weights file read.
+    active_ : bool
+        Whether the step maps templates (False only for ``required=False``
+        without a shipped adapter).
+    network_sha256_ : str or None
+        SHA-256 of the face network file (None when it is not a file).
+    weights_path_ : str or None
+        The weights file read (None when inactive).
+    weights_sha256_ : str or None
+        SHA-256 of that file (None when inactive).
     groups_ : list of str
-        The hypothesis groups the adapter has maps for.
-    template_dim_ : int
-        Length of a template.
+        The hypothesis groups the adapter has maps for (empty when inactive).
+    template_dim_ : int or None
+        Length of a template (None when inactive).
     adapts_gallery_ : bool
         Whether the weights hold maps for gallery groups.
-    maps_ : dict of ndarray
+    maps_ : dict of ndarray or None
         The maps, as :func:`~skmitm.adapter_training.fit_template_maps` returns them.
 
     See Also
@@ -358,15 +371,18 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "model": [None, str, os.PathLike],
+        # A network file, a pack name or a torch module, as TemplateExtractor takes it: checked in fit.
+        "model": "no_validation",
         "weights": [None, str, os.PathLike],
         "adapt_gallery": ["boolean"],
+        "required": ["boolean"],
     }
 
-    def __init__(self, model=None, *, weights=None, adapt_gallery=False):
+    def __init__(self, model=None, *, weights=None, adapt_gallery=False, required=True):
         self.model = model
         self.weights = weights
         self.adapt_gallery = adapt_gallery
+        self.required = required
 
     def fit(self, X=None, y=None):
         """Read the adapter weights and check that they belong to ``model``.
@@ -382,14 +398,22 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         self : TemplateAdapter
         """
         self._validate_params()
-        network = default_dlib_model() if self.model is None else os.fspath(self.model)
-        if not os.path.isfile(network):
-            raise FileNotFoundError(f"model file {network!r} does not exist")
+        network = default_dlib_model() if self.model is None else self.model
+        if not isinstance(network, (str, os.PathLike)) or not os.path.isfile(network):
+            if self.weights is None and not self.required:
+                return self._inactive(None)
+            if isinstance(network, (str, os.PathLike)):
+                raise FileNotFoundError(f"model file {os.fspath(network)!r} does not exist")
+            raise TypeError(f"model is a {type(network).__name__}; the adapter needs the face network's file, "
+                            "whose SHA-256 its weights are keyed on")
+        network = os.fspath(network)
         sha256 = _file_sha256(os.path.abspath(network))
         weights = self.weights
         if weights is None:
             weights = shipped_adapter(sha256)
             if weights is None:
+                if not self.required:
+                    return self._inactive(sha256)
                 raise ValueError(
                     f"no template adapter ships for the face network {Path(network).name!r} (SHA-256 {sha256}); "
                     f"train one with 'skmitm train-adapter --model {network} --lfw LFW_FOLDER --out ADAPTER.npz' "
@@ -403,12 +427,27 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"adapt_gallery=True but the adapter {os.fspath(weights)!r} has no map for gallery "
                              f"hypotheses (it maps {groups}); train it with gallery hypotheses or leave "
                              "adapt_gallery=False")
+        self.active_ = True
         self.maps_ = maps
         self.network_sha256_ = sha256
         self.weights_path_ = os.fspath(weights)
+        self.weights_sha256_ = file_sha256(weights)
         self.groups_ = groups
         self.template_dim_ = int(header["template_dim"])
         self.adapts_gallery_ = adapts_gallery
+        return self
+
+    def _inactive(self, sha256):
+        """Fitted as a step that passes templates through (``required=False`` and no adapter for the network)."""
+        if self.adapt_gallery:
+            raise ValueError("adapt_gallery=True but no template adapter ships for this face network; pass weights= "
+                             "or leave adapt_gallery=False")
+        self.active_ = False
+        self.maps_ = None
+        self.network_sha256_ = sha256
+        self.weights_path_ = self.weights_sha256_ = self.template_dim_ = None
+        self.groups_ = []
+        self.adapts_gallery_ = False
         return self
 
     def _sets(self, X):
@@ -416,12 +455,14 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         for i, s in enumerate(sets):
             if not s.has_templates:
                 raise TypeError(f"X[{i}] holds images; expected templates (put a TemplateExtractor before the adapter)")
-            if s.data.shape[1] != self.template_dim_:
+            if self.active_ and s.data.shape[1] != self.template_dim_:
                 raise ValueError(f"X[{i}] has templates of {s.data.shape[1]} features; the adapter maps templates "
                                  f"of {self.template_dim_} (another face network?)")
         return sets
 
     def _map(self, sets, kinds, what):
+        if not self.active_:
+            return sets
         templates, meta, owner = _stack(sets)
         mapped = _map_rows(templates, _centring_groups(meta), self.maps_, kinds, what)
         bounds = np.cumsum([len(s) for s in sets])[:-1]
@@ -441,7 +482,7 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
             The input's metadata; its probe hypotheses mapped (unit-norm
             float32), any other kind as it is.
         """
-        check_is_fitted(self, "network_sha256_")
+        check_is_fitted(self, "active_")
         return self._map(self._sets(X), PROBE_KINDS, "probe")
 
     def fit_transform(self, X, y=None):
@@ -457,7 +498,23 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         -------
         sets : list of HypothesisSet
         """
-        self.fit(X, y)
+        return self.fit(X, y).transform_gallery(X)
+
+    def transform_gallery(self, X):
+        """The gallery as ``fit_transform`` returns it, from a fitted adapter.
+
+        Parameters
+        ----------
+        X : list of HypothesisSet of templates, or ndarray of shape (n_samples, D)
+            Gallery templates.
+
+        Returns
+        -------
+        sets : list of HypothesisSet
+            As they are, or, with ``adapt_gallery=True``, with the matched and
+            degraded hypotheses mapped.
+        """
+        check_is_fitted(self, "active_")
         sets = self._sets(X)
         return self._map(sets, GALLERY_KINDS, "gallery") if self.adapt_gallery else sets
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from ._adapter import TemplateAdapter
 from ._degradation import GalleryDegrader
 from ._hypotheses import HypothesisSet
 from ._identification import FusedNearestNeighborIdentifier, _KeptGallery
@@ -37,7 +38,7 @@ _OLD_FORMATS = ("skmitm-gallery/1",)
 #: The classes a gallery file may name, and the parameters that do not change
 #: a template or a score (run-time choices), which the file leaves out.
 _STEP_CLASSES = {cls.__name__: cls for cls in (GalleryDegrader, MultiHypothesisUpsampler, TemplateExtractor,
-                                               FusedNearestNeighborIdentifier)}
+                                               TemplateAdapter, FusedNearestNeighborIdentifier)}
 _RUNTIME_PARAMS = {"model", "model_root", "weights", "memory", "progress", "n_jobs", "device", "batch_size",
                    "n_threads", "chunk_size", "probe_means"}
 #: What each step's progress bar and timing line call its work.
@@ -219,6 +220,8 @@ def _gallery_templates(pipeline, X, timer, progress, *, first_index=0):
                 images = step._gallery_images(out)
                 bar = progress_bar(images, enabled=progress, desc="degradation", unit="gallery image")
                 out = [step._degrade(image, first_index + i) for i, image in enumerate(bar)]
+            elif isinstance(step, TemplateAdapter):  # whose transform is for probes
+                out = step.transform_gallery(out)
             elif not isinstance(step, MultiHypothesisUpsampler):  # which passes the gallery through
                 out = step.transform(out)
     return out
@@ -467,6 +470,7 @@ def save_gallery(pipeline, path):
                          "so that people added later are degraded with the same chains")
     extractor = next(step for _, step in pipeline.steps if isinstance(step, TemplateExtractor))
     upsampler = next((step for _, step in pipeline.steps if isinstance(step, MultiHypothesisUpsampler)), None)
+    adapter = next((step for _, step in pipeline.steps if isinstance(step, TemplateAdapter)), None)
     subjects = np.asarray(identifier._gallery_y)
     if subjects.dtype.kind not in "iuU":
         raise TypeError(f"subjects of dtype {subjects.dtype} cannot be stored; expected strings or integers")
@@ -483,6 +487,7 @@ def save_gallery(pipeline, path):
         "model_sha256": extractor.model_sha256_,
         "model": None if extractor.model_path_ is None or extractor.model is None else str(extractor.model_path_),
         "sr_sha256": None if upsampler is None else _sr_sha256(upsampler),
+        "adapter_sha256": None if adapter is None else adapter.weights_sha256_,
         "probe_mean_groups": groups,
         "probe_mean_counts": [int(counts.get(g, 0)) for g in groups],
         "synthetic": getattr(identifier, "synthetic_probes_", {"enabled": False}),
@@ -496,7 +501,8 @@ def read_gallery_header(path):
     return load_array_file(path, format=(FORMAT, *_OLD_FORMATS), name="gallery file")
 
 
-def load_gallery(path, model=None, *, weights=None, pipeline=None, device="cpu", n_jobs=None, progress=False):
+def load_gallery(path, model=None, *, weights=None, adapter=None, pipeline=None, device="cpu", n_jobs=None,
+                 progress=False):
     """Rebuild a fitted pipeline from an enrolled-gallery file, computing no gallery template.
 
     Parameters
@@ -510,6 +516,10 @@ def load_gallery(path, model=None, *, weights=None, pipeline=None, device="cpu",
     weights : str, os.PathLike or None, default=None
         Super-resolution weights card (None: the shipped weights); its sha256
         must be the recorded one.
+    adapter : str, os.PathLike or None, default=None
+        Template adapter weights file of a pipeline with a
+        :class:`~skmitm.TemplateAdapter` step (None: the one shipped for the
+        network); its sha256 must be the recorded one.
     pipeline : sklearn.pipeline.Pipeline, default=None
         Settings the caller expects (e.g. ``make_mitm_pipeline(...)``): a
         setting that differs from the file's is refused, naming it.
@@ -527,8 +537,8 @@ def load_gallery(path, model=None, *, weights=None, pipeline=None, device="cpu",
     Raises
     ------
     ValueError
-        If the file is corrupt or altered, the network or the weights differ
-        from the recorded ones, or ``pipeline``'s settings differ.
+        If the file is corrupt or altered, the network, the weights or the
+        adapter differ from the recorded ones, or ``pipeline``'s settings differ.
 
     See Also
     --------
@@ -577,6 +587,13 @@ def load_gallery(path, model=None, *, weights=None, pipeline=None, device="cpu",
             if _sr_sha256(step) != header["sr_sha256"]:
                 raise ValueError(f"gallery file {str(path)!r} was enrolled with super-resolution weights sha256 "
                                  f"{header['sr_sha256']}; the weights given have sha256 {_sr_sha256(step)}")
+        elif isinstance(step, TemplateAdapter):
+            step.set_params(model=model, weights=adapter)
+            step.fit()
+            if step.weights_sha256_ != header.get("adapter_sha256"):
+                raise ValueError(f"gallery file {str(path)!r} was enrolled with template adapter weights sha256 "
+                                 f"{header.get('adapter_sha256')}; the adapter given has sha256 "
+                                 f"{step.weights_sha256_} ({step.weights_path_ or 'none: templates pass through'})")
         else:
             step._fit([])  # draws the same chains from the stored seed; degrades nothing
     _set_progress(loaded, progress)

@@ -98,7 +98,7 @@ def degrade_training_face(face, size, rng, degradations=TRAINING_DEGRADATIONS):
 
 
 def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(16, 32), gallery=True,
-                            degradations=TRAINING_DEGRADATIONS, random_state=0, progress=True):
+                            degradations=TRAINING_DEGRADATIONS, random_state=0, draw=0, progress=True):
     """Low-resolution hypothesis templates and the high-resolution template of every face.
 
     Parameters
@@ -119,6 +119,10 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
         drawn from.
     random_state : int, default=0
         Seed; face ``i`` draws from ``numpy.random.default_rng([random_state, i])``.
+    draw : int, default=0
+        Which degraded copy of each face to make: draw ``k > 0`` seeds face
+        ``i`` with ``[random_state, i, k]`` instead, so that several draws give
+        independent degradations, sizes and sigmas of the same faces.
     progress : bool, default=True
 
     Returns
@@ -132,8 +136,11 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
     """
     if not is_integer(random_state):
         raise ValueError(f"random_state={random_state!r}; expected an integer seed")
+    if not is_integer(draw) or draw < 0:
+        raise ValueError(f"draw={draw!r}; expected an integer >= 0")
     lo, hi = probe_sizes
-    rngs = [np.random.default_rng([random_state, i]) for i in range(len(faces))]
+    seeds = [[random_state, i] + ([int(draw)] if draw else []) for i in range(len(faces))]
+    rngs = [np.random.default_rng(seed) for seed in seeds]
     sizes = np.array([int(rng.integers(lo, hi + 1)) for rng in rngs])
     probes, kinds = zip(*(degrade_training_face(face, size, rng, degradations)
                           for face, size, rng in zip(faces, sizes, rngs)))
@@ -155,7 +162,7 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
                 members = chunk[sizes[chunk] == size]
                 if gallery:
                     degrader = GalleryDegrader(probe_size=int(size), scales=scales, n_chains=1,
-                                               random_state=np.random.default_rng([random_state, int(members[0])]))
+                                               random_state=np.random.default_rng(seeds[int(members[0])]))
                     sets = extractor.transform(degrader.fit_transform([faces[i] for i in members]))
                 else:
                     sets = extractor.transform([faces[i] for i in members])
@@ -265,9 +272,9 @@ def _cosines(low, high, maps=None):
     return {str(g): round(float(cosine[labels == g].mean()), 4) for g in np.unique(labels)}
 
 
-def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000, val_fraction=0.1, scales=(2, 4, 8),
-                  probe_sizes=(16, 32), degradations=TRAINING_DEGRADATIONS, gallery=False, alpha=1.0, shared=False,
-                  random_state=0, crop="auto", templates=None, progress=True, command=None):
+def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000, val_fraction=0.1, scales=(2, 4, 8),
+                  probe_sizes=(16, 32), degradations=TRAINING_DEGRADATIONS, draws=3, gallery=False, alpha=1.0,
+                  shared=False, random_state=0, crop="auto", templates=None, progress=True, command=None):
     """Train a template adapter for ``model`` on LFW people outside the benchmark and write it with its card.
 
     Parameters
@@ -280,8 +287,9 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         (None: dlib's ResNet).
     out : str or os.PathLike, default="template_adapter.npz"
         The weights file to write; its card (``.json``) goes beside it.
-    max_faces : int, default=1000
-        Faces drawn at random (seeded) from the training people.
+    max_faces : int, default=8000
+        Faces drawn at random (seeded) from the training people (LFW has
+        7,248 outside the benchmark: the default takes them all).
     val_fraction : float, default=0.1
         Share of the drawn faces held out to measure the mean cosine to the
         high-resolution template before and after the maps (in the card).
@@ -295,6 +303,11 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         e.g. ``("probe-moderate", "probe-harsh")`` for the benchmark's probe
         synthesis alone (a narrow family: an adapter meant for unknown
         cameras should be trained on the broad one).
+    draws : int, default=3
+        Degraded copies of each face (each with its own degradation, probe
+        size and sigma; see ``draw`` in :func:`make_training_templates`): more
+        training pairs from the same faces. Validation holds out people, so
+        every copy of a held-out face stays held out.
     gallery : bool, default=False
         Also fit maps for the gallery's matched and degraded hypotheses.
     alpha : float, default=1.0
@@ -329,12 +342,15 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
     if not degradations or not set(degradations) <= set(TRAINING_DEGRADATIONS) or len(set(degradations)) < len(
             degradations):
         raise ValueError(f"degradations={degradations!r}; expected distinct members of {TRAINING_DEGRADATIONS}")
+    if not is_integer(draws) or draws < 1:
+        raise ValueError(f"draws={draws!r}; expected an integer >= 1")
     started = time.perf_counter()
     extractor = TemplateExtractor(model).fit()
     key = repr((str(lfw), extractor.model_sha256_, _sr_sha256(), max_faces, val_fraction, tuple(scales),
                 tuple(probe_sizes), gallery, random_state, crop)
                # The broad family keeps the key of the files written before the family could be chosen.
-               + ((degradations,) if degradations != TRAINING_DEGRADATIONS else ()))
+               + ((degradations,) if degradations != TRAINING_DEGRADATIONS else ())
+               + ((("draws", int(draws)),) if draws != 1 else ()))
     stored = _load_training_templates(templates, key) if templates is not None else None
     if stored is None:
         faces, subjects, box = _training_faces(lfw, extractor, crop, max_faces, random_state)
@@ -342,11 +358,17 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         rng = np.random.default_rng([random_state, 1])
         people = np.unique(subjects)
         held_out = np.isin(subjects, rng.choice(people, size=max(1, int(val_fraction * len(people))), replace=False))
-        low, high, kinds = make_training_templates(faces, extractor, scales=scales, probe_sizes=probe_sizes,
-                                                   gallery=gallery, degradations=degradations,
-                                                   random_state=random_state, progress=progress)
-        stored = {"low": low, "high": high, "kinds": kinds, "held_out": held_out, "subjects": subjects,
-                  "crop": box}
+        low, high, kinds = [], [], []
+        for draw in range(int(draws)):
+            made = make_training_templates(faces, extractor, scales=scales, probe_sizes=probe_sizes, gallery=gallery,
+                                           degradations=degradations, random_state=random_state, draw=draw,
+                                           progress=progress)
+            for kept, new in zip((low, high, kinds), made):
+                kept.append(new)
+        # One row per degraded copy: draw k of every face, then draw k + 1.
+        stored = {"low": [s for sets in low for s in sets], "high": np.concatenate(high),
+                  "kinds": np.concatenate(kinds), "held_out": np.tile(held_out, int(draws)),
+                  "subjects": np.tile(subjects, int(draws)), "crop": box}
         if templates is not None:
             _save_training_templates(templates, key, stored)
     low, high, kinds, held_out, subjects = (stored[k] for k in ("low", "high", "kinds", "held_out", "subjects"))
@@ -354,7 +376,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
     val = np.flatnonzero(held_out)
     maps = fit_template_maps([low[i] for i in train], high[train], alpha=alpha, shared=shared)
     validation = {
-        "faces": int(len(val)),
+        "faces": int(len(val) // int(draws)),
         "mean_cosine_to_high_resolution_before": _cosines([low[i] for i in val], high[val]),
         "mean_cosine_to_high_resolution_after": _cosines([low[i] for i in val], high[val], maps),
     }
@@ -363,13 +385,14 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=1000
         "data": {
             "source": f"LFW, people with fewer than {EVALUATION_MIN_IMAGES} images (never the benchmark's 423)",
             "crop": stored["crop"],
-            "train_faces": int(len(train)),
+            "train_faces": int(len(train) // int(draws)),
             "train_people": int(len(np.unique(subjects[train]))),
             "identity_labels": "not used",
         },
         "training": {
             "method": "ridge regression per hypothesis group" if not shared else "one ridge regression, all groups",
             "alpha": alpha, "scales": list(scales), "probe_sizes": list(probe_sizes),
+            "draws_per_face": int(draws), "train_pairs": int(len(train)),
             "degradations": {k: int((kinds[train] == k).sum()) for k in np.unique(kinds)},
             "sigmas": "one per face, drawn from numpy.linspace(0, 1, 16)",
             "gallery_hypotheses": "matched and 1 random degradation chain per scale" if gallery else "none",

@@ -225,7 +225,7 @@ def test_gallery_side(adapter_files, tmp_path):
 def test_params_clone_and_validation(adapter_files):
     network, weights, _, _ = adapter_files
     adapter = TemplateAdapter(network, weights=weights, adapt_gallery=True)
-    assert adapter.get_params() == {"model": network, "weights": weights, "adapt_gallery": True}
+    assert adapter.get_params() == {"model": network, "weights": weights, "adapt_gallery": True, "required": True}
     copy = clone(adapter.fit())
     assert copy.get_params() == adapter.get_params() and not hasattr(copy, "groups_")
     with pytest.raises(InvalidParameterError, match="adapt_gallery"):
@@ -307,6 +307,25 @@ def test_training_templates_pair_each_face_with_its_own_template():
     assert set(kinds) <= set(TRAINING_DEGRADATIONS)
 
 
+def test_each_draw_degrades_the_same_faces_with_its_own_seed():
+    from skmitm import TemplateExtractor
+
+    rng = np.random.default_rng(11)
+    faces = [rng.integers(0, 256, (126, 126, 3), dtype=np.uint8) for _ in range(4)]
+    extractor = TemplateExtractor().fit()
+    made = {draw: make_training_templates(faces, extractor, scales=(2,), probe_sizes=(16, 32), gallery=False,
+                                          random_state=3, draw=draw, progress=False) for draw in (0, 1, 2)}
+    for draw, (low, high, _) in made.items():
+        # The first number each face's generator gives is its probe size: seeds [3, i], then [3, i, draw].
+        seeds = [[3, i] + ([draw] if draw else []) for i in range(len(faces))]
+        assert [int(s.meta["size"][0]) for s in low] == [int(np.random.default_rng(seed).integers(16, 33))
+                                                         for seed in seeds]
+        np.testing.assert_array_equal(high, made[0][1])  # the same faces: the same high-resolution templates
+    assert not np.allclose(made[1][0][0].data, made[2][0][0].data)
+    with pytest.raises(ValueError, match=r"^draw=-1; expected an integer >= 0"):
+        make_training_templates(faces, extractor, draw=-1, progress=False)
+
+
 def test_train_adapter_command_checks_arguments_before_work(tmp_path, capsys):
     for argv, message in [
         (["--lfw", str(tmp_path / "absent")], "--lfw folder"),
@@ -329,6 +348,11 @@ def test_train_adapter_refuses_an_unknown_degradation(tmp_path, capsys):
         main(["train-adapter", "--lfw", str(tmp_path), "--degradations", "blur"])
     assert exit_info.value.code == 2
     assert "--degradations: invalid choice: 'blur'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train-adapter", "--lfw", str(tmp_path), "--draws", "0"])
+    assert "argument --draws: '0' is not a positive integer" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"^draws=0; expected an integer >= 1"):
+        adapter_training.train_adapter(tmp_path, draws=0)
 
 
 def test_adapter_trained_on_lfw_belongs_to_mobilefacenet(mobilefacenet_path, lfw_dir, tmp_path):
@@ -361,14 +385,21 @@ def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkey
         (lfw / "Evaluation_Person" / f"Evaluation_Person_{k:04d}.jpg").write_bytes(b"not an image")
     kept = tmp_path / "templates.npz"
     card_path = adapter_training.train_adapter(lfw, out=tmp_path / "a.npz", max_faces=12, scales=(2,),
-                                               probe_sizes=(16, 16), templates=kept, progress=False)
+                                               probe_sizes=(16, 16), draws=2, templates=kept, progress=False)
     card = json.loads(card_path.read_text())
     assert card["groups"] == ["original@1.0", "super-resolved@2.0"] and card["data"]["train_faces"] == 11
+    assert card["training"]["draws_per_face"] == 2 and card["training"]["train_pairs"] == 22
+    assert card["validation"]["faces"] == 1
     assert set(card["validation"]["mean_cosine_to_high_resolution_after"]) == set(card["groups"])
     assert TemplateAdapter(weights=tmp_path / "a.npz").fit().groups_ == card["groups"]  # dlib's network
     stored, key = adapter_training.read_training_templates(kept)
-    assert len(stored["low"]) == 12 and stored["high"].shape == (12, 128) and int(stored["held_out"].sum()) == 1
-    assert sorted(stored["subjects"].tolist()) == [f"Person_{p:02d}" for p in range(12)]
+    assert len(stored["low"]) == 24 and stored["high"].shape == (24, 128) and int(stored["held_out"].sum()) == 2
+    # Two copies of each face, draw 0 of every face first: same faces, people and split; other degradations.
+    np.testing.assert_array_equal(stored["high"][:12], stored["high"][12:])
+    np.testing.assert_array_equal(stored["held_out"][:12], stored["held_out"][12:])
+    assert stored["subjects"][:12].tolist() == stored["subjects"][12:].tolist()
+    assert not np.allclose(stored["low"][0].data, stored["low"][12].data)
+    assert sorted(stored["subjects"][:12].tolist()) == [f"Person_{p:02d}" for p in range(12)]
     assert all(sorted(set(s.meta["kind"])) == ["original", "super-resolved"] for s in stored["low"])
     assert set(stored["kinds"]) <= set(TRAINING_DEGRADATIONS) and card["network_sha256"] in key
 
@@ -377,16 +408,16 @@ def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkey
 
     monkeypatch.setattr(adapter_training, "make_training_templates", no_recompute)
     adapter_training.train_adapter(lfw, out=tmp_path / "s.npz", max_faces=12, scales=(2,), probe_sizes=(16, 16),
-                                   templates=kept, shared=True, progress=False)
+                                   draws=2, templates=kept, shared=True, progress=False)
     shared, _ = load_adapter(tmp_path / "s.npz")
     assert shared["coef"].shape[0] == 1 and shared["index"].tolist() == [0, 0]
 
     # A narrower degradation family is other training data: the kept templates are not reused for it.
     monkeypatch.undo()
     card_path = adapter_training.train_adapter(lfw, out=tmp_path / "n.npz", max_faces=12, scales=(2,),
-                                               probe_sizes=(16, 16), templates=kept, degradations=("probe-harsh",),
-                                               progress=False)
-    assert json.loads(card_path.read_text())["training"]["degradations"] == {"probe-harsh": 11}
+                                               probe_sizes=(16, 16), draws=2, templates=kept,
+                                               degradations=("probe-harsh",), progress=False)
+    assert json.loads(card_path.read_text())["training"]["degradations"] == {"probe-harsh": 22}
 
 
 @pytest.mark.parametrize("check", [check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
@@ -395,10 +426,21 @@ def test_sklearn_parameter_checks(check):
     check("TemplateAdapter", TemplateAdapter())
 
 
-def test_a_bad_type_is_refused_by_name(adapter_files):
+def test_a_model_that_is_not_a_file_is_refused_by_name_unless_optional(adapter_files):
+    import torch
+
     network, weights, _, _ = adapter_files
-    with pytest.raises(InvalidParameterError, match=r"^TemplateAdapter: model=3; expected "):
+    with pytest.raises(TypeError, match=r"^model is a int; the adapter needs the face network's file"):
         TemplateAdapter(3, weights=weights).fit()
+    module = torch.nn.Flatten()
+    with pytest.raises(TypeError, match=r"^model is a Flatten; the adapter needs the face network's file"):
+        TemplateAdapter(module).fit()
+    with pytest.raises(TypeError, match=r"^model is a Flatten"):  # weights given: they must be checked
+        TemplateAdapter(module, weights=weights, required=False).fit()
+    optional = TemplateAdapter(module, required=False).fit()
+    assert not optional.active_ and optional.network_sha256_ is None and optional.weights_sha256_ is None
+    with pytest.raises(InvalidParameterError, match="required"):
+        TemplateAdapter(network, required="no").fit()
 
 
 def test_default_penalty_is_a_ridge_of_alpha_one():
