@@ -34,6 +34,9 @@ SUMMARY = [
     ("single-hypothesis SR ×4", "mean-centred", "+ Single hypothesis SR", "4×"),
     ("+ multi-scale, T_concat (no originals)", "mean-centred", "+ Multi-scale accumulation", "T_concat"),
     ("all hypotheses incl. originals, T_concat", "mean-centred", "All hypotheses, originals included", "T_concat"),
+    ("+ template adapter, T_concat", "mean-centred", "+ Template adapter", "T_concat"),
+    ("+ template adapter, sigma-0 probes vs gallery photos, S_add", "mean-centred",
+     "+ Template adapter, sigma-0 probes vs gallery photos", "S_add"),
 ]
 
 

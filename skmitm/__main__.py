@@ -378,6 +378,10 @@ def build_parser():
     abl.add_argument("--subjects", type=_positive, help="use only the first N subjects (quick runs)")
     abl.add_argument("--templates", help="file keeping the computed templates: reused by a rerun with the same "
                      "settings, written otherwise")
+    abl.add_argument("--adapter", default="auto",
+                     help="template adapter whose rows are added: auto (the one shipped for the network, if any), "
+                     "none, or an adapter weights file from 'skmitm train-adapter' (default: %(default)s)")
+    abl.add_argument("--cache", help="template cache folder (shared with other runs over the same images)")
 
     # identify and evaluate: a gallery folder (or an enrolled gallery), a probe folder and the pipeline's options.
     folders = [_folder_options(), model, _method_options(), _hypothesis_options(make_mitm_pipeline), progress,
@@ -889,6 +893,7 @@ def _ablation(args):
     results = run_ablation(lfw=args.lfw, model=args.model, out=args.out, probe_size=size, severity=severity,
                            n_chains=args.chains, sigmas=args.sigmas, random_state=args.seed,
                            max_subjects=args.subjects, templates_path=args.templates, crop=args.crop,
+                           adapter=None if args.adapter == "none" else args.adapter, memory=args.cache,
                            n_jobs=args.n_jobs, progress=not args.no_progress)
     for row in results["rows"]:
         print(f"{row['similarity']:>12} {row['section'][:40]:>40} {row['column']:>10}: rank-1 {row['rank1']:5.1f}%")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._adapter import TemplateAdapter
 from ._degradation import GalleryDegrader
 from ._hypotheses import META_DTYPE, HypothesisSet
 from ._identification import FusedNearestNeighborIdentifier
@@ -28,6 +29,7 @@ from .metrics import cmc_curve, plot_cmc, rank_k_identification_rate
 
 __all__ = [
     "ablation_grid",
+    "adapter_grid",
     "evaluate_grid",
     "load_ablation_templates",
     "plot_ablation_cmc",
@@ -92,6 +94,31 @@ def ablation_grid(scales=(2, 4, 8)):
     return rows
 
 
+def adapter_grid():
+    """The rows scored over probe templates mapped by a :class:`~skmitm.TemplateAdapter`.
+
+    Returns
+    -------
+    rows : list of dict
+        As :func:`ablation_grid` returns them, in Table 2, with ``adapted``
+        True: all hypotheses (originals included) under ``T_concat`` and
+        ``S_max/S_add``; the same against the gallery photos alone; and the
+        sigma-0 probe hypotheses against the gallery photos, ``S_add``.
+
+    Examples
+    --------
+    >>> from skmitm._ablation import adapter_grid
+    >>> [(r["section"], r["column"]) for r in adapter_grid()][-1]
+    ('+ Template adapter, sigma-0 probes vs gallery photos', 'S_add')
+    """
+    rows = [_row("2", "+ Template adapter", fusion, fusion=fusion) for fusion in ("T_concat", "S_max/S_add")]
+    rows.append(_row("2", "+ Template adapter, gallery photos only", "T_concat", fusion="T_concat",
+                     gallery_kinds=["original"]))
+    rows.append(_row("2", "+ Template adapter, sigma-0 probes vs gallery photos", "S_add", fusion="S_add",
+                     gallery_kinds=["original"], probe_sigmas=[0.0]))
+    return [{**row, "adapted": True} for row in rows]
+
+
 def _row(table, section, column, **params):
     return {"table": table, "section": section, "column": column, "params": params}
 
@@ -141,6 +168,8 @@ def run_ablation(
     max_subjects=None,
     templates_path=None,
     crop="auto",
+    adapter="auto",
+    memory=None,
     n_jobs=None,
     progress=True,
 ):
@@ -181,6 +210,14 @@ def run_ablation(
     crop : "auto", bool, {"spec", "dlib"} or tuple of 4 int, default="auto"
         Face box cut from each LFW image; ``"auto"`` is the box the face
         network expects (see :func:`~skmitm.run_public_benchmark`).
+    adapter : "auto", str, os.PathLike or None, default="auto"
+        Template adapter whose rows (:func:`adapter_grid`) are added, scored
+        over the same templates with the probe hypotheses mapped:
+        ``"auto"`` the adapter shipped for the network (no rows if none
+        ships), a path an adapter weights file, None no adapter rows.
+    memory : str, os.PathLike or joblib.Memory, default=None
+        Template cache of the :class:`~skmitm.TemplateExtractor` (shared with
+        any other run over the same images and network).
     n_jobs : int, default=None
         Template extraction workers, see :class:`~skmitm.TemplateExtractor`.
     progress : bool, default=True
@@ -190,7 +227,13 @@ def run_ablation(
     results : dict
     """
     started = time.perf_counter()
-    extractor = TemplateExtractor(model, n_jobs=n_jobs).fit()
+    extractor = TemplateExtractor(model, n_jobs=n_jobs, memory=memory).fit()
+    step = None
+    if adapter is not None:  # a network without the adapter asked for is refused before any template is computed
+        auto = isinstance(adapter, str) and adapter == "auto"
+        network = model if extractor.model_path_ is None else extractor.model_path_
+        step = TemplateAdapter(network, weights=None if auto else adapter, required=not auto).fit()
+        step = step if step.active_ else None
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5,
                            crop=resolve_crop(crop, extractor))
     if max_subjects is not None:
@@ -227,6 +270,11 @@ def run_ablation(
     ]
     rows = evaluate_grid(grid, gallery_sets, bench.gallery_subjects, probe_sets, bench.probe_subjects,
                          progress=progress)
+    if step is not None:
+        adapted = [{**row, "similarity": sim, "params": {**row["params"], "similarity": sim}}
+                   for sim in similarities for row in adapter_grid()]
+        rows += evaluate_grid(adapted, gallery_sets, bench.gallery_subjects, step.transform(probe_sets),
+                              bench.probe_subjects, progress=progress)
     results = {
         "rows": rows,
         "settings": {
@@ -235,6 +283,8 @@ def run_ablation(
             "lfw": str(lfw), "crop": None if data.crop is None else list(data.crop),
             "random_state": random_state, "model": extractor.model_path_ or "dlib ResNet",
             "model_sha256": extractor.model_sha256_, "sr_weights": upsampler.card_.get("sha256", "shipped"),
+            "adapter": None if step is None else {"weights": Path(step.weights_path_).name,
+                                                  "sha256": step.weights_sha256_},
             "n_subjects": int(len(bench.gallery_subjects)), "n_probes": int(len(bench.probe_subjects)),
             "gallery_hypotheses": int(sum(len(s) for s in gallery_sets)),
             "probe_hypotheses": int(sum(len(s) for s in probe_sets)),

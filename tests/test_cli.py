@@ -210,6 +210,47 @@ def test_run_ablation_end_to_end_reuses_templates(tmp_path, monkeypatch):
         probe_reference(templates=tmp_path / "templates.npz", lfw=lfw, sizes=(9,), n_draws=1)
 
 
+def test_ablation_adds_the_adapter_rows_over_probes_mapped_as_documented(tmp_path):
+    from skmitm import FusedNearestNeighborIdentifier
+    from skmitm._ablation import run_ablation
+    from skmitm._backends import default_dlib_model, file_sha256
+    from skmitm.adapter_training import save_adapter
+    from test_report import _fake_lfw
+
+    lfw = _fake_lfw(tmp_path / "lfw", n_subjects=4)
+    rng = np.random.default_rng(21)
+    maps = {"groups": np.array(["original@1.0", "super-resolved@2.0"]), "mean": rng.normal(size=(2, 128)) / 20,
+            "index": np.array([0, 1]), "coef": rng.normal(size=(2, 128, 128)), "intercept": rng.normal(size=(2, 128))}
+    maps = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in maps.items()}
+    save_adapter(tmp_path / "a.npz", maps, network_sha256=file_sha256(default_dlib_model()))
+    kwargs = dict(lfw=lfw, scales=(2,), n_chains=1, sigmas=2, progress=False, templates_path=tmp_path / "t.npz")
+    results = run_ablation(out=tmp_path / "out", adapter=tmp_path / "a.npz", **kwargs)
+    adapted = [r for r in results["rows"] if r.get("adapted")]
+    assert [(r["similarity"], r["section"], r["column"]) for r in adapted][:4] == [
+        ("pearson", "+ Template adapter", "T_concat"), ("pearson", "+ Template adapter", "S_max/S_add"),
+        ("pearson", "+ Template adapter, gallery photos only", "T_concat"),
+        ("pearson", "+ Template adapter, sigma-0 probes vs gallery photos", "S_add")]
+    assert len(adapted) == 8 and "+ Template adapter" in (tmp_path / "out" / "ablation.md").read_text()
+    assert results["settings"]["adapter"] == {"weights": "a.npz", "sha256": file_sha256(tmp_path / "a.npz")}
+    # The first adapted row by hand: every probe template mapped as unit(unit(t - mean) @ W + b).
+    gallery, gallery_subjects, probes, probe_subjects = benchmark("component_gain").kept_templates(
+        tmp_path / "t.npz", lfw)
+    mapped = []
+    for s in probes:
+        g = np.where(s.meta["kind"] == "original", 0, 1)
+        z = s.data - maps["mean"][g]
+        y = np.einsum("nd,nde->ne", z / np.linalg.norm(z, axis=1, keepdims=True), maps["coef"][g]) + maps["intercept"][g]
+        mapped.append(s.with_data((y / np.linalg.norm(y, axis=1, keepdims=True)).astype(np.float32)))
+    clf = FusedNearestNeighborIdentifier("T_concat", similarity="pearson").fit(gallery, gallery_subjects)
+    assert adapted[0]["rank1"] == pytest.approx(100 * clf.score(mapped, probe_subjects))
+    plain = [r for r in results["rows"] if not r.get("adapted")]
+    assert not any("adapter" in r["section"] for r in plain)
+    # none, or auto for a network no adapter ships for (dlib's): no adapter rows
+    for adapter in (None, "auto"):
+        rows = run_ablation(out=tmp_path / "o", adapter=adapter, **kwargs)["rows"]
+        assert len(rows) == len(plain) and not any(r.get("adapted") for r in rows)
+
+
 def test_network_label_names_the_networks_of_the_results_page():
     from skmitm._ablation import network_label
 
