@@ -250,6 +250,9 @@ def _train_adapter_options(parser):
                         help="also map the gallery's matched and degraded hypotheses")
     parser.add_argument("--shared", action="store_true", default=defaults["shared"],
                         help="one map for all hypothesis groups instead of one per group")
+    parser.add_argument("--whitening", type=float, metavar="REG", default=defaults["whitening"],
+                        help="use identity labels: a within-person whitening of every template, with this "
+                        "regularisation (e.g. 0.001; default: none)")
     parser.add_argument("--seed", type=int, default=defaults["random_state"],
                         help="seed of the faces drawn and their degradations (default: %(default)s)")
     parser.add_argument("--crop", type=_crop, default=defaults["crop"],
@@ -1063,6 +1066,8 @@ def _train_adapter(args):
         raise ValueError(f"--val-fraction {args.val_fraction} is out of range; expected a share between 0 and 0.5")
     if not 0 < args.alpha:
         raise ValueError(f"--alpha {args.alpha} is not a ridge penalty; expected a positive number")
+    if args.whitening is not None and not 0 < args.whitening:
+        raise ValueError(f"--whitening {args.whitening:g} is not a regularisation; expected a positive number")
     if args.probe_sizes[0] < 4 or args.probe_sizes[0] > args.probe_sizes[1]:
         raise ValueError(f"--probe-sizes {args.probe_sizes[0]} {args.probe_sizes[1]}; expected MIN MAX with "
                          "4 <= MIN <= MAX")
@@ -1074,13 +1079,16 @@ def _train_adapter(args):
                f"--probe-sizes {' '.join(map(str, args.probe_sizes))}", f"--max-faces {args.max_faces}",
                f"--degradations {' '.join(args.degradations)}", f"--draws {args.draws}",
                f"--val-fraction {args.val_fraction}", f"--alpha {args.alpha}", "--gallery" if args.gallery else "",
-               "--shared" if args.shared else "", f"--seed {args.seed}", f"--crop {args.crop}",
+               "--shared" if args.shared else "",
+               f"--whitening {args.whitening:g}" if args.whitening is not None else "", f"--seed {args.seed}",
+               f"--crop {args.crop}",
                f"--templates {args.templates}" if args.templates else ""]
     card = train_adapter(args.lfw, model=args.model, out=args.out, max_faces=args.max_faces,
                          val_fraction=args.val_fraction, scales=tuple(args.scales),
                          probe_sizes=tuple(args.probe_sizes), degradations=tuple(args.degradations),
                          draws=args.draws, gallery=args.gallery, alpha=args.alpha,
-                         shared=args.shared, random_state=args.seed, crop=args.crop, templates=args.templates,
+                         shared=args.shared, whitening=args.whitening, random_state=args.seed, crop=args.crop,
+                         templates=args.templates,
                          progress=not args.no_progress,
                          command=" ".join(c for c in command if c))
     print(f"adapter card: {card}")

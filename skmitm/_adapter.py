@@ -27,10 +27,12 @@ from ._io import atomic_write, load_array_file, save_array_file
 from ._param_validation import ParamValidationMixin
 from ._templates import _file_sha256
 
-__all__ = ["TemplateAdapter", "fit_template_maps", "load_adapter", "save_adapter"]
+__all__ = ["TemplateAdapter", "fit_identity_whitening", "fit_template_maps", "load_adapter", "save_adapter"]
 
-#: Format (kind and version) of an adapter weights file.
-ADAPTER_FORMAT = "skmitm-template-adapter/1"
+#: Format (kind and version) of an adapter weights file; version 2 adds the optional whitening, and files
+#: without one are still written as version 1.
+ADAPTER_FORMAT = "skmitm-template-adapter/2"
+_FORMAT_V1 = "skmitm-template-adapter/1"
 
 #: Hypothesis kinds mapped on the probe side (``transform``).
 PROBE_KINDS = ("original", "super-resolved")
@@ -148,6 +150,63 @@ def fit_template_maps(low, high, *, alpha=1.0, shared=False):
             "coef": coefs.astype(np.float32), "intercept": intercepts.astype(np.float32)}
 
 
+def fit_identity_whitening(high, subjects, *, reg=1e-3):
+    """Within-person whitening of high-resolution templates, from identity labels: ``(S_w + reg I)^(-1/2)``.
+
+    ``S_w`` is the covariance of the unit templates around their person's
+    mean, over the people with two or more templates (the others have no
+    within-person spread). Applied to every template of both sides after the
+    maps, it shrinks the directions in which one person's photos differ and
+    stretches the others.
+
+    Parameters
+    ----------
+    high : array-like of shape (n_faces, D)
+        High-resolution templates, each face once.
+    subjects : array-like of shape (n_faces,)
+        The person of each face.
+    reg : float, default=1e-3
+        Added to the diagonal of ``S_w`` before its inverse square root.
+
+    Returns
+    -------
+    whitening : ndarray of shape (D, D), float32
+        Symmetric; a template ``t`` becomes ``unit(t @ whitening)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmitm.adapter_training import fit_identity_whitening
+    >>> rng = np.random.default_rng(0)
+    >>> people = np.repeat(np.arange(20), 3)
+    >>> faces = rng.normal(size=(20, 4))[people] + 0.1 * rng.normal(size=(60, 4))
+    >>> fit_identity_whitening(faces, people).shape
+    (4, 4)
+    """
+    high = np.asarray(high, dtype=np.float64)
+    subjects = np.asarray(subjects)
+    if high.ndim != 2 or len(subjects) != len(high):
+        raise ValueError(f"high has shape {high.shape} and subjects {subjects.shape}; expected (n_faces, D) and "
+                         "(n_faces,)")
+    if not np.isfinite(high).all():
+        raise ValueError("high contains NaN or infinity; expected finite templates")
+    if not (isinstance(reg, numbers.Real) and not isinstance(reg, (bool, np.bool_)) and reg > 0):
+        raise ValueError(f"reg={reg!r}; expected a positive number")
+    _, inverse, counts = np.unique(subjects, return_inverse=True, return_counts=True)
+    keep = counts[inverse] > 1
+    if keep.sum() <= high.shape[1]:
+        raise ValueError(f"{int(keep.sum())} templates belong to people with two or more; expected more than "
+                         f"{high.shape[1]} (the template length) to estimate the within-person covariance")
+    rows = _unit_rows(high[keep])
+    person = np.unique(inverse[keep], return_inverse=True)[1]
+    means = np.zeros((person.max() + 1, rows.shape[1]))
+    np.add.at(means, person, rows)
+    means /= np.bincount(person)[:, None]
+    spread = rows - means[person]
+    values, vectors = np.linalg.eigh(spread.T @ spread / len(rows) + reg * np.eye(rows.shape[1]))
+    return ((vectors / np.sqrt(values)) @ vectors.T).astype(np.float32)
+
+
 def _check_maps(maps, what):
     """The arrays of an adapter fit together: names, shapes, dtypes, finite values."""
     try:
@@ -160,7 +219,10 @@ def _check_maps(maps, what):
             or coef.ndim != 3 or coef.shape[1:] != (dim, dim) or intercept.shape != (coef.shape[0], dim)
             or (len(groups) and not ((index >= 0) & (index < coef.shape[0])).all())):
         raise ValueError(f"{what} holds arrays that do not fit together (groups, mean, index, coef, intercept)")
-    if not all(np.isfinite(a).all() for a in (mean, coef, intercept)):
+    whitening = maps.get("whitening") if hasattr(maps, "get") else None
+    if whitening is not None and whitening.shape != (dim, dim):
+        raise ValueError(f"{what} holds a whitening of shape {whitening.shape}; expected ({dim}, {dim})")
+    if not all(np.isfinite(a).all() for a in (mean, coef, intercept, *([] if whitening is None else [whitening]))):
         raise ValueError(f"{what} holds NaN or infinite values")
 
 
@@ -176,7 +238,8 @@ def save_adapter(path, maps, *, network_sha256, card=None):
     path : str or os.PathLike
         The weights file; the card is ``path`` with the suffix ``.json``.
     maps : dict of ndarray
-        What :func:`fit_template_maps` returns.
+        What :func:`fit_template_maps` returns, optionally with ``whitening``
+        (D, D), what :func:`fit_identity_whitening` returns.
     network_sha256 : str
         SHA-256 (hex) of the face network file the templates came from.
     card : dict, default=None
@@ -191,7 +254,7 @@ def save_adapter(path, maps, *, network_sha256, card=None):
     if not (isinstance(network_sha256, str) and len(network_sha256) == 64):
         raise ValueError(f"network_sha256={network_sha256!r}; expected the 64 hex digits of a SHA-256")
     header = {"network_sha256": network_sha256, "template_dim": int(np.asarray(maps["mean"]).shape[1])}
-    save_array_file(path, maps, header, format=ADAPTER_FORMAT)
+    save_array_file(path, maps, header, format=ADAPTER_FORMAT if "whitening" in maps else _FORMAT_V1)
     full = {"weights": path.name, "sha256": file_sha256(path), "architecture": _CARD_ARCHITECTURE, **header,
             "groups": [str(g) for g in maps["groups"]], "maps": int(np.asarray(maps["coef"]).shape[0]),
             **(card or {})}
@@ -237,7 +300,7 @@ def load_adapter(path, *, network_sha256=None):
         if file_sha256(weights) != card.get("sha256"):
             raise ValueError(f"adapter weights {str(weights)!r} do not match the SHA-256 of their card {str(path)!r}")
         path = weights
-    maps, header = load_array_file(path, format=ADAPTER_FORMAT, name="adapter weights file")
+    maps, header = load_array_file(path, format=(ADAPTER_FORMAT, _FORMAT_V1), name="adapter weights file")
     _check_maps(maps, f"adapter weights file {str(path)!r}")
     if network_sha256 is not None and header.get("network_sha256") != network_sha256:
         raise ValueError(
@@ -287,6 +350,9 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
     as it is, or, with ``adapt_gallery=True``, with its ``"matched"`` and
     ``"degraded"`` hypotheses mapped by their own groups' maps. The
     gallery's originals, the high-resolution photos, are never mapped.
+    Weights trained with identity labels also hold a whitening
+    (:func:`~skmitm.adapter_training.fit_identity_whitening`): then every
+    template of both sides, photos included, is whitened after the maps.
     Metadata pass through unchanged, so the identifier's selection and
     fusion parameters work on adapted templates as on any others.
 
@@ -330,6 +396,8 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         Length of a template (None when inactive).
     adapts_gallery_ : bool
         Whether the weights hold maps for gallery groups.
+    whitens_ : bool
+        Whether the weights hold a whitening (applied to every template).
     maps_ : dict of ndarray or None
         The maps, as :func:`~skmitm.adapter_training.fit_template_maps` returns them.
 
@@ -343,6 +411,7 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
     b_g)``: centred on the training templates' mean of its group, scaled to
     unit norm, mapped, scaled to unit norm. Each template is mapped on its
     own, so a single probe is adapted exactly as it would be in a batch.
+    With a whitening ``P``, every template then becomes ``unit(t @ P)``.
 
     Examples
     --------
@@ -435,6 +504,7 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         self.groups_ = groups
         self.template_dim_ = int(header["template_dim"])
         self.adapts_gallery_ = adapts_gallery
+        self.whitens_ = "whitening" in maps
         return self
 
     def _inactive(self, sha256):
@@ -447,7 +517,7 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         self.network_sha256_ = sha256
         self.weights_path_ = self.weights_sha256_ = self.template_dim_ = None
         self.groups_ = []
-        self.adapts_gallery_ = False
+        self.adapts_gallery_ = self.whitens_ = False
         return self
 
     def _sets(self, X):
@@ -465,11 +535,13 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
             return sets
         templates, meta, owner = _stack(sets)
         mapped = _map_rows(templates, _centring_groups(meta), self.maps_, kinds, what)
+        if self.whitens_:
+            mapped = _unit_rows(mapped.astype(np.float64) @ self.maps_["whitening"]).astype(np.float32)
         bounds = np.cumsum([len(s) for s in sets])[:-1]
         return [s.with_data(t) for s, t in zip(sets, np.split(mapped, bounds))]
 
     def transform(self, X):
-        """Map every probe hypothesis (``"original"`` and ``"super-resolved"``) into the high-resolution space.
+        """Map every probe hypothesis (``"original"``, ``"super-resolved"``) into the high-resolution space.
 
         Parameters
         ----------
@@ -480,13 +552,14 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         -------
         sets : list of HypothesisSet
             The input's metadata; its probe hypotheses mapped (unit-norm
-            float32), any other kind as it is.
+            float32), any other kind as it is; then every template whitened
+            when the weights hold a whitening.
         """
         check_is_fitted(self, "active_")
         return self._map(self._sets(X), PROBE_KINDS, "probe")
 
     def fit_transform(self, X, y=None):
-        """Fit, then return the gallery: as it is, or with its matched and degraded hypotheses mapped.
+        """Fit, then return the gallery as :meth:`transform_gallery` does.
 
         Parameters
         ----------
@@ -512,11 +585,14 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         -------
         sets : list of HypothesisSet
             As they are, or, with ``adapt_gallery=True``, with the matched and
-            degraded hypotheses mapped.
+            degraded hypotheses mapped; every template whitened when the
+            weights hold a whitening.
         """
         check_is_fitted(self, "active_")
         sets = self._sets(X)
-        return self._map(sets, GALLERY_KINDS, "gallery") if self.adapt_gallery else sets
+        if not (self.adapt_gallery or self.whitens_):
+            return sets
+        return self._map(sets, GALLERY_KINDS if self.adapt_gallery else (), "gallery")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._adapter import _map_rows, fit_template_maps, load_adapter, save_adapter
+from ._adapter import _map_rows, fit_identity_whitening, fit_template_maps, load_adapter, save_adapter
 from ._degradation import GalleryDegrader, motion_blur
 from ._hypotheses import HypothesisSet
 from ._identification import _centring_groups
@@ -42,6 +42,7 @@ from .sr_training import EVALUATION_MIN_IMAGES, degrade_face
 __all__ = [
     "TRAINING_DEGRADATIONS",
     "degrade_training_face",
+    "fit_identity_whitening",
     "fit_template_maps",
     "load_adapter",
     "make_training_templates",
@@ -274,7 +275,8 @@ def _cosines(low, high, maps=None):
 
 def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000, val_fraction=0.1, scales=(2, 4, 8),
                   probe_sizes=(16, 32), degradations=TRAINING_DEGRADATIONS, draws=3, gallery=False, alpha=1.0,
-                  shared=False, random_state=0, crop="auto", templates=None, progress=True, command=None):
+                  shared=False, whitening=None, random_state=0, crop="auto", templates=None, progress=True,
+                  command=None):
     """Train a template adapter for ``model`` on LFW people outside the benchmark and write it with its card.
 
     Parameters
@@ -314,6 +316,11 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
         Ridge penalty.
     shared : bool, default=False
         One map for all groups instead of one per group.
+    whitening : float or None, default=None
+        Use identity labels: add a within-person whitening fitted on the
+        high-resolution templates of the training people with two or more
+        faces (:func:`fit_identity_whitening`, ``reg=whitening``), which the
+        adapter applies to every template of both sides. None: no labels used.
     random_state : int, default=0
         Seeds the choice of faces, the held-out faces and every degradation.
     crop : "auto", bool, {"spec", "dlib"} or tuple of 4 int, default="auto"
@@ -375,6 +382,13 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
     train = np.flatnonzero(~held_out)
     val = np.flatnonzero(held_out)
     maps = fit_template_maps([low[i] for i in train], high[train], alpha=alpha, shared=shared)
+    labels = "not used"
+    if whitening is not None:
+        faces = train[train < len(high) // int(draws)]  # each training face once (its first draw)
+        maps["whitening"] = fit_identity_whitening(high[faces], subjects[faces], reg=whitening)
+        people, counts = np.unique(subjects[faces], return_counts=True)
+        labels = (f"within-person whitening (reg {whitening:g}) from the {int(counts[counts > 1].sum())} training "
+                  f"faces of the {int((counts > 1).sum())} people with two or more")
     validation = {
         "faces": int(len(val) // int(draws)),
         "mean_cosine_to_high_resolution_before": _cosines([low[i] for i in val], high[val]),
@@ -387,7 +401,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
             "crop": stored["crop"],
             "train_faces": int(len(train) // int(draws)),
             "train_people": int(len(np.unique(subjects[train]))),
-            "identity_labels": "not used",
+            "identity_labels": labels,
         },
         "training": {
             "method": "ridge regression per hypothesis group" if not shared else "one ridge regression, all groups",

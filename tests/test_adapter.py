@@ -412,6 +412,23 @@ def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkey
     shared, _ = load_adapter(tmp_path / "s.npz")
     assert shared["coef"].shape[0] == 1 and shared["index"].tolist() == [0, 0]
 
+    # Identity labels: the whitening sees each training face once, with its person, and ships in the weights.
+    seen = {}
+
+    def recording_whitening(high, subjects, *, reg):
+        seen.update(high=high, subjects=subjects, reg=reg)
+        return np.eye(high.shape[1], dtype=np.float32)
+
+    monkeypatch.setattr(adapter_training, "fit_identity_whitening", recording_whitening)
+    card_path = adapter_training.train_adapter(lfw, out=tmp_path / "w.npz", max_faces=12, scales=(2,),
+                                               probe_sizes=(16, 16), draws=2, templates=kept, whitening=0.01,
+                                               progress=False)
+    train = ~stored["held_out"][:12]
+    assert seen["reg"] == 0.01 and sorted(seen["subjects"]) == sorted(stored["subjects"][:12][train])
+    np.testing.assert_array_equal(seen["high"], stored["high"][:12][train])
+    assert json.loads(card_path.read_text())["data"]["identity_labels"].startswith("within-person whitening (reg 0.01)")
+    np.testing.assert_array_equal(load_adapter(tmp_path / "w.npz")[0]["whitening"], np.eye(128))
+
     # A narrower degradation family is other training data: the kept templates are not reused for it.
     monkeypatch.undo()
     card_path = adapter_training.train_adapter(lfw, out=tmp_path / "n.npz", max_faces=12, scales=(2,),
@@ -626,3 +643,63 @@ def test_tags_promise_float32_output_and_no_text(adapter_files):
     # What the tag promises: float32 out, whatever float type comes in.
     rows = HypothesisSet(np.random.default_rng(15).normal(size=(2, D)), make_meta(2, kind="original"))
     assert adapter.transform([rows])[0].data.dtype == np.float32
+
+
+def _within_person_covariance(rows, people):
+    """Oracle: the covariance of unit rows around their person's mean, people with one row left out, by loops."""
+    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    spread = []
+    for p in np.unique(people):
+        mine = rows[people == p]
+        if len(mine) > 1:
+            spread += list(mine - mine.mean(axis=0))
+    spread = np.array(spread)
+    return spread.T @ spread / len(spread)
+
+
+def test_identity_whitening_whitens_the_within_person_spread():
+    from skmitm.adapter_training import fit_identity_whitening
+
+    rng = np.random.default_rng(30)
+    people = np.concatenate([np.repeat(np.arange(40), 3), np.arange(40, 50)])  # ten people with one face
+    faces = 3 * rng.normal(size=(50, D))[people] + rng.normal(size=(len(people), D)) * rng.uniform(0.1, 2, size=D)
+    reg = 1e-3
+    whitening = fit_identity_whitening(faces, people, reg=reg)
+    covariance = _within_person_covariance(faces, people) + reg * np.eye(D)
+    np.testing.assert_allclose(whitening, whitening.T, atol=1e-5)
+    np.testing.assert_allclose(whitening @ covariance @ whitening, np.eye(D), atol=1e-4)
+    # people with one face have no within-person spread: they change nothing
+    singles = people < 40
+    np.testing.assert_allclose(fit_identity_whitening(faces[singles], people[singles], reg=reg), whitening, atol=1e-5)
+    with pytest.raises(ValueError, match=r"^4 templates belong to people with two or more; expected more than 6"):
+        fit_identity_whitening(faces[:4], [0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"^reg=0; expected a positive number"):
+        fit_identity_whitening(faces, people, reg=0)
+    with pytest.raises(ValueError, match=r"^high has shape \(130, 6\) and subjects \(3,\)"):
+        fit_identity_whitening(faces, people[:3])
+
+
+def test_whitening_applies_to_every_template_of_both_sides_after_the_maps(adapter_files, tmp_path):
+    network, _, _, maps = adapter_files
+    rng = np.random.default_rng(31)
+    whitening = rng.normal(size=(D, D)).astype(np.float32)
+    whitening = whitening @ whitening.T + np.eye(D, dtype=np.float32)
+    _, sha = _network(tmp_path)
+    save_adapter(tmp_path / "w.npz", {**maps, "whitening": whitening}, network_sha256=sha)
+    from skmitm._io import load_array_file
+
+    assert load_array_file(tmp_path / "w.npz", format="skmitm-template-adapter/2")[1]["format"].endswith("/2")
+    assert load_array_file(tmp_path / "adapter.npz", format="skmitm-template-adapter/1")  # no whitening: version 1
+    adapter = TemplateAdapter(network, weights=tmp_path / "w.npz").fit()
+    assert adapter.whitens_ and not TemplateAdapter(network, weights=tmp_path / "adapter.npz").fit().whitens_
+    probe = HypothesisSet(rng.normal(size=(3, D)).astype(np.float32),
+                          make_meta(3, kind=["original", "super-resolved", "matched"], scale=[1, 2, 2]))
+    out = adapter.transform([probe])[0]
+    for row, expected in zip(out.data, [_expected(probe.data[0], maps, 1), _expected(probe.data[1], maps, 2),
+                                        probe.data[2]]):
+        np.testing.assert_allclose(row, _unit(expected @ whitening), atol=1e-5)
+    gallery = adapter.fit_transform([probe])[0]  # gallery side: nothing mapped, everything whitened
+    np.testing.assert_allclose(gallery.data, _unit(probe.data @ whitening), atol=1e-5)
+    assert gallery.meta["kind"].tolist() == probe.meta["kind"].tolist()
+    with pytest.raises(ValueError, match="holds a whitening of shape"):
+        save_adapter(tmp_path / "bad.npz", {**maps, "whitening": whitening[:3]}, network_sha256=sha)
