@@ -179,6 +179,10 @@ def _method_options():
                         "the best measured on the public benchmark; the paper's is S_max/S_add)")
     parser.add_argument("--similarity", choices=SIMILARITIES, default=defaults["similarity"],
                         help="template similarity (default: %(default)s)")
+    parser.add_argument("--adapter", default=defaults["adapter"], metavar="ADAPTER",
+                        help="template adapter of the full method: auto (the one shipped for the face network, "
+                        "templates passed through for a network none ships for), none, or an adapter weights file "
+                        "from 'skmitm train-adapter' (default: %(default)s)")
     parser.add_argument("--reference", help="folder of unlabelled images from the probes' cameras (searched "
                         "recursively): the mean-centred similarity takes its probe-side means from them, so each "
                         "probe is scored on its own (default: the means of the probes scored together)")
@@ -470,6 +474,8 @@ def _check_gallery_file_options(args, path):
     problems = []
     if "method" in explicit and args.method != method:
         problems.append(f"--method {args.method} (the file: {method})")
+    if "adapter" in explicit and args.adapter == "none" and header.get("adapter_sha256"):
+        problems.append(f"--adapter none (the file: adapter sha256 {header['adapter_sha256'][:16]}…)")
     for option, targets in _OPTION_SETTINGS.items():
         if option not in explicit:
             continue
@@ -497,17 +503,24 @@ def _new_pipeline(args, probe_size):
 
     pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
                               sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
-                              similarity=args.similarity)
+                              similarity=args.similarity, adapter=_adapter(args))
     pipe.set_params(templates__n_jobs=args.n_jobs, templates__device=args.device)
     if args.method == "full":
         pipe.set_params(upsample__device=args.device)
     return pipe
 
 
+def _adapter(args):
+    """--adapter as make_mitm_pipeline takes it: "auto", None (none) or the weights file."""
+    return None if args.adapter == "none" else args.adapter
+
+
 def _load_gallery_file(args, path):
     from ._enrolment import load_gallery
 
-    return load_gallery(path, args.model, device=args.device, n_jobs=args.n_jobs, progress=not args.no_progress)
+    adapter = args.adapter if args.adapter not in ("auto", "none") else None
+    return load_gallery(path, args.model, adapter=adapter, device=args.device, n_jobs=args.n_jobs,
+                        progress=not args.no_progress)
 
 
 def _describe(pipe):
@@ -859,7 +872,7 @@ def _verify(args):
     probe_size = args.probe_size or probe.shape[0]
     pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
                               sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
-                              similarity=args.similarity)
+                              similarity=args.similarity, adapter=_adapter(args))
     if not args.no_progress:
         pipe.set_params(templates__progress=True)
     pipe.fit(background, subjects)

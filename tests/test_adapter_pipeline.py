@@ -147,3 +147,42 @@ def test_an_optional_adapter_passes_templates_through_for_a_network_none_ships_f
         TemplateAdapter(root / "net.pt", required=False, adapt_gallery=True).fit()
     # weights given are used whatever required says
     assert TemplateAdapter(root / "net.pt", weights=root / "adapter.npz", required=False).fit().active_
+
+
+def test_command_line_adapter_option_and_gallery_files(setup, tmp_path, capsys):
+    import json
+
+    from skmitm.__main__ import main
+
+    root, maps, images, subjects, probes = setup
+    for i, (image, probe) in enumerate(zip(images, probes)):
+        for folder, picture in ((tmp_path / "gallery" / f"p{i:02d}", image),
+                                (tmp_path / "probes" / f"p{i:02d}", probe)):
+            folder.mkdir(parents=True)
+            cv2.imwrite(str(folder / "1.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    common = ["--model", str(root / "net.pt"), "--chains", "2", "--sigmas", "2", "--scales", "2", "--probe-size", "16",
+              "--no-progress"]
+
+    def scores(path):
+        return {(r["probe"], r["subject"]): r["score"] for r in json.loads(path.read_text())}
+
+    gallery, probe_folder = str(tmp_path / "gallery"), str(tmp_path / "probes")
+    for name, adapter in (("adapted", str(root / "adapter.npz")), ("plain", "none")):
+        assert main(["identify", gallery, probe_folder, "--top", "6", "--adapter", adapter,
+                     "--out", str(tmp_path / f"{name}.json"), *common]) == 0
+    adapted, plain = scores(tmp_path / "adapted.json"), scores(tmp_path / "plain.json")
+    assert adapted.keys() == plain.keys() and not np.allclose(list(adapted.values()), list(plain.values()), atol=1e-3)
+    # an enrolled gallery keeps the adapter: the same scores from the file, and another adapter is refused
+    assert main(["enrol", gallery, "--out", str(tmp_path / "g.npz"), "--adapter", str(root / "adapter.npz"),
+                 *common]) == 0
+    assert main(["identify", "--gallery", str(tmp_path / "g.npz"), probe_folder, "--top", "6", "--model",
+                 str(root / "net.pt"), "--adapter", str(root / "adapter.npz"), "--out", str(tmp_path / "file.json"),
+                 "--no-progress"]) == 0
+    from_file = scores(tmp_path / "file.json")
+    np.testing.assert_allclose([from_file[k] for k in adapted], list(adapted.values()), atol=1e-5)
+    capsys.readouterr()
+    for adapter, message in ((str(root / "other.npz"), "was enrolled with template adapter weights sha256"),
+                             ("none", "was enrolled with other settings: --adapter none (the file: adapter sha256")):
+        assert main(["identify", "--gallery", str(tmp_path / "g.npz"), probe_folder, "--model", str(root / "net.pt"),
+                     "--adapter", adapter, "--no-progress"]) == 2
+        assert message in capsys.readouterr().err
