@@ -46,9 +46,16 @@ LFW_CROPS = {"spec": LFW_CROP, "dlib": (68, 77, 184, 193)}
 #: Probe synthesis settings: uniform ranges of the Gaussian blur sigma
 #: (pixels of the high-resolution crop), the additive noise standard deviation
 #: (0–255 scale) and the JPEG quality.
+#: ``"other-camera"`` is another camera model altogether, kept out of every
+#: training recipe of the package (super-resolution and template adapter), to
+#: test generalisation: vertical motion blur (a line of ``motion_length``
+#: high-resolution pixels), area downsampling, a Bayer (RGGB) mosaic
+#: demosaiced bilinearly, signal-dependent shot noise (Poisson, full scale =
+#: ``photons`` photons), and JPEG at ``jpeg_quality``.
 SEVERITIES = {
     "moderate": {"blur_sigma": (0.5, 1.0), "noise_std": (1.0, 4.0), "jpeg_quality": (60, 90)},
     "harsh": {"blur_sigma": (0.8, 1.6), "noise_std": (2.0, 8.0), "jpeg_quality": (40, 80)},
+    "other-camera": {"motion_length": (5, 11), "photons": (40, 160), "jpeg_quality": (40, 70)},
 }
 
 _LFW_NAME = re.compile(r"^(?P<subject>.+)_(?P<number>\d{4})\.jpe?g$", re.IGNORECASE)
@@ -207,7 +214,8 @@ def _severity_settings(severity):
             raise ValueError(f"severity={severity!r}; expected one of {sorted(SEVERITIES)} or a dict")
         return SEVERITIES[severity]
     if isinstance(severity, dict):
-        missing = set(SEVERITIES["moderate"]) - set(severity)
+        recipe = "other-camera" if "photons" in severity else "moderate"
+        missing = set(SEVERITIES[recipe]) - set(severity)
         if missing:
             raise ValueError(f"severity dict lacks {sorted(missing)}")
         return severity
@@ -227,8 +235,9 @@ def degrade_probe(image, *, size=24, severity="moderate", rng=None):
         The high-resolution RGB face.
     size : int or tuple of int, default=24
         Probe height and width in pixels (an int means a square probe).
-    severity : {"moderate", "harsh"} or dict, default="moderate"
-        Parameter ranges, see :data:`SEVERITIES`.
+    severity : {"moderate", "harsh", "other-camera"} or dict, default="moderate"
+        Parameter ranges, see :data:`SEVERITIES`; ``"other-camera"`` is
+        another recipe (see there).
     rng : numpy.random.Generator or int, default=None
         Source of the random parameters and noise.
 
@@ -247,18 +256,48 @@ def degrade_probe(image, *, size=24, severity="moderate", rng=None):
     settings = _severity_settings(severity)
     rng = np.random.default_rng(rng)
     height, width = (size, size) if is_integer(size) else tuple(size)
+    if "photons" in settings:
+        small = _other_camera(image, height, width, settings, rng)
+        return _jpeg(small, _quality(settings, rng))
     sigma = rng.uniform(*settings["blur_sigma"])
     noise_std = rng.uniform(*settings["noise_std"])
-    lo, hi = settings["jpeg_quality"]
-    quality = int(rng.integers(lo, hi + 1))
+    quality = _quality(settings, rng)
     blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
     small = cv2.resize(blurred, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
     small += rng.normal(0.0, noise_std, size=small.shape).astype(np.float32)
-    small = np.clip(np.rint(small), 0, 255).astype(np.uint8)
+    return _jpeg(np.clip(np.rint(small), 0, 255).astype(np.uint8), quality)
+
+
+def _quality(settings, rng):
+    lo, hi = settings["jpeg_quality"]
+    return int(rng.integers(lo, hi + 1))
+
+
+def _jpeg(small, quality):
+    """JPEG round trip at ``quality`` (the last step of every recipe)."""
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV failed to JPEG-encode a probe")
     return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _other_camera(image, height, width, settings, rng):
+    """The ``"other-camera"`` model up to JPEG: vertical motion, area down, Bayer mosaic, shot noise."""
+    lo, hi = settings["motion_length"]
+    length = int(rng.integers(lo, hi + 1))
+    kernel = np.full((length, 1), 1.0 / length, np.float32)  # vertical: the training motion is horizontal
+    moved = cv2.filter2D(image.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+    small = cv2.resize(moved, (width, height), interpolation=cv2.INTER_AREA)
+    photons = rng.uniform(*settings["photons"])
+    mosaic = np.empty((height, width), np.float32)  # RGGB: R at (even, even), G twice, B at (odd, odd)
+    mosaic[0::2, 0::2] = small[0::2, 0::2, 0]
+    mosaic[0::2, 1::2] = small[0::2, 1::2, 1]
+    mosaic[1::2, 0::2] = small[1::2, 0::2, 1]
+    mosaic[1::2, 1::2] = small[1::2, 1::2, 2]
+    counts = rng.poisson(np.clip(mosaic, 0, 255) / 255.0 * photons)
+    raw = np.clip(np.rint(counts / photons * 255.0), 0, 255).astype(np.uint8)
+    # OpenCV names Bayer patterns from the second row: RGGB starting at (0, 0) is its BayerBG.
+    return np.ascontiguousarray(cv2.cvtColor(raw, cv2.COLOR_BayerBG2RGB))
 
 
 def make_cross_resolution_benchmark(

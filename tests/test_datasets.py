@@ -229,3 +229,32 @@ def test_degrade_probe_says_when_jpeg_encoding_fails(monkeypatch):
     with pytest.raises(RuntimeError) as error:
         degrade_probe(np.zeros((32, 32, 3), np.uint8), size=16, rng=0)
     assert str(error.value) == "OpenCV failed to JPEG-encode a probe"
+
+
+def test_other_camera_is_seeded_keeps_colours_and_blurs_vertically():
+    rng = np.random.default_rng(40)
+    face = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (126, 126), interpolation=cv2.INTER_CUBIC)
+    a = degrade_probe(face, size=(20, 16), severity="other-camera", rng=3)
+    assert a.shape == (20, 16, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, degrade_probe(face, size=(20, 16), severity="other-camera", rng=3))
+    assert not np.array_equal(a, degrade_probe(face, size=(20, 16), severity="other-camera", rng=4))
+    # The Bayer mosaic is demosaiced the right way round: a red face stays red, a blue one blue.
+    for channel in (0, 2):
+        flat = np.zeros((126, 126, 3), np.uint8)
+        flat[..., channel] = 200
+        means = degrade_probe(flat, size=24, severity="other-camera", rng=0).astype(float).mean(axis=(0, 1))
+        assert means[channel] > 150 and np.delete(means, channel).max() < 30
+    # Motion is vertical: the edges of horizontal stripes are smeared, those of vertical ones survive.
+    stripes = np.zeros((120, 120, 3), np.uint8)
+    stripes[(np.arange(120) // 30) % 2 == 1] = 255
+    settings = {"motion_length": (11, 11), "photons": (1e6, 1e6), "jpeg_quality": (95, 95)}
+    horizontal = degrade_probe(stripes, size=120, severity=settings, rng=0).astype(float)
+    vertical = degrade_probe(stripes.transpose(1, 0, 2).copy(), size=120, severity=settings, rng=0).astype(float)
+    edge_rows = horizontal[25:36, 60, 1]  # across a horizontal edge: a ramp 11 px long
+    edge_cols = vertical[60, 25:36, 1]  # across a vertical edge: still a step
+    assert np.sum((edge_rows > 40) & (edge_rows < 215)) >= 8 and np.sum((edge_cols > 40) & (edge_cols < 215)) <= 2
+    # Shot noise: fewer photons, noisier
+    grey = np.full((126, 126, 3), 128, np.uint8)
+    spread = [degrade_probe(grey, size=32, severity={**settings, "photons": (p, p), "motion_length": (1, 1)},
+                            rng=1).astype(float).std() for p in (20, 2000)]
+    assert spread[0] > 2 * spread[1]
