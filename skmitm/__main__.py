@@ -809,7 +809,7 @@ def _evaluate(args):
     truth, scores, ids = truth[mated], scores[mated], [pid for pid, m in zip(ids, mated) if m]
     model = _describe(pipe)
     results = {
-        "method": "full" if len(pipe.steps) == 4 else "baseline", "fusion": pipe[-1].fusion,
+        "method": "full" if "degrade" in pipe.named_steps else "baseline", "fusion": pipe[-1].fusion,
         "similarity": pipe[-1].similarity, "model": model,
         "gallery": args.gallery_file or args.gallery, "n_gallery_subjects": int(len(classes)), "n_probes": len(mated),
         "rank1": 100 * rank_k_identification_rate(truth, scores, classes, k=1),
