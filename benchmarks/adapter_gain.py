@@ -11,7 +11,8 @@ then the same identifier over the same templates, with or without a
 
 - without adapter: the method as it ships;
 - + adapter (probes): the probe hypotheses mapped into the high-resolution
-  template space; the gallery as it is;
+  template space; the gallery as it is (whitened, like the probes, when the
+  adapter holds a whitening);
 - + adapter (probes and gallery): the gallery's matched and degraded
   hypotheses mapped too (their own maps), gallery originals as they are;
 - + adapter (probes), gallery originals only: mapped probes against the
@@ -78,6 +79,7 @@ def adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe
     """The rows of one adapter: probes mapped; probes and gallery mapped; probes mapped, gallery originals only."""
     adapter = TemplateAdapter(model, weights=weights).fit()
     mapped = adapter.transform(probes)
+    gallery = adapter.fit_transform(gallery)  # as it is, or whitened for weights trained with identity labels
     rows = [(f"+ {label} (probes)", rank1(gallery, gallery_subjects, mapped, probe_subjects))]
     if adapter.adapts_gallery_:
         both = TemplateAdapter(model, weights=weights, adapt_gallery=True).fit_transform(gallery)

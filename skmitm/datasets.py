@@ -55,7 +55,7 @@ LFW_CROPS = {"spec": LFW_CROP, "dlib": (68, 77, 184, 193)}
 SEVERITIES = {
     "moderate": {"blur_sigma": (0.5, 1.0), "noise_std": (1.0, 4.0), "jpeg_quality": (60, 90)},
     "harsh": {"blur_sigma": (0.8, 1.6), "noise_std": (2.0, 8.0), "jpeg_quality": (40, 80)},
-    "other-camera": {"motion_length": (5, 11), "photons": (40, 160), "jpeg_quality": (40, 70)},
+    "other-camera": {"motion_length": (3, 9), "photons": (150, 600), "jpeg_quality": (50, 80)},
 }
 
 _LFW_NAME = re.compile(r"^(?P<subject>.+)_(?P<number>\d{4})\.jpe?g$", re.IGNORECASE)
