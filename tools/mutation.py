@@ -43,7 +43,7 @@ MODULES = {
     "open_set_metrics": ("skmitm/_open_set_metrics.py", None, ["tests/test_open_set_metrics.py"]),
     "model_selection": ("skmitm/_model_selection.py", None, ["tests/test_model_selection.py"]),
     "degradation": ("skmitm/_degradation.py", None, ["tests/test_degradation.py"]),
-    "adapter": ("skmitm/_adapter.py", None, ["tests/test_adapter.py"]),
+    "adapter": ("skmitm/_adapter.py", None, ["tests/test_adapter.py", "tests/test_adapter_pipeline.py"]),
     "open_set": ("skmitm/_open_set.py", None, ["tests/test_open_set.py"]),
     "probe_synthesis": ("skmitm/datasets.py", ["skmitm.datasets.x_degrade_probe__mutmut_*"], ["tests/test_datasets.py"]),
     "template_cache_key": (
