@@ -179,10 +179,10 @@ def _method_options():
                         "the best measured on the public benchmark; the paper's is S_max/S_add)")
     parser.add_argument("--similarity", choices=SIMILARITIES, default=defaults["similarity"],
                         help="template similarity (default: %(default)s)")
-    parser.add_argument("--adapter", default=defaults["adapter"], metavar="ADAPTER",
+    parser.add_argument("--adapter", default="none", metavar="ADAPTER",
                         help="template adapter of the full method: auto (the one shipped for the face network, "
                         "templates passed through for a network none ships for), none, or an adapter weights file "
-                        "from 'skmitm train-adapter' (default: %(default)s)")
+                        "from 'skmitm train-adapter' (default: none)")
     parser.add_argument("--reference", help="folder of unlabelled images from the probes' cameras (searched "
                         "recursively): the mean-centred similarity takes its probe-side means from them, so each "
                         "probe is scored on its own (default: the means of the probes scored together)")

@@ -283,7 +283,7 @@ def _run_method(bench, extractor, *, n_chains, sigmas, random_state, progress):
     pipeline = make_mitm_pipeline("full", model=network, probe_size=bench.probe_size, n_chains=n_chains,
                                   sigmas=sigmas, probe_means="batch", random_state=random_state)
     steps = pipeline.named_steps
-    degrader, upsampler, adapter, identifier = steps["degrade"], steps["upsample"], steps["adapt"], steps["identify"]
+    degrader, upsampler, identifier = steps["degrade"], steps["upsample"], steps["identify"]
     # The pipeline's steps, with the face network already loaded: the same
     # result as pipeline.fit(gallery).decision_function(probes), with
     # templates computed chunk by chunk so memory stays bounded.
@@ -291,8 +291,9 @@ def _run_method(bench, extractor, *, n_chains, sigmas, random_state, progress):
     gallery_sets, probe_sets, seconds = compute_templates(
         bench.gallery_images, bench.probe_images, extractor=extractor, degrader=degrader, upsampler=upsampler,
         progress=progress)
-    adapter.fit()  # the adapter shipped for the network, or templates passed through
-    gallery_sets, probe_sets = adapter.transform_gallery(gallery_sets), adapter.transform(probe_sets)
+    adapter = steps["adapt"].fit() if "adapt" in steps else None
+    if adapter is not None:
+        gallery_sets, probe_sets = adapter.transform_gallery(gallery_sets), adapter.transform(probe_sets)
     identifier.fit(gallery_sets, bench.gallery_subjects)
     scores = identifier.decision_function(probe_sets)
     row = _row(f"{bench.severity} {bench.probe_size} px", bench.probe_subjects, scores, identifier.classes_, None)
@@ -307,7 +308,7 @@ def _run_method(bench, extractor, *, n_chains, sigmas, random_state, progress):
         "gallery_hypotheses": int(sum(len(s) for s in gallery_sets)),
         "probe_hypotheses": int(sum(len(s) for s in probe_sets)),
         "sr_weights_sha256": upsampler.card_.get("sha256"),
-        "adapter_sha256": adapter.weights_sha256_,
+        "adapter_sha256": None if adapter is None else adapter.weights_sha256_,
         "seconds": round(time.perf_counter() - started, 1),
         "gallery_seconds": round(seconds["gallery"], 1),
         "probe_seconds": round(seconds["probes"], 1),
@@ -375,8 +376,8 @@ def _markdown(results):
             f"with **reduced settings, to keep the run to minutes on two cores: {method['n_chains']} degradation chains per "
             f"gallery image (the pipeline's default is 64) and {len(method['sigmas'])} blur hypothesis per probe and "
             f"scale (σ = {sigmas}; the default is 16)**. "
-            + (f"Template adapter: the one shipped for the network (sha256 `{method['adapter_sha256'][:16]}…`). "
-               if method.get("adapter_sha256") else "No template adapter ships for this network. ")
+            + (f"Template adapter: sha256 `{method['adapter_sha256'][:16]}…`. " if method.get("adapter_sha256")
+               else "No template adapter. ")
             + f"Templates: {method['gallery_hypotheses']} gallery and "
             f"{method['probe_hypotheses']} probe hypotheses, in {method['seconds']} s.",
             "",

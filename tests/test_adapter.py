@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -355,16 +356,27 @@ def test_train_adapter_refuses_an_unknown_degradation(tmp_path, capsys):
         adapter_training.train_adapter(tmp_path, draws=0)
 
 
-def test_adapter_trained_on_lfw_belongs_to_mobilefacenet(mobilefacenet_path, lfw_dir, tmp_path):
-    # No adapter ships: one trained here on a few LFW faces from the shared data, as the docs' command does.
+def test_the_shipped_mobilefacenet_adapter_and_one_trained_here(mobilefacenet_path, lfw_dir, tmp_path):
     from skmitm import adapter_training
+    from skmitm._backends import file_sha256
 
-    with pytest.raises(ValueError, match="no template adapter ships .* 'skmitm train-adapter"):
-        TemplateAdapter(mobilefacenet_path).fit()
+    shipped = TemplateAdapter(mobilefacenet_path).fit()
+    card_path = Path(shipped.weights_path_)
+    card = json.loads(card_path.with_suffix(".json").read_text())
+    assert card_path.parent.name == "weights" and card_path.name == "template_adapter_mobilefacenet.npz"
+    assert card["network_sha256"] == file_sha256(mobilefacenet_path) == shipped.network_sha256_
+    assert card["sha256"] == file_sha256(card_path) == shipped.weights_sha256_
+    assert shipped.groups_ == ["original@1.0", "super-resolved@2.0", "super-resolved@4.0", "super-resolved@8.0"]
+    assert shipped.whitens_ and card["data"]["identity_labels"].startswith("within-person whitening")
+    assert card["data"]["source"].startswith("LFW, people with fewer than 5 images")
+    before = card["validation"]["mean_cosine_to_high_resolution_before"]
+    after = card["validation"]["mean_cosine_to_high_resolution_after"]
+    assert all(after[g] > before[g] + 0.05 for g in shipped.groups_)  # the held-out faces move towards their photo
+    # One trained here on a few LFW faces from the shared data, as the docs' command does.
     adapter_training.train_adapter(lfw_dir, model=mobilefacenet_path, out=tmp_path / "adapter.npz", max_faces=12,
-                                   progress=False)
+                                   draws=1, progress=False)
     adapter = TemplateAdapter(mobilefacenet_path, weights=tmp_path / "adapter.npz").fit()
-    assert adapter.template_dim_ == 128
+    assert adapter.template_dim_ == 128 and not adapter.whitens_
     assert {"original@1.0", "super-resolved@2.0", "super-resolved@4.0", "super-resolved@8.0"} <= set(adapter.groups_)
 
 

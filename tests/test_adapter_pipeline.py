@@ -67,16 +67,16 @@ def _by_hand(sets, maps):
     return out
 
 
-def test_the_default_pipeline_has_an_adapt_step_and_it_is_optional(tmp_path):
-    names = [name for name, _ in make_mitm_pipeline().steps]
+def test_the_adapt_step_is_opt_in(tmp_path):
+    assert [name for name, _ in make_mitm_pipeline().steps] == ["degrade", "upsample", "templates", "identify"]
+    names = [name for name, _ in make_mitm_pipeline(adapter="auto").steps]
     assert names == ["degrade", "upsample", "templates", "adapt", "identify"]
-    auto = make_mitm_pipeline(model="net.onnx").named_steps["adapt"]
+    auto = make_mitm_pipeline(model="net.onnx", adapter="auto").named_steps["adapt"]
     assert auto.get_params() == {"model": "net.onnx", "weights": None, "adapt_gallery": False, "required": False}
     given = make_mitm_pipeline(model="net.onnx", adapter=tmp_path / "a.npz").named_steps["adapt"]
     assert given.get_params() == {"model": "net.onnx", "weights": tmp_path / "a.npz", "adapt_gallery": False,
                                   "required": True}
-    assert "adapt" not in make_mitm_pipeline(adapter=None).named_steps
-    assert "adapt" not in make_mitm_pipeline("baseline").named_steps
+    assert "adapt" not in make_mitm_pipeline("baseline", adapter="auto").named_steps
 
 
 def test_probes_are_mapped_by_the_documented_formula_and_the_gallery_is_kept(setup):
@@ -125,7 +125,7 @@ def test_a_gallery_file_remembers_its_adapter(setup, tmp_path):
         load_gallery(tmp_path / "g.npz", model=root / "net.pt")  # the file's step requires one
 
     # A pipeline whose adapter passed templates through (none ships for this network) records none.
-    auto = enrol(make_mitm_pipeline(model=root / "net.pt", **SETTINGS), images, subjects)
+    auto = enrol(make_mitm_pipeline(model=root / "net.pt", adapter="auto", **SETTINGS), images, subjects)
     assert not auto.named_steps["adapt"].active_
     save_gallery(auto, tmp_path / "auto.npz")
     reloaded = load_gallery(tmp_path / "auto.npz", model=root / "net.pt")

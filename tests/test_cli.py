@@ -105,7 +105,7 @@ def test_evaluate_full_method_small(tmp_path):
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["n_probes"] == 12 and results["n_gallery_subjects"] == 6
-    assert results["method"] == "full"  # its pipeline has an adapt step (pass-through for dlib's network)
+    assert results["method"] == "full"
     assert results["rank1"] == pytest.approx(100 * 10 / 12)
     assert results["rank1"] <= results["rank5"] <= 100
     assert (out / "cmc.png").exists() and "rank-1" in (out / "report.md").read_text()
