@@ -130,7 +130,12 @@ def main():
                          cache=args.cache, seed=args.seed)
     print(f"\nrank-1 (%), {Path(model).name}, {args.chains} chains, {args.sigmas} sigmas, scales 2/4/8, "
           f"maps refitted with alpha {args.alpha}\n")
-    print("| training faces of the maps | " + " | ".join(columns) + " |")
+    print_table("training faces of the maps", columns, table)
+
+
+def print_table(corner, columns, table):
+    """A Markdown table of rank-1 figures: one row per ``(label, values)``, one decimal."""
+    print(f"| {corner} | " + " | ".join(columns) + " |")
     print("| --- |" + " ---: |" * len(columns))
     for label, values in table:
         print(f"| {label} | " + " | ".join(f"{v:.1f}" for v in values) + " |")

@@ -37,7 +37,7 @@ from skmitm.adapter_training import fit_identity_whitening, fit_template_maps, r
 from skmitm.datasets import load_lfw_folder
 
 from _shared import add_data_options, shared_path
-from adapter_factors import readings
+from adapter_factors import print_table, readings
 from adapter_gain import _condition, condition_templates
 
 
@@ -113,10 +113,7 @@ def main():
                          conditions=args.conditions, n_chains=args.chains, sigmas=args.sigmas,
                          probes_per_subject=args.probes_per_subject, cache=args.cache)
     print(f"\nrank-1 (%), {Path(model).name}; benchmark: {args.chains} chains, {args.sigmas} sigmas\n")
-    print("| | " + " | ".join(columns) + " |")
-    print("| --- |" + " ---: |" * len(columns))
-    for label, values in table:
-        print(f"| {label} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+    print_table("", columns, table)
 
 
 if __name__ == "__main__":
