@@ -279,7 +279,8 @@ def load_adapter(path, *, network_sha256=None):
     -------
     maps : dict of ndarray
     header : dict
-        ``network_sha256`` and ``template_dim``.
+        ``network_sha256`` and ``template_dim``; ``weights_file``, the
+        ``.npz`` read (the card's weights when ``path`` is a card).
 
     Raises
     ------
@@ -301,6 +302,7 @@ def load_adapter(path, *, network_sha256=None):
             raise ValueError(f"adapter weights {str(weights)!r} do not match the SHA-256 of their card {str(path)!r}")
         path = weights
     maps, header = load_array_file(path, format=(ADAPTER_FORMAT, _FORMAT_V1), name="adapter weights file")
+    header["weights_file"] = str(path)
     _check_maps(maps, f"adapter weights file {str(path)!r}")
     if network_sha256 is not None and header.get("network_sha256") != network_sha256:
         raise ValueError(
@@ -389,7 +391,7 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
     weights_path_ : str or None
         The weights file read (None when inactive).
     weights_sha256_ : str or None
-        SHA-256 of that file (None when inactive).
+        SHA-256 of the weights ``.npz`` (None when inactive).
     groups_ : list of str
         The hypothesis groups the adapter has maps for (empty when inactive).
     template_dim_ : int or None
@@ -500,7 +502,7 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         self.maps_ = maps
         self.network_sha256_ = sha256
         self.weights_path_ = os.fspath(weights)
-        self.weights_sha256_ = file_sha256(weights)
+        self.weights_sha256_ = file_sha256(header["weights_file"])  # the .npz, also when a card was given
         self.groups_ = groups
         self.template_dim_ = int(header["template_dim"])
         self.adapts_gallery_ = adapts_gallery

@@ -361,11 +361,12 @@ def test_the_shipped_mobilefacenet_adapter_and_one_trained_here(mobilefacenet_pa
     from skmitm._backends import file_sha256
 
     shipped = TemplateAdapter(mobilefacenet_path).fit()
-    card_path = Path(shipped.weights_path_)
-    card = json.loads(card_path.with_suffix(".json").read_text())
-    assert card_path.parent.name == "weights" and card_path.name == "template_adapter_mobilefacenet.npz"
+    card_path = Path(shipped.weights_path_)  # the card, which names and checks the weights beside it
+    card = json.loads(card_path.read_text())
+    assert card_path.parent.name == "weights" and card_path.name == "template_adapter_mobilefacenet.json"
+    assert card["weights"] == "template_adapter_mobilefacenet.npz"
     assert card["network_sha256"] == file_sha256(mobilefacenet_path) == shipped.network_sha256_
-    assert card["sha256"] == file_sha256(card_path) == shipped.weights_sha256_
+    assert card["sha256"] == file_sha256(card_path.with_suffix(".npz")) == shipped.weights_sha256_
     assert shipped.groups_ == ["original@1.0", "super-resolved@2.0", "super-resolved@4.0", "super-resolved@8.0"]
     assert shipped.whitens_ and card["data"]["identity_labels"].startswith("within-person whitening")
     assert card["data"]["source"].startswith("LFW, people with fewer than 5 images")
