@@ -139,7 +139,8 @@ def _run_small_ablation(tiny_lfw, out, templates, monkeypatch):
     # The smallest real ablation: 3 subjects, one scale, one chain, one sigma, the tiny network.
     import skmitm._ablation as ablation
 
-    monkeypatch.setattr(ablation, "TemplateExtractor", lambda model, n_jobs=None: _extractor(n_jobs=n_jobs))
+    monkeypatch.setattr(ablation, "TemplateExtractor",
+                        lambda model, n_jobs=None, memory=None: _extractor(n_jobs=n_jobs))
     return run_ablation(lfw=tiny_lfw, out=out, scales=(2,), n_chains=1, sigmas=1, templates_path=templates,
                         progress=False, crop="spec")
 
