@@ -909,7 +909,7 @@ def _ablation(args):
     results = run_ablation(lfw=args.lfw, model=args.model, out=args.out, probe_size=size, severity=severity,
                            n_chains=args.chains, sigmas=args.sigmas, random_state=args.seed,
                            max_subjects=args.subjects, templates_path=args.templates, crop=args.crop,
-                           adapter=None if args.adapter == "none" else args.adapter, memory=args.cache,
+                           adapter=_adapter(args), memory=args.cache,
                            n_jobs=args.n_jobs, progress=not args.no_progress)
     for row in results["rows"]:
         print(f"{row['similarity']:>12} {row['section'][:40]:>40} {row['column']:>10}: rank-1 {row['rank1']:5.1f}%")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._adapter import TemplateAdapter
+from ._adapter import adapter_step
 from ._degradation import GalleryDegrader
 from ._hypotheses import META_DTYPE, HypothesisSet
 from ._identification import FusedNearestNeighborIdentifier
@@ -230,9 +230,8 @@ def run_ablation(
     extractor = TemplateExtractor(model, n_jobs=n_jobs, memory=memory).fit()
     step = None
     if adapter is not None:  # a network without the adapter asked for is refused before any template is computed
-        auto = isinstance(adapter, str) and adapter == "auto"
         network = model if extractor.model_path_ is None else extractor.model_path_
-        step = TemplateAdapter(network, weights=None if auto else adapter, required=not auto).fit()
+        step = adapter_step(network, adapter).fit()
         step = step if step.active_ else None
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5,
                            crop=resolve_crop(crop, extractor))

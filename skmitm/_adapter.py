@@ -341,6 +341,12 @@ def _map_rows(templates, labels, maps, wanted, what):
     return out
 
 
+def adapter_step(model, adapter):
+    """The unfitted step for an ``adapter`` option: ``"auto"`` (shipped, else pass-through) or a weights file."""
+    auto = isinstance(adapter, str) and adapter == "auto"
+    return TemplateAdapter(model, weights=None if auto else adapter, required=not auto)
+
+
 class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
     """Map low-resolution hypothesis templates into the high-resolution template space of their network.
 

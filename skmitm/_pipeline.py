@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 
-from ._adapter import TemplateAdapter
+from ._adapter import adapter_step
 from ._degradation import GalleryDegrader
 from ._enrolment import _STEP_CLASSES, fit_gallery
 from ._identification import FusedNearestNeighborIdentifier
@@ -352,14 +352,14 @@ def make_mitm_pipeline(
     adapter : "auto", str, os.PathLike or None, default=None
         Template adaptation of the full method (a
         :class:`~skmitm.TemplateAdapter` step named ``adapt`` after the
-        templates). ``"auto"``: the adapter shipped for the face network
-        (MobileFaceNet's ships), and templates passed through unchanged for a
-        network none ships for; a path: that adapter weights file; None: no
-        adapter step. The baseline has none. With MobileFaceNet, ``"auto"``
-        raises rank-1 on the public benchmark at 16 and 24 px and lowers it
-        at 32 px (see ``docs/adapter.md``); it is not the default yet because
-        the figures the documentation quotes for the default pipeline were
-        measured without it.
+        templates). ``"auto"``: an adapter shipped for the face network (none
+        ships today), and templates passed through unchanged otherwise; a
+        path: that adapter weights file, e.g. one from ``skmitm
+        train-adapter``; None: no adapter step. The baseline has none. With
+        MobileFaceNet, the adapter trained in ``docs/adapter.md`` raises
+        rank-1 on the public benchmark at 16 and 24 px and lowers it at 32 px;
+        it is not the default because the figures the documentation quotes
+        for the default pipeline were measured without it.
     random_state : int, default=0
         Seeds the gallery degradations and the synthetic probes.
 
@@ -409,7 +409,6 @@ def make_mitm_pipeline(
         ]
     steps.append(("templates", TemplateExtractor(model, memory=memory)))
     if method == "full" and adapter is not None:
-        auto = isinstance(adapter, str) and adapter == "auto"
-        steps.append(("adapt", TemplateAdapter(model, weights=None if auto else adapter, required=not auto)))
+        steps.append(("adapt", adapter_step(model, adapter)))
     steps.append(("identify", FusedNearestNeighborIdentifier(fusion, similarity=similarity)))
     return MitmPipeline(steps, probe_means=probe_means, random_state=random_state)

@@ -386,7 +386,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
     if whitening is not None:
         faces = train[train < len(high) // int(draws)]  # each training face once (its first draw)
         maps["whitening"] = fit_identity_whitening(high[faces], subjects[faces], reg=whitening)
-        people, counts = np.unique(subjects[faces], return_counts=True)
+        _, counts = np.unique(subjects[faces], return_counts=True)
         labels = (f"within-person whitening (reg {whitening:g}) from the {int(counts[counts > 1].sum())} training "
                   f"faces of the {int((counts > 1).sum())} people with two or more")
     validation = {
