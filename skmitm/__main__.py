@@ -210,6 +210,11 @@ def _train_sr_options(parser):
         ("batch_size", _positive, "faces per step"),
         ("patch", _positive, "side of the low-resolution training patches"),
         ("lr", float, "peak learning rate (cosine decay)"),
+        ("identity_model", str, "ONNX face network for an identity loss beside the pixel loss "
+         "(1 - cosine of its templates of the output and of the HR face)"),
+        ("identity_weight", float, "weight of the identity loss"),
+        ("identity_batch", _positive, "whole faces per step for the identity loss"),
+        ("init_weights", str, "weights card to fine-tune from instead of random weights"),
         ("val_people", int, "training people held out for validation"),
         ("max_faces", _positive, "use only the first N faces (quick runs)"),
         ("checkpoint_every", _positive, "steps between checkpoints"),

@@ -17,6 +17,17 @@ Degradations (``--degradation``):
   noise (colour or grey; p = 0.8) and JPEG-compressed (p = 0.8).
 - ``plain``: bicubic downsampling only, as in the paper.
 
+Identity loss (``identity_model``): next to the pixel loss, every step
+super-resolves ``identity_batch`` whole degraded faces at every scale, resizes
+them to the face network's input exactly as
+:class:`~skmitm.TemplateExtractor` does (bicubic) and adds ``identity_weight``
+times the mean of ``1 - cos`` between the network's template of each output
+and that of the high-resolution face. The face network runs through a
+differentiable torch copy of its ONNX graph
+(:class:`~skmitm._onnx_torch.OnnxGraphModule`); its weights stay fixed.
+``init_weights`` starts from an existing weights card instead of random
+weights (fine-tuning).
+
 Training is seeded and resumable: the data of step ``t`` come from
 ``numpy.random.default_rng([seed, t])`` and the learning rate is a function
 of ``t``, so a run resumed from a checkpoint continues exactly where it left.
@@ -32,7 +43,7 @@ import numpy as np
 import torch
 
 from ._degradation import match_resolution
-from ._edsr import FaceEDSR, save_edsr
+from ._edsr import FaceEDSR, load_edsr, save_edsr
 from ._io import atomic_write
 from ._runtime import progress_bar, torch_threads
 from ._validation import is_integer
@@ -41,9 +52,11 @@ from .metrics import psnr
 
 __all__ = [
     "DEGRADATIONS",
+    "IdentityLoss",
     "degrade_face",
     "load_training_faces",
     "make_batch",
+    "make_identity_batch",
     "train",
     "train_sr",
 ]
@@ -203,6 +216,85 @@ def _validate(net, faces, scales, *, lr_size, degradation, seed):
     return result
 
 
+class IdentityLoss:
+    """``1 - cos`` between a face network's templates of super-resolved faces and of their HR originals.
+
+    Parameters
+    ----------
+    model : str or os.PathLike
+        An ONNX face network (see :class:`~skmitm._onnx_torch.OnnxGraphModule`
+        for the operators it may use). Its input size, channel order and
+        normalisation are those :class:`~skmitm.TemplateExtractor` resolves
+        for it, and images reach it resized as the extractor resizes them
+        (bicubic).
+    device : str, default="cpu"
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skmitm.sr_training import IdentityLoss
+    >>> loss = IdentityLoss("mobilefacenet.onnx")  # doctest: +SKIP
+    >>> hr = np.zeros((2, 126, 126, 3), np.uint8)  # doctest: +SKIP
+    >>> float(loss(torch.zeros(2, 3, 48, 48), loss.targets(hr)))  # doctest: +SKIP
+    0.0
+    """
+
+    def __init__(self, model, *, device="cpu"):
+        from ._onnx_torch import OnnxGraphModule
+        from ._templates import TemplateExtractor
+
+        extractor = TemplateExtractor(model=model, backend="onnx").fit()
+        self.input_size = tuple(int(v) for v in extractor.input_size_)
+        order = [2, 1, 0] if extractor.channel_order_ == "BGR" else [0, 1, 2]
+        self._order = torch.tensor(order)
+        self._mean = torch.tensor(np.asarray(extractor.mean_, np.float32)).reshape(1, 3, 1, 1).to(device)
+        self._std = torch.tensor(np.asarray(extractor.std_, np.float32)).reshape(1, 3, 1, 1).to(device)
+        self.net = OnnxGraphModule(model).to(device)
+        self.device = device
+        self.model_sha256 = extractor.model_sha256_
+
+    def embed(self, images):
+        """Unit templates of (N, 3, H, W) RGB images in [0, 1], differentiable in the images."""
+        height, width = self.input_size
+        if images.shape[2:] != (height, width):
+            images = torch.nn.functional.interpolate(images, size=(height, width), mode="bicubic",
+                                                     align_corners=False)
+        # cv2 saturates and rounds when it resizes uint8; clamping keeps the range, rounding is left out
+        # so that gradients flow.
+        x = images.clamp(0, 1).mul(255.0)[:, self._order]
+        out = self.net((x - self._mean) / self._std)
+        return torch.nn.functional.normalize(out, dim=1)
+
+    def targets(self, faces):
+        """Unit templates of (N, H, W, 3) uint8 HR faces, resized with OpenCV as the extractor does."""
+        height, width = self.input_size
+        chips = np.stack([cv2.resize(np.ascontiguousarray(f), (width, height), interpolation=cv2.INTER_CUBIC)
+                          for f in faces])
+        x = torch.from_numpy(chips).permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
+        with torch.no_grad():
+            return self.embed(x)
+
+    def __call__(self, images, targets):
+        return (1.0 - (self.embed(images) * targets).sum(dim=1)).mean()
+
+
+def make_identity_batch(faces, rng, *, batch_size, lr_sizes, degradation="realistic"):
+    """Whole degraded faces at one random LR size, and the HR faces they came from.
+
+    Returns
+    -------
+    lr : Tensor of shape (batch_size, 3, size, size), float in [0, 1]
+    hr : ndarray of shape (batch_size, H, W, 3), dtype uint8
+    """
+    size = int(rng.integers(lr_sizes[0], lr_sizes[1] + 1))
+    chosen = []
+    for index in rng.integers(0, len(faces), size=batch_size):
+        face = faces[index]
+        chosen.append(face[:, ::-1] if rng.random() < 0.5 else face)
+    lr = np.stack([degrade_face(f, size, rng, degradation=degradation) for f in chosen])
+    return torch.from_numpy(lr).permute(0, 3, 1, 2).float().div_(255.0), np.stack(chosen)
+
+
 def _learning_rate(step, steps, lr):
     """Cosine decay from ``lr`` to 2% of it; a function of the step alone, so resuming needs no state."""
     return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
@@ -221,6 +313,10 @@ def train(
     lr_sizes=(16, 32),
     lr=5e-4,
     degradation="realistic",
+    identity_model=None,
+    identity_weight=0.1,
+    identity_batch=8,
+    init_weights=None,
     seed=0,
     device="cpu",
     checkpoint=None,
@@ -248,6 +344,16 @@ def train(
     lr : float, default=5e-4
         Peak Adam learning rate (cosine decay).
     degradation : {"realistic", "plain"}, default="realistic"
+    identity_model : str or Path, default=None
+        ONNX face network for the identity loss (see the module docstring);
+        None trains for pixels only.
+    identity_weight : float, default=0.1
+        Weight of the identity loss beside the mean L1 pixel loss.
+    identity_batch : int, default=8
+        Whole faces per step for the identity loss.
+    init_weights : str or Path, default=None
+        Weights card to start from (its architecture must match); None
+        starts from random weights. A resumed checkpoint takes precedence.
     seed : int, default=0
     device : str, default="cpu"
     checkpoint : str or Path, default=None
@@ -265,7 +371,9 @@ def train(
         In evaluation mode, on the CPU.
     history : dict
         ``steps``, ``seconds`` (training time across resumes), ``loss`` (mean
-        L1 per checkpoint interval) and ``val`` (validation PSNR, if any).
+        L1 per checkpoint interval), ``identity`` (mean identity loss per
+        interval, with ``identity_model``) and ``val`` (validation PSNR, if
+        any).
 
     Examples
     --------
@@ -286,10 +394,20 @@ def train(
         raise ValueError(f"degradation={degradation!r}; expected one of {DEGRADATIONS}")
     if not (is_integer(patch) and 1 <= patch <= lr_sizes[0] <= lr_sizes[1]):
         raise ValueError(f"patch={patch!r} and lr_sizes={lr_sizes!r}; expected 1 <= patch <= min <= max")
+    if identity_model is not None and not (is_integer(identity_batch) and identity_batch >= 1):
+        raise ValueError(f"identity_batch={identity_batch!r}; expected a positive integer")
+    if not (isinstance(identity_weight, (int, float)) and math.isfinite(identity_weight) and identity_weight >= 0):
+        raise ValueError(f"identity_weight={identity_weight!r}; expected a finite number >= 0")
     torch.manual_seed(seed)
     net = FaceEDSR(scales, n_feats=n_feats, n_blocks=n_blocks).to(device)
+    if init_weights is not None:
+        start, _ = load_edsr(init_weights, device=device)
+        if start.config != net.config:
+            raise ValueError(f"init_weights {init_weights} holds a network {start.config}; this run builds {net.config}")
+        net.load_state_dict(start.state_dict())
+    identity = None if identity_model is None else IdentityLoss(identity_model, device=device)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    history = {"steps": 0, "seconds": 0.0, "loss": [], "val": []}
+    history = {"steps": 0, "seconds": 0.0, "loss": [], "identity": [], "val": []}
     checkpoint = None if checkpoint is None else Path(checkpoint)
     if checkpoint is not None and checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -312,7 +430,8 @@ def train(
 
     net.train()
     bar = progress_bar(total=steps, initial=history["steps"], enabled=progress, mininterval=5, desc="FaceEDSR")
-    losses = []
+    losses, id_losses = [], []
+    history.setdefault("identity", [])
     start = time.perf_counter() - history["seconds"]
     while history["steps"] < steps:
         step = history["steps"]
@@ -324,18 +443,31 @@ def train(
             group["lr"] = _learning_rate(step, steps, lr)
         out = net(x.to(device))
         loss = sum(torch.nn.functional.l1_loss(out[s], targets[s].to(device)) for s in scales) / len(scales)
+        losses.append(loss.item())
+        if identity is not None:
+            # Its own generator, so the pixel batches equal those of a run without the identity loss.
+            whole, hr = make_identity_batch(faces, np.random.default_rng([seed, step, 1]), batch_size=identity_batch,
+                                            lr_sizes=lr_sizes, degradation=degradation)
+            wanted = identity.targets(hr)
+            sr = net(whole.to(device))
+            id_loss = sum(identity(sr[s], wanted) for s in scales) / len(scales)
+            id_losses.append(id_loss.item())
+            loss = loss + identity_weight * id_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
         history["steps"] = step + 1
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         if history["steps"] % checkpoint_every == 0 or history["steps"] == steps:
             history["seconds"] = time.perf_counter() - start
             history["loss"].append([history["steps"], float(np.mean(losses))])
-            losses = []
-            line = f"step {history['steps']}/{steps}  loss {history['loss'][-1][1]:.4f}  {history['seconds']:.0f} s"
+            line = f"step {history['steps']}/{steps}  loss {history['loss'][-1][1]:.4f}"
+            if id_losses:
+                history["identity"].append([history["steps"], float(np.mean(id_losses))])
+                line += f"  identity {history['identity'][-1][1]:.4f}"
+            losses, id_losses = [], []
+            line += f"  {history['seconds']:.0f} s"
             if val_faces is not None:
                 val = _validate(net, val_faces, scales, lr_size=24, degradation=degradation, seed=seed)
                 history["val"].append([history["steps"], {str(s): v for s, v in val.items()}])
@@ -443,6 +575,20 @@ def train_sr(lfw, *, out="sr-training", export=None, val_people=100, max_faces=N
             "validation_psnr_lr24": history["val"][-1][1] if history["val"] else None,
             "command": command,
         }
+        if settings["identity_model"] is not None:
+            from ._backends import file_sha256
+
+            card["training"]["identity_loss"] = {
+                "model": Path(settings["identity_model"]).name,
+                "model_sha256": file_sha256(settings["identity_model"]),
+                "weight": settings["identity_weight"], "batch": settings["identity_batch"],
+                "final": history["identity"][-1][1] if history["identity"] else None,
+            }
+        if settings["init_weights"] is not None:
+            _, start_card = load_edsr(settings["init_weights"])
+            card["training"]["init_weights"] = {"card": Path(settings["init_weights"]).name,
+                                                "sha256": start_card["sha256"],
+                                                "steps": start_card.get("training", {}).get("steps")}
         card_path = save_edsr(net, export, card=card)
         log(f"wrote {export.with_suffix('.pt')} and {card_path} after {history['seconds']:.0f} s of training")
     return card_path

@@ -1,0 +1,277 @@
+"""The torch copy of ONNX face networks and the identity loss of super-resolution training."""
+
+import json
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from skmitm import TemplateExtractor
+from skmitm._backends import file_sha256
+from skmitm._edsr import FaceEDSR, load_edsr, save_edsr
+from skmitm._onnx_torch import OnnxGraphModule
+from skmitm.__main__ import main
+from skmitm.sr_training import IdentityLoss, make_identity_batch, train
+
+from conftest import shared_path
+from test_edsr import TINY, make_lfw, smooth_faces
+
+
+def _init(rng, name, shape):
+    return numpy_helper.from_array(rng.normal(0, 0.5, shape).astype(np.float32), name)
+
+
+def make_face_net(path, *, head="reshape", size=16, dim=5, seed=0):
+    """A small ONNX 'face network' using the operators MobileFaceNet-style graphs use.
+
+    ``head="reshape"`` flattens through Shape/Gather/Unsqueeze/Concat/Reshape and
+    a Gemm, as insightface's exports do; ``"flatten"`` through Flatten and MatMul.
+    """
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(np.float32(0.25), "offset"),
+        numpy_helper.from_array(np.float32(1.5), "gain"),
+        _init(rng, "w1", (4, 3, 3, 3)), _init(rng, "b1", (4,)),
+        numpy_helper.from_array(rng.uniform(0.5, 1.5, 4).astype(np.float32), "bn_scale"),
+        _init(rng, "bn_bias", (4,)), _init(rng, "bn_mean", (4,)),
+        numpy_helper.from_array(rng.uniform(0.5, 2.0, 4).astype(np.float32), "bn_var"),
+        numpy_helper.from_array(rng.uniform(0.05, 0.3, (4, 1, 1)).astype(np.float32), "slope"),
+        _init(rng, "w2", (4, 1, 3, 3)),
+        numpy_helper.from_array(np.float32(0.0), "lo"), numpy_helper.from_array(np.float32(0.6), "hi"),
+    ]
+    nodes = [
+        helper.make_node("Sub", ["input", "offset"], ["a"]),
+        helper.make_node("Mul", ["a", "gain"], ["b"]),
+        # Asymmetric padding, as TF-style exports write it.
+        helper.make_node("Conv", ["b", "w1", "b1"], ["c"], strides=[2, 2], pads=[0, 0, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node("BatchNormalization", ["c", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["d"],
+                         epsilon=1e-3),
+        helper.make_node("PRelu", ["d", "slope"], ["e"]),
+        helper.make_node("Conv", ["e", "w2"], ["f"], group=4, pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node("Clip", ["f", "lo", "hi"], ["g"]),
+        helper.make_node("Add", ["g", "e"], ["h"]),
+        helper.make_node("Relu", ["h"], ["i"]),
+    ]
+    features = 4 * (size // 2) ** 2
+    if head == "reshape":
+        inits += [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+                  numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+                  _init(rng, "fc", (dim, features)), _init(rng, "fc_b", (dim,))]
+        nodes += [
+            helper.make_node("Shape", ["i"], ["shape"]),
+            helper.make_node("Gather", ["shape", "zero"], ["n"], axis=0),
+            helper.make_node("Unsqueeze", ["n"], ["n1"], axes=[0]),
+            helper.make_node("Concat", ["n1", "minus_one"], ["new_shape"], axis=0),
+            helper.make_node("Reshape", ["i", "new_shape"], ["flat"]),
+            helper.make_node("Gemm", ["flat", "fc", "fc_b"], ["emb"], transB=1, alpha=0.5, beta=2.0),
+        ]
+    else:
+        inits += [_init(rng, "fc", (features, dim))]
+        nodes += [helper.make_node("Flatten", ["i"], ["flat"], axis=1),
+                  helper.make_node("MatMul", ["flat", "fc"], ["emb"])]
+    graph = helper.make_graph(
+        nodes, "face", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["batch", dim])], inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def extractor_templates(path, images):
+    """Templates of uint8 images through TemplateExtractor (onnxruntime and OpenCV), one row each."""
+    sets = TemplateExtractor(model=path, backend="onnx").fit().transform(list(images))
+    return np.vstack([s.data for s in sets]).astype(np.float64)
+
+
+def onnxruntime_output(path, batch):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+
+# ---------------------------------------------------------------- torch copy of the graph
+
+
+@pytest.mark.parametrize("head", ["reshape", "flatten"])
+def test_torch_copy_computes_what_onnxruntime_computes(tmp_path, head):
+    path = make_face_net(tmp_path / "net.onnx", head=head)
+    batch = np.random.default_rng(3).uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32)
+    expected = onnxruntime_output(path, batch)
+    got = OnnxGraphModule(path)(torch.from_numpy(batch)).numpy()
+    assert got.shape == expected.shape == (3, 5)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_torch_copy_of_mobilefacenet_computes_what_onnxruntime_computes():
+    path = shared_path("models/mobilefacenet.onnx")
+    batch = np.random.default_rng(0).uniform(-1, 1, (2, 3, 112, 112)).astype(np.float32)
+    expected = onnxruntime_output(path, batch)
+    got = OnnxGraphModule(path)(torch.from_numpy(batch)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_gradients_reach_the_input_and_the_weights_stay_fixed(tmp_path):
+    net = OnnxGraphModule(make_face_net(tmp_path / "net.onnx")).double()
+    assert not any(b.requires_grad for b in net.buffers()) and not list(net.parameters())
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.uniform(-1, 1, (2, 3, 16, 16))).requires_grad_()
+    direction = torch.from_numpy(rng.normal(size=x.shape))
+    weights = torch.from_numpy(rng.normal(size=(2, 5)))
+    (net(x) * weights).sum().backward()
+    # The directional derivative by central differences, in double precision.
+    eps = 1e-6
+    with torch.no_grad():
+        numeric = ((net(x + eps * direction) - net(x - eps * direction)) * weights).sum() / (2 * eps)
+    assert float((x.grad * direction).sum()) == pytest.approx(float(numeric), rel=1e-5)
+    assert float(x.grad.abs().sum()) > 0
+
+
+def test_unsupported_operators_are_refused_by_name(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 1, 1])],
+    )
+    path = tmp_path / "pool.onnx"
+    onnx.save(helper.make_model(graph), path)
+    with pytest.raises(ValueError, match=r"pool\.onnx: operators \['GlobalAveragePool'\] have no torch copy"):
+        OnnxGraphModule(path)
+
+
+def test_a_broken_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"\x08\x07not a protobuf at all" * 3)
+    with pytest.raises(ValueError, match=r"broken\.onnx: not a readable ONNX file"):
+        OnnxGraphModule(path)
+
+
+# ---------------------------------------------------------------- identity loss
+
+
+def test_identity_targets_are_the_extractors_templates(tmp_path):
+    path = make_face_net(tmp_path / "net.onnx")
+    faces = smooth_faces(4, size=40, seed=2)
+    expected = extractor_templates(path, faces)
+    expected = expected / np.linalg.norm(expected, axis=1, keepdims=True)
+    got = IdentityLoss(path).targets(faces).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_identity_loss_is_one_minus_the_cosine_of_extractor_templates(tmp_path):
+    path = make_face_net(tmp_path / "net.onnx")
+    loss = IdentityLoss(path)
+    hr = smooth_faces(3, size=40, seed=4)
+    sr = smooth_faces(3, size=16, seed=5)  # already the network's input size: no resize on either path
+    a, b = extractor_templates(path, sr), extractor_templates(path, hr)
+    cosines = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    images = torch.from_numpy(sr).permute(0, 3, 1, 2).float() / 255
+    assert float(loss(images, loss.targets(hr))) == pytest.approx(float(np.mean(1 - cosines)), abs=1e-5)
+    # A face against its own template loses nothing.
+    assert float(loss(images, loss.targets(sr))) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("size", [10, 40])
+def test_identity_loss_resizes_as_the_extractor_does(tmp_path, size):
+    path = make_face_net(tmp_path / "net.onnx")
+    # Noise, and sizes that are no integer multiple of the input: the resize kernel shows.
+    images = np.random.default_rng(size).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
+    expected = extractor_templates(path, images)
+    expected = expected / np.linalg.norm(expected, axis=1, keepdims=True)
+    got = IdentityLoss(path).embed(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).numpy()
+    # torch's bicubic is OpenCV's INTER_CUBIC except for the uint8 rounding the loss leaves out
+    # (a bilinear resize is off by about 0.25 here).
+    np.testing.assert_allclose(got, expected, atol=0.02)
+
+
+def test_identity_batches_are_whole_seeded_faces():
+    faces = smooth_faces(6, size=64)
+    lr, hr = make_identity_batch(faces, np.random.default_rng(0), batch_size=5, lr_sizes=(12, 20))
+    again, hr_again = make_identity_batch(faces, np.random.default_rng(0), batch_size=5, lr_sizes=(12, 20))
+    assert torch.equal(lr, again) and np.array_equal(hr, hr_again)
+    assert lr.shape[:2] == (5, 3) and lr.shape[2] == lr.shape[3] and 12 <= lr.shape[2] <= 20
+    assert hr.shape == (5, 64, 64, 3)
+    # Every HR face is a training face or its mirror image.
+    for face in hr:
+        assert any(np.array_equal(face, f) or np.array_equal(face, f[:, ::-1]) for f in faces)
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_identity_loss_leaves_the_pixel_batches_alone(tmp_path):
+    path = make_face_net(tmp_path / "net.onnx")
+    faces = smooth_faces(8)
+    _, plain = train(faces, steps=1, checkpoint_every=1, **TINY)
+    _, with_identity = train(faces, steps=1, checkpoint_every=1, identity_model=path, identity_batch=2, **TINY)
+    # The first step's pixel loss is computed before any update: same batch, same value.
+    assert with_identity["loss"][0][1] == pytest.approx(plain["loss"][0][1], rel=1e-6)
+    assert plain["identity"] == [] and len(with_identity["identity"]) == 1
+
+
+def test_identity_loss_brings_super_resolved_templates_closer(tmp_path):
+    path = make_face_net(tmp_path / "net.onnx")
+    faces = smooth_faces(8)
+    loss = IdentityLoss(path)
+    options = dict(TINY, steps=1, seed=1, lr=1e-3)
+    # The identity batch of step 0 (its own generator, see train).
+    lr, hr = make_identity_batch(faces, np.random.default_rng([1, 0, 1]), batch_size=4, lr_sizes=TINY["lr_sizes"])
+    wanted = loss.targets(hr)
+
+    def identity_loss(net):
+        with torch.no_grad():
+            return float(sum(loss(net(lr)[s], wanted) for s in TINY["scales"]))
+
+    before, _ = train(faces, **{**options, "lr": 0.0})
+    plain, _ = train(faces, **options)
+    identity_trained, _ = train(faces, identity_model=path, identity_weight=100.0, identity_batch=4, **options)
+    # From the same starting weights, one step with the identity loss lowers it on its batch; a
+    # pixel-only step does not do as well.
+    assert identity_loss(identity_trained) < identity_loss(before)
+    assert identity_loss(identity_trained) < identity_loss(plain)
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    faces = smooth_faces(4)
+    start = FaceEDSR((2, 4), n_feats=8, n_blocks=1)
+    torch.nn.init.normal_(start.head.weight)
+    card = save_edsr(start, tmp_path / "start.pt")
+    # A zero learning rate keeps the starting point: the result is the saved network itself.
+    net, _ = train(faces, steps=1, init_weights=card, **{**TINY, "lr": 0.0})
+    for (name, a), b in zip(start.state_dict().items(), net.state_dict().values()):
+        assert torch.equal(a, b), name
+    scratch, _ = train(faces, steps=1, **{**TINY, "lr": 0.0})
+    assert not torch.equal(scratch.head.weight, start.head.weight)
+    with pytest.raises(ValueError, match="init_weights .* holds a network"):
+        train(faces, steps=1, init_weights=card, **{**TINY, "n_feats": 12})
+
+
+@pytest.mark.parametrize("weight", [-0.1, float("nan"), "1"])
+def test_bad_identity_weights_are_refused(weight):
+    with pytest.raises(ValueError, match="identity_weight="):
+        train(smooth_faces(2), steps=1, identity_weight=weight, **TINY)
+
+
+def test_command_records_the_identity_loss_and_the_starting_weights(tmp_path):
+    lfw = tmp_path / "lfw"
+    make_lfw(lfw, {f"P{i:02d}_X": 1 + i % 3 for i in range(8)})
+    face_net = make_face_net(tmp_path / "net.onnx")
+    start = save_edsr(FaceEDSR((2, 4), n_feats=8, n_blocks=1), tmp_path / "start.pt")
+    out = tmp_path / "run"
+    args = ["train-sr", "--lfw", str(lfw), "--out", str(out), "--scales", "2", "4", "--n-feats", "8", "--n-blocks", "1",
+            "--batch-size", "2", "--patch", "8", "--lr-sizes", "12", "16", "--val-people", "2", "--steps", "2",
+            "--checkpoint-every", "2", "--identity-model", str(face_net), "--identity-weight", "0.3",
+            "--identity-batch", "2", "--init-weights", str(start), "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    _, card = load_edsr(out / "face_edsr_realistic.json")
+    identity = card["training"]["identity_loss"]
+    assert identity["model_sha256"] == file_sha256(face_net) and identity["weight"] == 0.3 and identity["batch"] == 2
+    assert 0.0 <= identity["final"] <= 2.0
+    assert card["training"]["init_weights"]["sha256"] == json.loads(start.read_text())["sha256"]
+    assert "--identity-model" in card["command"] and "--init-weights" in card["command"]
+    assert "identity" in (out / "train.log").read_text()
