@@ -26,12 +26,47 @@ from torch.nn import functional as F
 from ._io import atomic_write, write_text
 from ._backends import file_sha256
 
-__all__ = ["FaceEDSR", "load_edsr", "save_edsr", "DEFAULT_WEIGHTS"]
+__all__ = ["FaceEDSR", "load_edsr", "save_edsr", "shipped_weights", "DEFAULT_WEIGHTS"]
 
 #: The weights ``MultiHypothesisUpsampler`` uses when given ``weights=None``:
 #: trained on realistic degradations (blur kernels, noise, JPEG, several
 #: downsampling kernels); see ``docs/super_resolution.md``.
 DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "face_edsr_realistic.json"
+
+_WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+
+def shipped_weights():
+    """The weights cards that ship with skmitm, by name: ``{"realistic": Path, ...}``.
+
+    A card ``face_edsr_NAME.json`` in the package's ``weights`` folder is
+    loadable as ``NAME`` by :func:`load_edsr` and by
+    ``MultiHypothesisUpsampler(weights=NAME)``.
+
+    Examples
+    --------
+    >>> from skmitm._edsr import shipped_weights
+    >>> {"plain", "realistic"} <= set(shipped_weights())
+    True
+    """
+    return {p.stem[len("face_edsr_"):]: p for p in sorted(_WEIGHTS_DIR.glob("face_edsr_*.json"))}
+
+
+def _resolve_card(card_path):
+    """A card path from a path, a shipped name or None (the default)."""
+    if card_path is None:
+        return DEFAULT_WEIGHTS
+    if isinstance(card_path, str) and card_path and not any(c in card_path for c in "/\\."):
+        shipped = shipped_weights()
+        if card_path in shipped:
+            return shipped[card_path]
+        if not Path(card_path).exists():
+            raise FileNotFoundError(
+                f"weights {card_path!r} is neither a file nor the name of shipped weights; "
+                f"shipped: {sorted(shipped)}"
+            )
+    return Path(card_path).with_suffix(".json")
+
 
 # Mean RGB of LFW face crops in [0, 1]; centring the input keeps the head's
 # bias from having to learn it.
@@ -244,8 +279,9 @@ def load_edsr(card_path=None, *, device="cpu"):
     Parameters
     ----------
     card_path : str or Path, default=None
-        The ``.json`` card (or its ``.pt`` file); ``None`` loads the shipped
-        default, :data:`DEFAULT_WEIGHTS`.
+        The ``.json`` card (or its ``.pt`` file), or the name of shipped
+        weights (see :func:`shipped_weights`, e.g. ``"plain"``); ``None``
+        loads the default, :data:`DEFAULT_WEIGHTS`.
     device : str, default="cpu"
 
     Returns
@@ -261,7 +297,7 @@ def load_edsr(card_path=None, *, device="cpu"):
     >>> net.scales, len(card["sha256"])
     ((2, 4, 8), 64)
     """
-    card_path = Path(DEFAULT_WEIGHTS if card_path is None else card_path).with_suffix(".json")
+    card_path = _resolve_card(card_path)
     if not card_path.is_file():
         raise FileNotFoundError(f"weights card {card_path} does not exist; expected a .json written by save_edsr")
     card = json.loads(card_path.read_text())

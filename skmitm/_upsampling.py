@@ -38,7 +38,9 @@ class MultiHypothesisUpsampler(ImageTransformerMixin, ParamValidationMixin, Base
     ----------
     weights : str, Path, FaceEDSR or None, default=None
         The network: a weights card (``.json``, or its ``.pt``) written by
-        :func:`skmitm.sr_training.train_sr` / ``skmitm train-sr``,
+        :func:`skmitm.sr_training.train_sr` / ``skmitm train-sr``, the name
+        of shipped weights (``"realistic"``, ``"plain"``…; see
+        :func:`skmitm.load_edsr`),
         a :class:`~skmitm.FaceEDSR` instance (copied in ``fit``), or None for the shipped
         face-trained weights (realistic degradations; see
         ``docs/super_resolution.md``).

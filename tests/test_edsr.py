@@ -321,3 +321,25 @@ def test_command_help_lists_the_options(capsys):
     help_text = capsys.readouterr().out
     for option in ("--lfw", "--degradation", "--steps", "--export", "--threads"):
         assert option in help_text
+
+
+def test_shipped_weights_load_by_name():
+    weights_dir = DEFAULT_WEIGHTS.parent
+    by_name, card = load_edsr("plain")
+    by_path, same_card = load_edsr(weights_dir / "face_edsr_plain.json")
+    assert card == same_card and card["weights"] == "face_edsr_plain.pt"
+    for a, b in zip(by_name.state_dict().values(), by_path.state_dict().values()):
+        assert torch.equal(a, b)
+    assert load_edsr("realistic")[1]["sha256"] == load_edsr()[1]["sha256"]
+    with pytest.raises(FileNotFoundError, match=r"'sharp' is neither a file nor the name of shipped weights; "
+                                                r"shipped: \[.*'plain'.*'realistic'"):
+        load_edsr("sharp")
+
+
+def test_a_file_named_like_shipped_weights_is_read_as_a_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_edsr(tiny_net(), tmp_path / "mine.pt")
+    # "mine" is no shipped name, but a card with that stem exists here: with a suffix it is a path.
+    assert load_edsr("mine.json")[0].config == tiny_net().config
+    with pytest.raises(FileNotFoundError, match="neither a file nor the name"):
+        load_edsr("mine")
