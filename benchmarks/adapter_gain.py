@@ -48,18 +48,20 @@ from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 from _shared import add_data_options, shared_path
 
 
-def condition_templates(extractor, data, *, severity, probe_size, n_chains, sigmas, probes_per_subject=4, seed=0):
+def condition_templates(extractor, data, *, severity, probe_size, n_chains, sigmas, probes_per_subject=4, seed=0,
+                        sr_weights=None):
     """Gallery and probe template sets of one condition and their subjects (through the extractor's cache).
 
     Only the first ``probes_per_subject`` probes of each subject are used (all
     against the whole gallery), for a quicker run at the same difficulty.
+    ``sr_weights`` names the super-resolution weights (default: the shipped default).
     """
     bench = make_cross_resolution_benchmark(data, probe_size=probe_size, severity=severity, random_state=seed)
     keep = np.concatenate([np.flatnonzero(bench.probe_subjects == s)[:probes_per_subject]
                            for s in bench.gallery_subjects])
     degrader = GalleryDegrader(probe_size=probe_size, n_chains=n_chains, random_state=seed)
     gallery = extractor.transform(degrader.fit_transform(bench.gallery_images))
-    upsampler = MultiHypothesisUpsampler(sigmas=sigmas).fit()
+    upsampler = MultiHypothesisUpsampler(sr_weights, sigmas=sigmas).fit()
     probes = extractor.transform(upsampler.transform([bench.probe_images[i] for i in keep]))
     return gallery, bench.gallery_subjects, probes, bench.probe_subjects[keep]
 

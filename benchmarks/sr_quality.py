@@ -107,8 +107,10 @@ def run(*, lfw, n_faces=200, severity="moderate", weights=(None,), peers_dir=Non
         outputs = [cv2.resize(p, (24 * s, 24 * s), interpolation=cv2.INTER_CUBIC) for p in probes]
         add("bicubic", s, outputs, time.perf_counter() - start)
     for card in weights:
+        # A (label, card) pair names the row; a card alone is named by its degradation.
+        name, card = card if isinstance(card, tuple) else (None, card)
         up = MultiHypothesisUpsampler(card, sigmas=[0.0], include_original=False, n_threads=threads).fit()
-        label = f"FaceEDSR ({up.card_.get('degradation', Path(str(card)).stem)})"
+        label = f"FaceEDSR ({name or up.card_.get('degradation', Path(str(card)).stem)})"
         start = time.perf_counter()
         sets = up.transform(probes)
         seconds = time.perf_counter() - start

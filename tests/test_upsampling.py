@@ -363,3 +363,10 @@ def test_distinct_copies_index_every_blurred_copy(net):
     # Per probe: sigma 0 and 0.1 (which blurs nothing) are one copy, 0.5 listed twice is one.
     assert rows.tolist() == [[0, 0, 1, 1, 2], [3, 3, 4, 4, 5], [6, 6, 7, 7, 8]]
     assert copies.shape == (9, 24, 24, 3) and copies.dtype == np.float32
+
+
+def test_sr_variants_labels_its_weights():
+    parse = benchmark("sr_variants").parse_weights
+    assert parse("realistic") == ("realistic", "realistic")
+    assert parse("runs/a/face_edsr_identity.json") == ("identity", "runs/a/face_edsr_identity.json")
+    assert parse("longer=runs/b/face_edsr_realistic.json") == ("longer", "runs/b/face_edsr_realistic.json")
