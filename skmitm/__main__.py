@@ -183,6 +183,9 @@ def _method_options():
                         help="template adapter of the full method: auto (the one shipped for the face network, "
                         "templates passed through for a network none ships for), none, or an adapter weights file "
                         "from 'skmitm train-adapter' (default: none)")
+    parser.add_argument("--sr-weights", default=None, metavar="WEIGHTS",
+                        help="super-resolution weights of the full method: a shipped name (identity, realistic, "
+                        "plain) or a weights card from 'skmitm train-sr' (default: realistic)")
     parser.add_argument("--reference", help="folder of unlabelled images from the probes' cameras (searched "
                         "recursively): the mean-centred similarity takes its probe-side means from them, so each "
                         "probe is scored on its own (default: the means of the probes scored together)")
@@ -508,7 +511,8 @@ def _new_pipeline(args, probe_size):
 
     pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
                               sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
-                              similarity=args.similarity, adapter=_adapter(args))
+                              similarity=args.similarity, adapter=_adapter(args),
+                              sr_weights=args.sr_weights)
     pipe.set_params(templates__n_jobs=args.n_jobs, templates__device=args.device)
     if args.method == "full":
         pipe.set_params(upsample__device=args.device)
@@ -524,7 +528,8 @@ def _load_gallery_file(args, path):
     from ._enrolment import load_gallery
 
     adapter = args.adapter if args.adapter not in ("auto", "none") else None
-    return load_gallery(path, args.model, adapter=adapter, device=args.device, n_jobs=args.n_jobs,
+    return load_gallery(path, args.model, weights=args.sr_weights, adapter=adapter, device=args.device,
+                        n_jobs=args.n_jobs,
                         progress=not args.no_progress)
 
 
@@ -877,7 +882,8 @@ def _verify(args):
     probe_size = args.probe_size or probe.shape[0]
     pipe = make_mitm_pipeline(args.method, model=args.model, probe_size=probe_size, n_chains=args.chains,
                               sigmas=args.sigmas, scales=tuple(args.scales), fusion=args.fusion,
-                              similarity=args.similarity, adapter=_adapter(args))
+                              similarity=args.similarity, adapter=_adapter(args),
+                              sr_weights=args.sr_weights)
     if not args.no_progress:
         pipe.set_params(templates__progress=True)
     pipe.fit(background, subjects)

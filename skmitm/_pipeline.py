@@ -312,6 +312,7 @@ def make_mitm_pipeline(
     memory=None,
     probe_means="synthetic",
     adapter=None,
+    sr_weights=None,
     random_state=0,
 ):
     """Build a cross-resolution identification pipeline that can score one probe alone.
@@ -360,6 +361,13 @@ def make_mitm_pipeline(
         rank-1 on the public benchmark at 16 and 24 px and lowers it at 32 px;
         it is not the default because the figures the documentation quotes
         for the default pipeline were measured without it.
+    sr_weights : str, os.PathLike or None, default=None
+        Super-resolution weights of the full method's upsampler: the name of
+        shipped weights (``"identity"``, trained with an identity loss and the
+        best measured for identification; ``"realistic"``; ``"plain"``), a
+        weights card from ``skmitm train-sr``, or None for the default
+        (``"realistic"``, with which the documentation's figures for the
+        default pipeline were measured).
     random_state : int, default=0
         Seeds the gallery degradations and the synthetic probes.
 
@@ -405,7 +413,7 @@ def make_mitm_pipeline(
         steps += [
             ("degrade", GalleryDegrader(probe_size=probe_size, scales=scales, n_chains=n_chains,
                                         random_state=random_state)),
-            ("upsample", MultiHypothesisUpsampler(scales=scales, sigmas=sigmas)),
+            ("upsample", MultiHypothesisUpsampler(sr_weights, scales=scales, sigmas=sigmas)),
         ]
     steps.append(("templates", TemplateExtractor(model, memory=memory)))
     if method == "full" and adapter is not None:

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from skmitm import TemplateExtractor
 from skmitm._backends import file_sha256
-from skmitm._edsr import FaceEDSR, load_edsr, save_edsr
+from skmitm._edsr import DEFAULT_WEIGHTS, FaceEDSR, load_edsr, save_edsr
 from skmitm._onnx_torch import OnnxGraphModule
 from skmitm.__main__ import main
 from skmitm.sr_training import IdentityLoss, make_identity_batch, train
@@ -275,3 +275,49 @@ def test_command_records_the_identity_loss_and_the_starting_weights(tmp_path):
     assert card["training"]["init_weights"]["sha256"] == json.loads(start.read_text())["sha256"]
     assert "--identity-model" in card["command"] and "--init-weights" in card["command"]
     assert "identity" in (out / "train.log").read_text()
+
+
+# ---------------------------------------------------------------- choosing the weights in a pipeline
+
+
+def test_pipeline_and_command_line_choose_the_sr_weights(tmp_path, capsys):
+    from skmitm import make_mitm_pipeline
+
+    from test_adapter_pipeline import _Net
+
+    # The cards' own record, read directly.
+    shipped = {name: json.loads((DEFAULT_WEIGHTS.parent / f"face_edsr_{name}.json").read_text())["sha256"]
+               for name in ("plain", "realistic")}
+    assert make_mitm_pipeline(sr_weights="plain").named_steps["upsample"].fit().card_["sha256"] == shipped["plain"]
+    assert make_mitm_pipeline().named_steps["upsample"].fit().card_["sha256"] == shipped["realistic"]
+
+    torch.jit.trace(_Net(0), torch.zeros(1, 3, 112, 112)).save(str(tmp_path / "net.pt"))
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        image = cv2.resize(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_CUBIC)
+        probe = cv2.resize(image, (16, 16), interpolation=cv2.INTER_AREA)
+        for folder, picture in ((tmp_path / "gallery" / f"p{i}", image), (tmp_path / "probes" / f"p{i}", probe)):
+            folder.mkdir(parents=True)
+            cv2.imwrite(str(folder / "1.png"), picture)
+    common = ["--model", str(tmp_path / "net.pt"), "--chains", "2", "--sigmas", "2", "--scales", "2",
+              "--probe-size", "16", "--no-progress"]
+    gallery, probes = str(tmp_path / "gallery"), str(tmp_path / "probes")
+
+    def scores(name):
+        return {(r["probe"], r["subject"]): r["score"] for r in json.loads((tmp_path / name).read_text())}
+
+    for name, extra in (("default.json", []), ("plain.json", ["--sr-weights", "plain"])):
+        assert main(["identify", gallery, probes, "--top", "6", "--out", str(tmp_path / name), *extra, *common]) == 0
+    default, plain = scores("default.json"), scores("plain.json")
+    assert default.keys() == plain.keys()
+    assert not np.allclose(list(default.values()), list(plain.values()), atol=1e-4)
+    # A gallery file keeps the weights its synthetic probe means were made with.
+    assert main(["enrol", gallery, "--out", str(tmp_path / "g.npz"), "--sr-weights", "plain", *common]) == 0
+    assert main(["identify", "--gallery", str(tmp_path / "g.npz"), probes, "--top", "6", "--sr-weights", "plain",
+                 "--model", str(tmp_path / "net.pt"), "--out", str(tmp_path / "file.json"), "--no-progress"]) == 0
+    from_file = scores("file.json")
+    np.testing.assert_allclose([from_file[k] for k in plain], list(plain.values()), atol=1e-5)
+    capsys.readouterr()
+    assert main(["identify", "--gallery", str(tmp_path / "g.npz"), probes, "--model", str(tmp_path / "net.pt"),
+                 "--no-progress"]) == 2
+    assert "was enrolled with super-resolution weights sha256" in capsys.readouterr().err
