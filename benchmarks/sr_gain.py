@@ -23,10 +23,11 @@ probes.
 
 Run: ``python benchmarks/sr_gain.py [--lfw DIR] [--model FILE]
 [--severity moderate harsh] [--probes-per-subject 4] [--weights CARD]
-[--n-sigmas 16] [--sigma-max 1.0] [--threads 1]``.
+[--n-sigmas 16] [--sigma-max 1.0] [--threads 1] [--crop spec|dlib]``.
 """
 
 import argparse
+from pathlib import Path
 import time
 import warnings
 
@@ -147,19 +148,22 @@ def main(argv=None):
     parser.add_argument("--probes-per-subject", type=int, default=4, choices=[1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=1, help="torch threads for super-resolution")
     parser.add_argument("--peers", default=None, help="folder of the dnn_superres .pb files")
+    parser.add_argument("--crop", default="spec", choices=["spec", "dlib"],
+                        help="face crop of the benchmark images: the benchmark's (for MobileFaceNet) or dlib's own box")
     args = parser.parse_args(argv)
     # One gallery image per subject is the protocol, not a regression problem.
     warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
     lfw = args.lfw or shared_path("data/lfw-deepfunneled")
     model = args.model or shared_path("models/mobilefacenet.onnx")
-    lfw_bunch = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
+    lfw_bunch = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5, crop=args.crop)
     for severity in args.severity:
         results, t = run(lfw=lfw, model=model, severity=severity, weights=args.weights,
                          sigmas=np.linspace(0.0, args.sigma_max, args.n_sigmas).tolist(),
                          probes_per_subject=args.probes_per_subject, threads=args.threads,
                          peers_dir=args.peers, lfw_bunch=lfw_bunch)
         print(f"\nLFW cross-resolution, {severity}, 24 px: {t['n_subjects']} subjects, {t['n_probes']} probes "
-              f"({args.probes_per_subject} per subject); MobileFaceNet; HR gallery; weights {t['weights']}; "
+              f"({args.probes_per_subject} per subject); {Path(model).name}, {args.crop} crop; HR gallery; "
+              f"weights {t['weights']}; "
               f"{args.n_sigmas} sigmas 0…{args.sigma_max}")
         if not t["peers"]:
             print("generic peers skipped: this OpenCV has no dnn_superres (pip install 'skmitm[sr-baselines]')")

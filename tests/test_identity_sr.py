@@ -17,7 +17,7 @@ from skmitm._onnx_torch import OnnxGraphModule
 from skmitm.__main__ import main
 from skmitm.sr_training import IdentityLoss, make_identity_batch, train
 
-from conftest import shared_path
+from conftest import SHARED, shared_path
 from test_edsr import TINY, make_lfw, smooth_faces
 
 
@@ -321,3 +321,41 @@ def test_pipeline_and_command_line_choose_the_sr_weights(tmp_path, capsys):
     assert main(["identify", "--gallery", str(tmp_path / "g.npz"), probes, "--model", str(tmp_path / "net.pt"),
                  "--no-progress"]) == 2
     assert "was enrolled with super-resolution weights sha256" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the shipped identity-trained weights
+
+
+def test_shipped_identity_weights_are_verified_and_record_their_training():
+    net, card = load_edsr("identity")
+    assert net.config == load_edsr("realistic")[0].config
+    training = card["training"]
+    realistic = json.loads((DEFAULT_WEIGHTS.parent / "face_edsr_realistic.json").read_text())
+    assert training["init_weights"]["sha256"] == realistic["sha256"]
+    assert training["identity_loss"]["model"] == "mobilefacenet.onnx" and training["identity_loss"]["weight"] > 0
+    shared = SHARED / "models" / "mobilefacenet.onnx"
+    if shared.is_file():  # the network it was trained against, where it is at hand
+        assert training["identity_loss"]["model_sha256"] == file_sha256(shared)
+
+
+def test_identity_weights_bring_evaluation_faces_closer_to_their_photos():
+    lfw = shared_path("data/lfw-deepfunneled")
+    model = shared_path("models/mobilefacenet.onnx")
+    from skmitm.datasets import degrade_probe
+
+    people = sorted(p.name for p in lfw.iterdir() if len(list(p.iterdir())) >= 5)[:40]
+    faces = [np.ascontiguousarray(cv2.imread(str(lfw / p / f"{p}_0002.jpg"))[55:181, 62:188, ::-1]) for p in people]
+    probes = [degrade_probe(f, size=24, severity="moderate", rng=i) for i, f in enumerate(faces)]
+    photos = extractor_templates(model, faces)
+    cosines = {}
+    for name in ("realistic", "identity"):
+        net, _ = load_edsr(name)
+        with torch.no_grad():
+            out = [net(torch.from_numpy(p).permute(2, 0, 1)[None].float() / 255, scales=(4,))[4] for p in probes]
+        images = [(y[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy() for y in out]
+        sr = extractor_templates(model, images)
+        cosines[name] = np.sum(sr * photos, 1) / np.linalg.norm(sr, axis=1) / np.linalg.norm(photos, axis=1)
+    # The same 40 faces of evaluation people (never trained on): closer to their own photos on average
+    # and for most faces.
+    assert cosines["identity"].mean() > cosines["realistic"].mean() + 0.02
+    assert np.mean(cosines["identity"] > cosines["realistic"]) > 0.6
