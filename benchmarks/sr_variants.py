@@ -58,6 +58,7 @@ def parse_weights(text):
 
 def quality(lfw, weights, n_faces):
     """{label: {scale: PSNR/SSIM row}} for bicubic and each weights card."""
+    # A folder without peer files: the generic peers have their own benchmark (sr_quality.py).
     rows, facts = sr_quality.run(lfw=lfw, n_faces=n_faces, weights=weights, peers_dir=Path("/nonexistent"))
     out = {}
     for r in rows:

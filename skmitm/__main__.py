@@ -529,8 +529,7 @@ def _load_gallery_file(args, path):
 
     adapter = args.adapter if args.adapter not in ("auto", "none") else None
     return load_gallery(path, args.model, weights=args.sr_weights, adapter=adapter, device=args.device,
-                        n_jobs=args.n_jobs,
-                        progress=not args.no_progress)
+                        n_jobs=args.n_jobs, progress=not args.no_progress)
 
 
 def _describe(pipe):

@@ -28,12 +28,12 @@ from ._backends import file_sha256
 
 __all__ = ["FaceEDSR", "load_edsr", "save_edsr", "shipped_weights", "DEFAULT_WEIGHTS"]
 
+_WEIGHTS_DIR = Path(__file__).with_name("weights")
+
 #: The weights ``MultiHypothesisUpsampler`` uses when given ``weights=None``:
 #: trained on realistic degradations (blur kernels, noise, JPEG, several
 #: downsampling kernels); see ``docs/super_resolution.md``.
-DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "face_edsr_realistic.json"
-
-_WEIGHTS_DIR = Path(__file__).with_name("weights")
+DEFAULT_WEIGHTS = _WEIGHTS_DIR / "face_edsr_realistic.json"
 
 
 def shipped_weights():

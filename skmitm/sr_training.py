@@ -243,15 +243,13 @@ class IdentityLoss:
         from ._onnx_torch import OnnxGraphModule
         from ._templates import TemplateExtractor
 
-        extractor = TemplateExtractor(model=model, backend="onnx").fit()
-        self.input_size = tuple(int(v) for v in extractor.input_size_)
-        order = [2, 1, 0] if extractor.channel_order_ == "BGR" else [0, 1, 2]
-        self._order = torch.tensor(order)
-        self._mean = torch.tensor(np.asarray(extractor.mean_, np.float32)).reshape(1, 3, 1, 1).to(device)
-        self._std = torch.tensor(np.asarray(extractor.std_, np.float32)).reshape(1, 3, 1, 1).to(device)
+        self._extractor = TemplateExtractor(model=model, backend="onnx").fit()
+        self.input_size = tuple(int(v) for v in self._extractor.input_size_)
+        self._order = torch.tensor([2, 1, 0] if self._extractor.channel_order_ == "BGR" else [0, 1, 2])
+        self._mean = torch.tensor(np.asarray(self._extractor.mean_, np.float32)).reshape(1, 3, 1, 1).to(device)
+        self._std = torch.tensor(np.asarray(self._extractor.std_, np.float32)).reshape(1, 3, 1, 1).to(device)
         self.net = OnnxGraphModule(model).to(device)
         self.device = device
-        self.model_sha256 = extractor.model_sha256_
 
     def embed(self, images):
         """Unit templates of (N, 3, H, W) RGB images in [0, 1], differentiable in the images."""
@@ -266,13 +264,10 @@ class IdentityLoss:
         return torch.nn.functional.normalize(out, dim=1)
 
     def targets(self, faces):
-        """Unit templates of (N, H, W, 3) uint8 HR faces, resized with OpenCV as the extractor does."""
-        height, width = self.input_size
-        chips = np.stack([cv2.resize(np.ascontiguousarray(f), (width, height), interpolation=cv2.INTER_CUBIC)
-                          for f in faces])
-        x = torch.from_numpy(chips).permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
+        """Unit templates of (N, H, W, 3) uint8 HR faces, from exactly the extractor's network input."""
+        x = torch.from_numpy(self._extractor.network_input(list(faces))).to(self.device)
         with torch.no_grad():
-            return self.embed(x)
+            return torch.nn.functional.normalize(self.net(x), dim=1)
 
     def __call__(self, images, targets):
         return (1.0 - (self.embed(images) * targets).sum(dim=1)).mean()
