@@ -27,7 +27,10 @@ then the same identifier over the same templates, with or without a
 Run: ``python benchmarks/adapter_gain.py [--lfw DIR] [--model FILE]
 [--conditions moderate:24 harsh:24] [--chains 16] [--sigmas 4]
 [--probes-per-subject 4] [--adapter FILE] [--variant LABEL=FILE ...]
-[--cache reports/adapter-gain]``.
+[--sr-weights NAME] [--cache reports/adapter-gain]``. ``--sr-weights`` names
+the super-resolution weights of the probes (a shipped name or a card; the
+default: the shipped default); an adapter should be trained through the same
+weights (``skmitm train-adapter --sr-weights``).
 """
 
 import argparse
@@ -93,7 +96,8 @@ def adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe
     return rows
 
 
-def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapters, cache, progress=True):
+def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapters, cache, sr_weights=None,
+        progress=True):
     """Rank-1 of every row and condition: ``{condition: [(label, rank1), ...]}``."""
     for _, weights in adapters:  # a network without an adapter is refused before any template is computed
         TemplateAdapter(model, weights=weights).fit()
@@ -104,7 +108,7 @@ def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapter
         started = time.perf_counter()
         gallery, gallery_subjects, probes, probe_subjects = condition_templates(
             extractor, data, severity=severity, probe_size=size, n_chains=n_chains, sigmas=sigmas,
-            probes_per_subject=probes_per_subject)
+            probes_per_subject=probes_per_subject, sr_weights=sr_weights)
         rows = [("without adapter", rank1(gallery, gallery_subjects, probes, probe_subjects)),
                 ("without adapter, gallery originals only",
                  rank1(gallery, gallery_subjects, probes, probe_subjects, gallery_kinds=["original"])),
@@ -133,15 +137,20 @@ def main():
     parser.add_argument("--adapter", help="adapter weights file from skmitm train-adapter (default: one shipped for the network, if any)")
     parser.add_argument("--variant", nargs="*", default=[], metavar="LABEL=FILE",
                         help="further adapter files, each evaluated like the main one")
+    parser.add_argument("--sr-weights", default=None, metavar="WEIGHTS",
+                        help="super-resolution weights: a shipped name (identity, realistic, plain) or a card "
+                        "(default: the shipped default)")
     parser.add_argument("--cache", default="reports/adapter-gain", help="folder keeping the computed templates")
     args = parser.parse_args()
     lfw = args.lfw or shared_path("data/lfw-deepfunneled")
     model = args.model or str(shared_path("models/mobilefacenet.onnx"))
     adapters = [("adapter", args.adapter)] + [tuple(v.split("=", 1)) for v in args.variant]
     table = run(lfw=lfw, model=model, conditions=args.conditions, n_chains=args.chains, sigmas=args.sigmas,
-                probes_per_subject=args.probes_per_subject, adapters=adapters, cache=args.cache)
+                probes_per_subject=args.probes_per_subject, adapters=adapters, cache=args.cache,
+                sr_weights=args.sr_weights)
+    weights = MultiHypothesisUpsampler(args.sr_weights).fit().card_.get("weights", args.sr_weights)
     print(f"\nrank-1 (%), {Path(model).name}, full method: {args.chains} chains, {args.sigmas} sigmas, "
-          "scales 2/4/8, T_concat, mean-centred\n")
+          f"scales 2/4/8, T_concat, mean-centred; super-resolution weights {weights}\n")
     names = list(table)
     print("| | " + " | ".join(names) + " |")
     print("| --- |" + " ---: |" * len(names))

@@ -272,6 +272,10 @@ def _train_adapter_options(parser):
                         "'skmitm benchmark --crop' takes it (default: %(default)s)")
     parser.add_argument("--templates", help="file keeping the training templates: reused by a rerun with the same "
                         "data and degradation settings (e.g. another --alpha or --shared), written otherwise")
+    parser.add_argument("--sr-weights", default=None, metavar="WEIGHTS",
+                        help="super-resolution weights the training probes go through: a shipped name (identity, "
+                        "realistic, plain) or a weights card from 'skmitm train-sr'; use the adapter with the same "
+                        "weights (default: the shipped default)")
 
 
 def _rate(text):
@@ -1105,13 +1109,14 @@ def _train_adapter(args):
                "--shared" if args.shared else "",
                f"--whitening {args.whitening:g}" if args.whitening is not None else "", f"--seed {args.seed}",
                f"--crop {args.crop}",
-               f"--templates {args.templates}" if args.templates else ""]
+               f"--templates {args.templates}" if args.templates else "",
+               f"--sr-weights {args.sr_weights}" if args.sr_weights else ""]
     card = train_adapter(args.lfw, model=args.model, out=args.out, max_faces=args.max_faces,
                          val_fraction=args.val_fraction, scales=tuple(args.scales),
                          probe_sizes=tuple(args.probe_sizes), degradations=tuple(args.degradations),
                          draws=args.draws, gallery=args.gallery, alpha=args.alpha,
                          shared=args.shared, whitening=args.whitening, random_state=args.seed, crop=args.crop,
-                         templates=args.templates,
+                         templates=args.templates, sr_weights=args.sr_weights,
                          progress=not args.no_progress,
                          command=" ".join(c for c in command if c))
     print(f"adapter card: {card}")

@@ -99,7 +99,8 @@ def degrade_training_face(face, size, rng, degradations=TRAINING_DEGRADATIONS):
 
 
 def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(16, 32), gallery=True,
-                            degradations=TRAINING_DEGRADATIONS, random_state=0, draw=0, progress=True):
+                            degradations=TRAINING_DEGRADATIONS, random_state=0, draw=0, sr_weights=None,
+                            progress=True):
     """Low-resolution hypothesis templates and the high-resolution template of every face.
 
     Parameters
@@ -124,6 +125,10 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
         Which degraded copy of each face to make: draw ``k > 0`` seeds face
         ``i`` with ``[random_state, i, k]`` instead, so that several draws give
         independent degradations, sizes and sigmas of the same faces.
+    sr_weights : str, os.PathLike or None, default=None
+        The super-resolution weights the probes go through, as
+        :class:`~skmitm.MultiHypothesisUpsampler` takes them (None: the
+        shipped default).
     progress : bool, default=True
 
     Returns
@@ -146,7 +151,7 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
     probes, kinds = zip(*(degrade_training_face(face, size, rng, degradations)
                           for face, size, rng in zip(faces, sizes, rngs)))
     sigmas = np.array([_SIGMAS[int(rng.integers(len(_SIGMAS)))] for rng in rngs])
-    upsampler = MultiHypothesisUpsampler(scales=scales, sigmas=[0.0])
+    upsampler = MultiHypothesisUpsampler(sr_weights, scales=scales, sigmas=[0.0])
     low, high = [None] * len(faces), np.empty((len(faces), extractor.template_dim_), np.float32)
     bar = progress_bar(total=len(faces), enabled=progress, desc="adapter training templates", unit="face")
     try:
@@ -181,9 +186,9 @@ def make_training_templates(faces, extractor, *, scales=(2, 4, 8), probe_sizes=(
 _TEMPLATES_FORMAT = "skmitm-adapter-training-templates/1"
 
 
-def _sr_sha256():
-    """SHA-256 of the shipped face super-resolution weights the training probes go through."""
-    return MultiHypothesisUpsampler().fit().card_.get("sha256")
+def _sr_card(sr_weights):
+    """The card of the face super-resolution weights the training probes go through."""
+    return MultiHypothesisUpsampler(sr_weights).fit().card_
 
 
 def _training_faces(lfw, extractor, crop, max_faces, random_state):
@@ -275,8 +280,8 @@ def _cosines(low, high, maps=None):
 
 def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000, val_fraction=0.1, scales=(2, 4, 8),
                   probe_sizes=(16, 32), degradations=TRAINING_DEGRADATIONS, draws=3, gallery=False, alpha=1.0,
-                  shared=False, whitening=None, random_state=0, crop="auto", templates=None, progress=True,
-                  command=None):
+                  shared=False, whitening=None, random_state=0, crop="auto", templates=None, sr_weights=None,
+                  progress=True, command=None):
     """Train a template adapter for ``model`` on LFW people outside the benchmark and write it with its card.
 
     Parameters
@@ -330,6 +335,12 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
         A file keeping the training templates (arrays and JSON, no pickle):
         reused by a rerun with the same data, network and degradation settings
         (to fit with another ``alpha`` or ``shared``), written otherwise.
+    sr_weights : str, os.PathLike or None, default=None
+        The super-resolution weights the training probes go through: a
+        shipped name (``"identity"``…) or a card from ``skmitm train-sr``
+        (None: the shipped default). An adapter maps the templates of the
+        super-resolution it was trained with; use it in a pipeline with the
+        same ``sr_weights`` (the card records their sha256).
     progress : bool, default=True
     command : str, default=None
         The command line that started the run, recorded in the card.
@@ -353,7 +364,8 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
         raise ValueError(f"draws={draws!r}; expected an integer >= 1")
     started = time.perf_counter()
     extractor = TemplateExtractor(model).fit()
-    key = repr((str(lfw), extractor.model_sha256_, _sr_sha256(), max_faces, val_fraction, tuple(scales),
+    sr_card = _sr_card(sr_weights)
+    key = repr((str(lfw), extractor.model_sha256_, sr_card.get("sha256"), max_faces, val_fraction, tuple(scales),
                 tuple(probe_sizes), gallery, random_state, crop)
                # The broad family keeps the key of the files written before the family could be chosen.
                + ((degradations,) if degradations != TRAINING_DEGRADATIONS else ())
@@ -369,7 +381,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
         for draw in range(int(draws)):
             made = make_training_templates(faces, extractor, scales=scales, probe_sizes=probe_sizes, gallery=gallery,
                                            degradations=degradations, random_state=random_state, draw=draw,
-                                           progress=progress)
+                                           sr_weights=sr_weights, progress=progress)
             for kept, new in zip((low, high, kinds), made):
                 kept.append(new)
         # One row per degraded copy: draw k of every face, then draw k + 1.
@@ -409,6 +421,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
             "draws_per_face": int(draws), "train_pairs": int(len(train)),
             "degradations": {k: int((kinds[train] == k).sum()) for k in np.unique(kinds)},
             "sigmas": "one per face, drawn from numpy.linspace(0, 1, 16)",
+            "super_resolution": {"weights": sr_card.get("weights"), "sha256": sr_card.get("sha256")},
             "gallery_hypotheses": "matched and 1 random degradation chain per scale" if gallery else "none",
             "random_state": random_state, "seconds": round(time.perf_counter() - started, 1),
         },

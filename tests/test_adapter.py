@@ -327,6 +327,59 @@ def test_each_draw_degrades_the_same_faces_with_its_own_seed():
         make_training_templates(faces, extractor, draw=-1, progress=False)
 
 
+def test_training_templates_go_through_the_chosen_super_resolution():
+    from skmitm import TemplateExtractor
+
+    rng = np.random.default_rng(12)
+    faces = [rng.integers(0, 256, (126, 126, 3), dtype=np.uint8) for _ in range(3)]
+    extractor = TemplateExtractor().fit()
+    made = {w: make_training_templates(faces, extractor, scales=(2,), probe_sizes=(16, 20), gallery=False,
+                                       random_state=4, sr_weights=w, progress=False) for w in (None, "plain")}
+    for default, plain in zip(made[None][0], made["plain"][0]):
+        original = default.meta["kind"] == "original"
+        # The same probes: the plain probe's template is the same, its super-resolutions are not.
+        np.testing.assert_array_equal(default.data[original], plain.data[original])
+        assert not np.allclose(default.data[~original], plain.data[~original], atol=1e-3)
+    np.testing.assert_array_equal(made[None][1], made["plain"][1])
+
+
+def test_train_adapter_records_its_super_resolution_and_keeps_templates_apart(tmp_path, monkeypatch):
+    import cv2
+
+    from skmitm import adapter_training
+    from skmitm._backends import file_sha256
+
+    rng = np.random.default_rng(13)
+    lfw = tmp_path / "lfw"
+    for p in range(10):
+        name = f"Person_{p:02d}"
+        (lfw / name).mkdir(parents=True)
+        cv2.imwrite(str(lfw / name / f"{name}_0001.jpg"), rng.integers(0, 256, (250, 250, 3), dtype=np.uint8))
+    kept = tmp_path / "templates.npz"
+    weights = Path(adapter_training.__file__).parent / "weights"
+    settings = dict(max_faces=10, scales=(2,), probe_sizes=(16, 16), draws=1, templates=kept, progress=False)
+    card = json.loads(adapter_training.train_adapter(lfw, out=tmp_path / "p.npz", sr_weights="plain",
+                                                     **settings).read_text())
+    assert card["training"]["super_resolution"] == {"weights": "face_edsr_plain.pt",
+                                                    "sha256": file_sha256(weights / "face_edsr_plain.pt")}
+    plain = adapter_training.read_training_templates(kept)[0]
+    calls = []
+    real = adapter_training.make_training_templates
+    monkeypatch.setattr(adapter_training, "make_training_templates",
+                        lambda *a, **k: calls.append(k["sr_weights"]) or real(*a, **k))
+    # Templates kept for the plain weights are not those of the default weights: recomputed, and recorded so.
+    card = json.loads(adapter_training.train_adapter(lfw, out=tmp_path / "d.npz", **settings).read_text())
+    assert calls == [None]
+    assert card["training"]["super_resolution"]["sha256"] == file_sha256(weights / "face_edsr_realistic.pt")
+    default = adapter_training.read_training_templates(kept)[0]
+    assert not np.allclose(plain["low"][0].data, default["low"][0].data)
+    # The same weights again: the kept templates are reused.
+    adapter_training.train_adapter(lfw, out=tmp_path / "d2.npz", **settings)
+    assert calls == [None]
+    with pytest.raises(FileNotFoundError, match="weights .no-such-weights. is neither a file nor the name of shipped"):
+        adapter_training.train_adapter(lfw, out=tmp_path / "x.npz", sr_weights="no-such-weights", **settings)
+
+
 def test_train_adapter_command_checks_arguments_before_work(tmp_path, capsys):
     for argv, message in [
         (["--lfw", str(tmp_path / "absent")], "--lfw folder"),
