@@ -46,6 +46,14 @@ def add_data_options(parser, *, lfw=True, model=True):
         parser.add_argument("--model", help="face network (default: $SKMITM_SHARED/models/mobilefacenet.onnx)")
 
 
+def add_sr_weights_option(parser):
+    """Add ``--sr-weights WEIGHTS`` (default ``"auto"``): ``make_mitm_pipeline``'s ``sr_weights`` of the full method."""
+    parser.add_argument("--sr-weights", default="auto", metavar="WEIGHTS",
+                        help="super-resolution weights of the full method: auto (identity-trained weights for the "
+                        "network they were trained on, else realistic), a shipped name (identity, realistic, plain) "
+                        "or a weights card (default: %(default)s)")
+
+
 def timed(fn):
     """``fn()``'s result, with the wall-clock and the process CPU seconds it took."""
     wall, cpu = time.perf_counter(), time.process_time()

@@ -1,21 +1,23 @@
 """Wall and CPU time of the full default method on the public benchmark, whole or on its first subjects.
 
-``python benchmarks/end_to_end.py [--subjects 50] [--chains 64] [--sigmas 16] [--model PATH] [--lfw DIR]``
-``python benchmarks/end_to_end.py --floor [--chains 64] [--sigmas 16] [--model PATH]``
+``python benchmarks/end_to_end.py [--subjects 50] [--chains 64] [--sigmas 16] [--sr-weights WEIGHTS] [--model PATH]
+[--lfw DIR]``
+``python benchmarks/end_to_end.py --floor [--chains 64] [--sigmas 16] [--sr-weights WEIGHTS] [--model PATH]``
 
 The full default method is ``make_mitm_pipeline("full")`` with its defaults
 (64 degradation chains, 16 blur levels, scales 2/4/8, ``T_concat``,
-mean-centred) and the face network ``--model`` (default MobileFaceNet, the
-public benchmark's network), on the public benchmark's moderate 24 px
-condition (423 gallery photos and 1,692 probes; ``--subjects N`` keeps the
-first N subjects). One command does it all: load and crop LFW, synthesise
-the probes, ``fit`` the pipeline on the gallery photos, ``predict`` the
-probes. Printed: rank-1; wall time and CPU time (all threads of the process)
-of each side; per gallery photo and per probe CPU time; and, for a subset,
-the whole benchmark's CPU time extrapolated from the per-photo and per-probe
-figures, and that CPU time divided by the cores (the wall time on an
-otherwise idle machine if the work kept every core busy). Target: under 10
-minutes on 2 cores.
+mean-centred, ``sr_weights="auto"``; ``--sr-weights`` picks other
+super-resolution weights) and the face network ``--model`` (default
+MobileFaceNet, the public benchmark's network), on the public benchmark's
+moderate 24 px condition (423 gallery photos and 1,692 probes;
+``--subjects N`` keeps the first N subjects). One command does it all: load and crop LFW,
+synthesise the probes, ``fit`` the pipeline on the gallery photos, ``predict``
+the probes. Printed: the super-resolution weights file used; rank-1; wall time
+and CPU time (all threads of the process) of each side; per gallery photo and
+per probe CPU time; and, for a subset, the whole benchmark's CPU time
+extrapolated from the per-photo and per-probe figures, and that CPU time
+divided by the cores (the wall time on an otherwise idle machine if the work
+kept every core busy). Target: under 10 minutes on 2 cores.
 
 ``--floor`` runs nothing of the benchmark. It counts the face-network runs
 and super-resolved copies the whole benchmark needs (from the pipeline's own
@@ -34,7 +36,7 @@ import time
 
 import numpy as np
 
-from _shared import add_data_options, public_benchmark, shared_path, timed
+from _shared import add_data_options, add_sr_weights_option, public_benchmark, shared_path, timed
 
 N_GALLERY, N_PROBES = 423, 1692  # the whole public benchmark
 BATCH, REPEATS = 64, 5
@@ -79,7 +81,7 @@ def floor(args):
 
     model = str(args.model or shared_path("models/mobilefacenet.onnx"))
     pipe = make_mitm_pipeline("full", model=model, probe_size=24, n_chains=args.chains, sigmas=args.sigmas,
-                              random_state=0)
+                              sr_weights=args.sr_weights, random_state=0)
     degrade, up, templates = (pipe.named_steps[n] for n in ("degrade", "upsample", "templates"))
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (126, 126, 3), dtype=np.uint8)
@@ -117,7 +119,8 @@ def floor(args):
     print(f"network runs: {N_GALLERY} photos × {per_photo} + {n_probes} probes × {per_probe} = {runs:,}, "
           f"{1000 * net_s:.2f} ms each on one core: {runs * net_s:.0f} CPU-s")
     print(f"super-resolved copies: {n_probes} probes × {copies_per_probe} = {copies:,}, {1000 * sr_s:.2f} ms each "
-          f"(all {len(up.scales_)} scales) on one core: {copies * sr_s:.0f} CPU-s")
+          f"(all {len(up.scales_)} scales) on one core: {copies * sr_s:.0f} CPU-s; SR weights "
+          f"{up.card_.get('weights')}")
     print(f"floor: {cpu:.0f} CPU-s, {cpu / cores:.0f} s = {cpu / cores / 60:.1f} minutes on {cores} fully used cores "
           f"(load average {os.getloadavg()[0]:.1f})")
     try:
@@ -134,6 +137,7 @@ def main(argv=None):
     parser.add_argument("--subjects", type=int, default=None, help="first N subjects only (default: all 423)")
     parser.add_argument("--chains", type=int, default=64, help="degradation chains per gallery photo")
     parser.add_argument("--sigmas", type=int, default=16, help="blur levels per probe and scale")
+    add_sr_weights_option(parser)
     parser.add_argument("--floor", action="store_true",
                         help="only the least time the network and the SR allow (see the module docstring)")
     args = parser.parse_args(argv)
@@ -147,13 +151,14 @@ def main(argv=None):
     model = args.model or shared_path("models/mobilefacenet.onnx")
     gallery, gallery_y, probes, probe_y = public_benchmark(args.lfw, subjects=args.subjects)
     pipe = make_mitm_pipeline("full", model=model, probe_size=24, n_chains=args.chains, sigmas=args.sigmas,
-                              random_state=0)
+                              sr_weights=args.sr_weights, random_state=0)
     _, fit_wall, fit_cpu = timed(lambda: pipe.fit(gallery, gallery_y))
     predicted, predict_wall, predict_cpu = timed(lambda: pipe.predict(probes))
     total_wall, total_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     cores = os.cpu_count()
-    print(f"{len(gallery_y)} gallery photos, {len(probe_y)} probes; {args.chains} chains, {args.sigmas} blur levels; "
-          f"rank-1 {100 * np.mean(predicted == probe_y):.1f}%")
+    sr_file = pipe.named_steps["upsample"].card_.get("weights")
+    print(f"{len(gallery_y)} gallery photos, {len(probe_y)} probes; {args.chains} chains, {args.sigmas} blur levels, "
+          f"SR weights {sr_file}; rank-1 {100 * np.mean(predicted == probe_y):.1f}%")
     print(f"fit (gallery):   {fit_wall:7.1f} s wall, {fit_cpu:7.1f} CPU-s ({fit_cpu / len(gallery_y):.2f} CPU-s per photo)")
     print(f"predict (probes): {predict_wall:6.1f} s wall, {predict_cpu:7.1f} CPU-s "
           f"({predict_cpu / len(probe_y):.2f} CPU-s per probe)")

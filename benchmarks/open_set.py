@@ -32,8 +32,11 @@ networks; rewritten after each split, so a run cut short keeps the splits it
 finished), ``dir_fpir.png`` and ``verification.png`` (curves of all splits'
 searches and pairs pooled) into ``--out``.
 
-Run: ``python benchmarks/open_set.py --out reports/open-set`` (LFW and the
-face network from ``SKMITM_SHARED``, or ``--lfw`` and ``--model``).
+Run: ``python benchmarks/open_set.py --out reports/open-set [--sr-weights WEIGHTS]``
+(LFW and the face network from ``SKMITM_SHARED``, or ``--lfw`` and
+``--model``; the full method's super-resolution weights from
+``--sr-weights``, default ``auto`` as ``make_mitm_pipeline``: the weights
+file used is named in the settings line and in ``results.json``).
 """
 
 import argparse
@@ -57,15 +60,17 @@ from skmitm.metrics import (
     verification_error_rates,
 )
 
-from _shared import add_data_options, shared_path
+from _shared import add_data_options, add_sr_weights_option, shared_path
 
 FPIRS = (0.01, 0.1, 0.3)
 FMRS = (0.001, 0.01, 0.1)
 METHODS = ("baseline, pearson", "baseline, mean-centred", "full method")
 
 
-def _pipelines(model, *, probe_size, n_chains, sigmas, seed):
+def _pipelines(model, *, probe_size, n_chains, sigmas, seed, sr_weights="auto"):
     """The three methods; make_mitm_pipeline's defaults except the reduced chain and blur counts.
+
+    ``sr_weights`` goes to the full method, the only one with super-resolution.
 
     The real probes of a condition are scored as one batch (``probe_means="batch"``:
     probe-side means over the batch), as in the protocol's tables; calibration and
@@ -77,7 +82,8 @@ def _pipelines(model, *, probe_size, n_chains, sigmas, seed):
         "baseline, pearson": pearson,
         "baseline, mean-centred": make_mitm_pipeline("baseline", model=model, probe_means="batch"),
         "full method": make_mitm_pipeline("full", model=model, probe_size=probe_size, n_chains=n_chains,
-                                          sigmas=sigmas, probe_means="batch", random_state=seed),
+                                          sigmas=sigmas, probe_means="batch", sr_weights=sr_weights,
+                                          random_state=seed),
     }
 
 
@@ -86,14 +92,15 @@ def _key(condition, method, split):
 
 
 def compute_scores(*, lfw, model, conditions, n_chains, sigmas, n_calibration, seed, n_splits=1, max_subjects=None,
-                   log=print, checkpoint=None):
+                   log=print, checkpoint=None, sr_weights="auto"):
     """Every score the tables need, as a flat dict of arrays (the contents of ``scores.npz``).
 
     ``enrolled`` holds one row of enrolled subjects per split; the other
     arrays are keyed ``condition|method|split|what`` (``method|split|classes``
     for the identifier's columns). ``checkpoint``, if given, is called with
     the arrays after each split, so that a run cut short keeps its finished
-    splits.
+    splits. ``sr_weights`` is the full method's (``make_mitm_pipeline``'s);
+    ``sr_weights`` in the arrays names the weights file it used.
     """
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
     if max_subjects is not None:
@@ -111,7 +118,11 @@ def compute_scores(*, lfw, model, conditions, n_chains, sigmas, n_calibration, s
                for sev, size in conditions}
     first = next(iter(benches.values()))
     out = {"probe_subjects": first.probe_subjects, "conditions": np.array(list(benches))}
-    pipelines = _pipelines(model, probe_size=sizes[0], n_chains=n_chains, sigmas=sigmas, seed=seed)
+    pipelines = _pipelines(model, probe_size=sizes[0], n_chains=n_chains, sigmas=sigmas, seed=seed,
+                           sr_weights=sr_weights)
+    upsampler = pipelines["full method"].named_steps["upsample"].fit()
+    out["sr_weights"] = np.array(upsampler.card_.get("weights") or "")
+    log(f"full method: super-resolution weights {out['sr_weights']}")
     # The steps before the identifier pass probes through (GalleryDegrader), super-resolve them
     # (MultiHypothesisUpsampler) or embed them (TemplateExtractor) without looking at the gallery,
     # so the probe templates of a condition and method are the same for every split.
@@ -356,7 +367,9 @@ def markdown(rows, settings):
               f"{first['n_non_mated'][0]} non-mated searches per condition and split; "
               f"{first['verification']['n_mated'] // k} mated and {first['verification']['n_non_mated'] // k} "
               f"non-mated pairs per split. Full method: make_mitm_pipeline's T_concat, mean-centred, scales "
-              f"2/4/8, {s['chains']} degradation chains, {s['sigmas']} blur hypotheses; calibration: "
+              f"2/4/8, {s['chains']} degradation chains, {s['sigmas']} blur hypotheses"
+              + (f", SR weights {s['sr_weights_file']}" if s.get("sr_weights_file") else "")
+              + "; calibration: "
               f"{s['calibration_probes']} synthetic probes per gallery photo, synthesised at the condition's "
               "severity.", ""]
     return "\n".join(lines)
@@ -431,11 +444,12 @@ def main(argv=None):
                         help="enrolled halves, drawn with seeds seed, seed+1, ... (1: the single-split protocol)")
     parser.add_argument("--subjects", type=int, help="only the first N subjects (quick runs)")
     parser.add_argument("--scores", help="a scores.npz of an earlier run: redo the tables and figures only")
+    add_sr_weights_option(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"chains": args.chains, "sigmas": args.sigmas, "calibration_probes": args.calibration_probes,
-                "seed": args.seed, "splits": args.splits, "subjects": args.subjects}
+                "seed": args.seed, "splits": args.splits, "subjects": args.subjects, "sr_weights": args.sr_weights}
     if args.scores:
         with np.load(args.scores, allow_pickle=False) as stored:
             scores = dict(stored)
@@ -457,7 +471,9 @@ def main(argv=None):
             model=str(args.model or shared_path("models/mobilefacenet.onnx")),
             conditions=args.conditions, n_chains=args.chains, sigmas=args.sigmas,
             n_calibration=args.calibration_probes, seed=args.seed, n_splits=args.splits, max_subjects=args.subjects,
-            log=lambda m: print(m, flush=True), checkpoint=save)
+            log=lambda m: print(m, flush=True), checkpoint=save, sr_weights=args.sr_weights)
+    if "sr_weights" in scores:  # the weights file the full method used (absent from runs before the option)
+        settings["sr_weights_file"] = str(scores.pop("sr_weights"))
     settings["n_subjects"] = len(np.unique(scores["probe_subjects"]))
     settings["n_enrolled"] = scores["enrolled"].shape[1]
     rows = evaluate(scores, settings["calibration_probes"])

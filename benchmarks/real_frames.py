@@ -18,7 +18,9 @@
    central face of each photo): the real-frame path; and (c) the same faces
    cut as native boxes, unaligned (``tiny_size=32``). A frame whose face is not found counts as a miss.
 
-Run: ``python benchmarks/real_frames.py`` (``--help`` for the reduced settings).
+Run: ``python benchmarks/real_frames.py [--sr-weights WEIGHTS]`` (``--help`` for the reduced settings; the
+full method's super-resolution weights default to ``auto``, as ``make_mitm_pipeline``'s, and the weights file
+used is printed with the frames' settings).
 """
 
 import argparse
@@ -27,7 +29,7 @@ import time
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from _shared import shared_path
+from _shared import add_sr_weights_option, shared_path
 from skmitm import FaceAligner, FusedNearestNeighborIdentifier, TemplateExtractor, make_mitm_pipeline
 from skmitm.datasets import LFW_CROP, degrade_probe, load_lfw_folder, make_synthetic_frame
 from skmitm.metrics import rank_k_identification_rate
@@ -84,7 +86,8 @@ def hr_ceiling(model, aligner, gallery, g_subjects, probes, p_subjects):
     return rows
 
 
-def frames(model, aligner, gallery, g_subjects, probes, p_subjects, *, chains, sigmas, seed):
+def frames(model, aligner, gallery, g_subjects, probes, p_subjects, *, chains, sigmas, seed, sr_weights="auto"):
+    """Rank-1 rows of the full method on the frames, and the super-resolution weights file it used."""
     size = round(PHOTO * FRAME_FACE / (LFW_CROP[2] - LFW_CROP[0]))
     scale = size / PHOTO
     small = [degrade_probe(p, size=size, rng=np.random.default_rng([seed, i])) for i, p in enumerate(probes)]
@@ -99,7 +102,8 @@ def frames(model, aligner, gallery, g_subjects, probes, p_subjects, *, chains, s
     detected = [found[i].image for i in index]
     rows = {}
     pipe = make_mitm_pipeline("full", model=model, probe_size=FRAME_FACE, n_chains=chains, sigmas=sigmas,
-                              probe_means="batch", random_state=seed)  # each row's probes scored as one batch
+                              probe_means="batch", sr_weights=sr_weights,
+                              random_state=seed)  # each row's probes scored as one batch
     pipe.fit([fixed_box(im) for im in gallery], g_subjects)
     scores = pipe.decision_function(pre_cropped)
     rows["pre-cropped (fixed box)"] = (100 * rank_k_identification_rate(p_subjects, scores, pipe.classes_, k=1),
@@ -120,7 +124,7 @@ def frames(model, aligner, gallery, g_subjects, probes, p_subjects, *, chains, s
     hits = rank_k_identification_rate(p_subjects[index], scores, pipe.classes_, k=1) * len(index)
     rows["detected in 320×240 frames, box cut (tiny_size=32)"] = (100 * hits / len(probes), len(index),
                                                                  np.median([c.shape[0] for c in cut]))
-    return rows
+    return rows, pipe.named_steps["upsample"].card_.get("weights")
 
 
 def main():
@@ -134,6 +138,7 @@ def main():
     parser.add_argument("--upscale", type=int, default=2, help="frame upscaling before detection")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip", choices=["ceiling", "frames"], help="leave one part out")
+    add_sr_weights_option(parser)
     args = parser.parse_args()
     model = str(shared_path("models/mobilefacenet.onnx"))
     detector_model = {"scrfd": "models/scrfd_2.5g_bnkps.onnx", "yunet": "models/yunet.onnx"}.get(args.detector)
@@ -154,10 +159,11 @@ def main():
         started = time.perf_counter()
         aligner = FaceAligner(args.detector, model=detector_model, layout="arcface", upscale=args.upscale).fit()
         split_data = split(data, args.frame_subjects)
-        rows = frames(model, aligner, *split_data, chains=args.chains, sigmas=args.sigmas, seed=args.seed)
+        rows, sr_file = frames(model, aligner, *split_data, chains=args.chains, sigmas=args.sigmas, seed=args.seed,
+                               sr_weights=args.sr_weights)
         print(f"\nFull method, moderate {FRAME_FACE} px, {len(split_data[1])} subjects, {len(split_data[3])} probes, "
-              f"{args.chains} chains, {args.sigmas} sigmas, detector {args.detector} upscale {args.upscale} "
-              f"({time.perf_counter() - started:.0f} s)")
+              f"{args.chains} chains, {args.sigmas} sigmas, SR weights {sr_file}, detector {args.detector} "
+              f"upscale {args.upscale} ({time.perf_counter() - started:.0f} s)")
         print("| probes | rank-1 (%) | probes found | median probe side (px) |\n| --- | ---: | ---: | ---: |")
         for name, (rank1, n, side) in rows.items():
             print(f"| {name} | {rank1:.1f} | {n} | {side:.0f} |")

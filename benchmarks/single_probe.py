@@ -10,10 +10,12 @@ computes every probe's templates once, then scores the probes
 - as one batch, centred on the means of the whole batch (the reference), and
 - one by one, each centred on the synthetic gallery means,
 
-both with the same pipeline settings, and prints the two rank-1 rates.
+both with the same pipeline settings (the super-resolution weights: ``--sr-weights``,
+default ``auto`` as ``make_mitm_pipeline``), and prints the weights file used and
+the two rank-1 rates.
 
 Run from the repository root:
-``python benchmarks/single_probe.py --chains 16 --sigmas 4``
+``python benchmarks/single_probe.py --chains 16 --sigmas 4 [--sr-weights WEIGHTS]``
 """
 
 import argparse
@@ -24,12 +26,14 @@ import numpy as np
 from skmitm import enrol, make_mitm_pipeline
 from skmitm.datasets import make_cross_resolution_benchmark
 
-from _shared import add_data_options, shared_path
+from _shared import add_data_options, add_sr_weights_option, shared_path
 
 
 def run(*, lfw, model, probe_size=24, severity="moderate", n_chains=16, sigmas=4, max_subjects=None,
-        random_state=0, progress=True):
+        random_state=0, progress=True, sr_weights="auto"):
     """Rank-1 (%) batch-scored and one by one; returns a dict with both, the counts and stage seconds.
+
+    ``sr_weights`` is ``make_mitm_pipeline``'s; the dict names the weights file used (``"sr_weights"``).
 
     The face box is the benchmark's 126×126 one (right for ONNX networks such as MobileFaceNet).
     """
@@ -46,7 +50,7 @@ def run(*, lfw, model, probe_size=24, severity="moderate", n_chains=16, sigmas=4
     seconds = {}
     started = time.perf_counter()
     pipe = make_mitm_pipeline(model=model, probe_size=probe_size, n_chains=n_chains, sigmas=sigmas,
-                              random_state=random_state)
+                              sr_weights=sr_weights, random_state=random_state)
     enrol(pipe, gallery, subjects, progress=progress)
     seconds["enrolment (gallery and synthetic probes)"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -63,6 +67,7 @@ def run(*, lfw, model, probe_size=24, severity="moderate", n_chains=16, sigmas=4
     seconds["matching, one by one"] = time.perf_counter() - started
     return {
         "n_subjects": len(np.unique(subjects)), "n_probes": len(probes),
+        "sr_weights": pipe.named_steps["upsample"].card_.get("weights"),
         "rank1_batch": 100 * float(np.mean(batch == truth)),
         "rank1_one_by_one": 100 * float(np.mean(alone == truth)),
         "ms_per_probe_matching": 1000 * seconds["matching, one by one"] / len(templates),
@@ -79,13 +84,14 @@ def main(argv=None):
     parser.add_argument("--sigmas", type=int, default=4)
     parser.add_argument("--subjects", type=int, help="use only the first N subjects (quick runs)")
     parser.add_argument("--no-progress", action="store_true")
+    add_sr_weights_option(parser)
     args = parser.parse_args(argv)
     results = run(lfw=args.lfw or shared_path("data/lfw-deepfunneled"),
                   model=args.model or str(shared_path("models/mobilefacenet.onnx")),
                   probe_size=args.probe_size, severity=args.severity, n_chains=args.chains, sigmas=args.sigmas,
-                  max_subjects=args.subjects, progress=not args.no_progress)
+                  max_subjects=args.subjects, progress=not args.no_progress, sr_weights=args.sr_weights)
     print(f"{args.severity} {args.probe_size} px, {args.chains} chains, {args.sigmas} sigmas: "
-          f"{results['n_subjects']} subjects, {results['n_probes']} probes")
+          f"{results['n_subjects']} subjects, {results['n_probes']} probes, SR weights {results['sr_weights']}")
     print(f"rank-1 batch-scored (means of the whole batch):      {results['rank1_batch']:5.1f}%")
     print(f"rank-1 one by one (means of synthetic gallery probes): {results['rank1_one_by_one']:5.1f}%")
     print(f"difference: {results['rank1_one_by_one'] - results['rank1_batch']:+.1f} points; matching "

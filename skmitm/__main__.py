@@ -183,9 +183,11 @@ def _method_options():
                         help="template adapter of the full method: auto (the one shipped for the face network, "
                         "templates passed through for a network none ships for), none, or an adapter weights file "
                         "from 'skmitm train-adapter' (default: none)")
-    parser.add_argument("--sr-weights", default=None, metavar="WEIGHTS",
-                        help="super-resolution weights of the full method: a shipped name (identity, realistic, "
-                        "plain) or a weights card from 'skmitm train-sr' (default: realistic)")
+    parser.add_argument("--sr-weights", default="auto", metavar="WEIGHTS",
+                        help="super-resolution weights of the full method: auto (the shipped weights trained with an "
+                        "identity loss on --model if any, identity for MobileFaceNet, else realistic; for an enrolled gallery "
+                        "file, the weights it was enrolled with), a shipped name (identity, realistic, plain) or a weights "
+                        "card from 'skmitm train-sr' (default: %(default)s)")
     parser.add_argument("--reference", help="folder of unlabelled images from the probes' cameras (searched "
                         "recursively): the mean-centred similarity takes its probe-side means from them, so each "
                         "probe is scored on its own (default: the means of the probes scored together)")
@@ -384,6 +386,10 @@ def build_parser():
                        metavar="SEVERITY:SIZE", help="probe condition of the full method (default: %s)"
                        % _condition_text(bench_defaults["method_condition"]))
     bench.add_argument("--baseline-only", action="store_true", help="skip the full method")
+    bench.add_argument("--sr-weights", default=bench_defaults["sr_weights"], metavar="WEIGHTS",
+                       help="super-resolution weights of the full method: auto (the shipped weights trained with an "
+                       "identity loss on --model if any, identity for MobileFaceNet, else realistic), a shipped name "
+                       "(identity, realistic, plain) or a weights card from 'skmitm train-sr' (default: %(default)s)")
 
     abl_defaults = _defaults(run_ablation)
     abl = commands.add_parser(
@@ -905,14 +911,14 @@ def _benchmark(args):
     results = run_public_benchmark(lfw=args.lfw, model=args.model, out=args.out, conditions=args.conditions,
                                    method_condition=None if args.baseline_only else args.method_condition,
                                    n_chains=args.chains, sigmas=args.sigmas, random_state=args.seed, crop=args.crop,
-                                   n_jobs=args.n_jobs, progress=not args.no_progress)
+                                   n_jobs=args.n_jobs, progress=not args.no_progress, sr_weights=args.sr_weights)
     for row in results["rows"]:
         print(f"{'baseline, ' + row['condition']:>30}: rank-1 {row['rank1']:5.1f}%  rank-5 {row['rank5']:5.1f}%")
     method = results["method"]
     if method is not None:
         print(f"{'full method, ' + method['condition']:>30}: rank-1 {method['rank1']:5.1f}%  rank-5 "
               f"{method['rank5']:5.1f}%  (gain {method['gain_rank1']:+.1f} points rank-1; {method['n_chains']} "
-              f"chains, {len(method['sigmas'])} blur level(s))")
+              f"chains, {len(method['sigmas'])} blur level(s); SR weights {method['sr_weights']})")
     print(f"{results['seconds']} s; report: {args.out}/report.md")
 
 

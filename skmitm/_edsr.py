@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from ._io import atomic_write, write_text
 from ._backends import file_sha256
 
-__all__ = ["FaceEDSR", "load_edsr", "save_edsr", "shipped_weights", "DEFAULT_WEIGHTS"]
+__all__ = ["FaceEDSR", "load_edsr", "save_edsr", "shipped_weights", "identity_weights_for", "DEFAULT_WEIGHTS"]
 
 _WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -50,6 +50,59 @@ def shipped_weights():
     True
     """
     return {p.stem[len("face_edsr_"):]: p for p in sorted(_WEIGHTS_DIR.glob("face_edsr_*.json"))}
+
+
+def _shipped_cards():
+    """``{name: card}`` of the shipped weights (cards that do not parse are left out)."""
+    cards = {}
+    for name, path in shipped_weights().items():
+        try:
+            cards[name] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return cards
+
+
+def identity_weights_for(network_sha256):
+    """The name of the shipped weights trained with an identity loss on the face network ``network_sha256``.
+
+    Super-resolution trained with an identity loss helps the network the loss
+    used far more than others (``docs/super_resolution.md``), so the full
+    method's pipeline picks such weights only for their own network
+    (``make_mitm_pipeline(sr_weights="auto")``).
+
+    Parameters
+    ----------
+    network_sha256 : str
+        SHA-256 of the face network file.
+
+    Returns
+    -------
+    name : str or None
+        A name :func:`load_edsr` takes, or None when no shipped weights were
+        trained against that network.
+
+    Examples
+    --------
+    >>> from skmitm._edsr import identity_weights_for
+    >>> identity_weights_for("0c9ad2a83969fc82155706f7020e6926b4a1a90a5476fff4a5588dfe207f64a4")  # MobileFaceNet
+    'identity'
+    >>> identity_weights_for("0" * 64) is None
+    True
+    """
+    for name, card in _shipped_cards().items():
+        loss = (card.get("training") or {}).get("identity_loss") or {}
+        if loss.get("model_sha256") == network_sha256:
+            return name
+    return None
+
+
+def shipped_name_for(weights_sha256):
+    """The name of the shipped weights whose file has SHA-256 ``weights_sha256``, or None."""
+    for name, card in _shipped_cards().items():
+        if card.get("sha256") == weights_sha256:
+            return name
+    return None
 
 
 def _resolve_card(card_path):

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from ._adapter import TemplateAdapter
 from ._degradation import GalleryDegrader
+from ._edsr import shipped_name_for
 from ._hypotheses import HypothesisSet
 from ._identification import FusedNearestNeighborIdentifier, _KeptGallery
 from ._io import load_array_file, save_array_file
@@ -514,8 +515,10 @@ def load_gallery(path, model=None, *, weights=None, adapter=None, pipeline=None,
         (dlib's ResNet if that was the default). Its sha256 must be the one
         recorded in the file.
     weights : str, os.PathLike or None, default=None
-        Super-resolution weights card (None: the shipped weights); its sha256
-        must be the recorded one.
+        Super-resolution weights: a name of shipped weights or a weights card
+        (None, or ``"auto"``: the shipped weights the gallery was enrolled
+        with; a gallery enrolled with weights of your own needs their card).
+        Their sha256 must be the recorded one.
     adapter : str, os.PathLike or None, default=None
         Template adapter weights file of a pipeline with a
         :class:`~skmitm.TemplateAdapter` step (None: the one shipped for the
@@ -582,6 +585,8 @@ def load_gallery(path, model=None, *, weights=None, adapter=None, pipeline=None,
                     f"{' (' + Path(header['model']).name + ')' if header.get('model') else ''}; the network given "
                     f"({step.model_path_ or type(model).__name__}) has sha256 {step.model_sha256_}")
         elif isinstance(step, MultiHypothesisUpsampler):
+            if weights is None or (isinstance(weights, str) and weights == "auto"):
+                weights = shipped_name_for(header["sr_sha256"])
             step.set_params(weights=weights, device=device)
             step.fit()
             if _sr_sha256(step) != header["sr_sha256"]:

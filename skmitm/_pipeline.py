@@ -1,6 +1,7 @@
 """Ready-made pipelines: the paper's full method and the plain baseline, each able to score one probe alone."""
 
 import math
+import os
 import re
 from numbers import Integral
 
@@ -11,7 +12,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 
 from ._adapter import adapter_step
+from ._backends import file_sha256
 from ._degradation import GalleryDegrader
+from ._edsr import identity_weights_for
 from ._enrolment import _STEP_CLASSES, fit_gallery
 from ._identification import FusedNearestNeighborIdentifier
 from ._param_validation import Interval, StrOptions, validate_parameter_constraints
@@ -299,6 +302,22 @@ def _seed(random_state):
     return int(check_random_state(random_state).randint(2**31))
 
 
+def resolve_sr_weights(sr_weights, model):
+    """The upsampler's ``weights`` for a ``sr_weights`` option: ``"auto"`` resolved for ``model``, else as given.
+
+    Examples
+    --------
+    >>> from skmitm._pipeline import resolve_sr_weights
+    >>> resolve_sr_weights("plain", None), resolve_sr_weights("auto", None)
+    ('plain', None)
+    """
+    if not (isinstance(sr_weights, str) and sr_weights == "auto"):
+        return sr_weights
+    if isinstance(model, (str, os.PathLike)) and os.path.isfile(model):
+        return identity_weights_for(file_sha256(model))
+    return None
+
+
 def make_mitm_pipeline(
     method="full",
     *,
@@ -312,7 +331,7 @@ def make_mitm_pipeline(
     memory=None,
     probe_means="synthetic",
     adapter=None,
-    sr_weights=None,
+    sr_weights="auto",
     random_state=0,
 ):
     """Build a cross-resolution identification pipeline that can score one probe alone.
@@ -361,13 +380,18 @@ def make_mitm_pipeline(
         rank-1 on the public benchmark at 16 and 24 px and lowers it at 32 px;
         it is not the default because the figures the documentation quotes
         for the default pipeline were measured without it.
-    sr_weights : str, os.PathLike or None, default=None
-        Super-resolution weights of the full method's upsampler: the name of
-        shipped weights (``"identity"``, trained with an identity loss and the
-        best measured for identification; ``"realistic"``; ``"plain"``), a
-        weights card from ``skmitm train-sr``, or None for the default
-        (``"realistic"``, with which the documentation's figures for the
-        default pipeline were measured).
+    sr_weights : "auto", str, os.PathLike or None, default="auto"
+        Super-resolution weights of the full method's upsampler. ``"auto"``:
+        the shipped weights trained with an identity loss on ``model`` when
+        there are such (``"identity"``, for MobileFaceNet; see
+        :func:`skmitm._edsr.identity_weights_for`), the upsampler's default
+        (``"realistic"``) for any other network, and for a network that is
+        not given as a file. With MobileFaceNet the identity-trained weights
+        raise rank-1 at every condition of the public benchmark; for another
+        network they help little (``docs/super_resolution.md``). A name of
+        shipped weights (``"identity"``, ``"realistic"``, ``"plain"``), a
+        weights card from ``skmitm train-sr``, or None (the upsampler's
+        default, ``"realistic"``) picks them outright.
     random_state : int, default=0
         Seeds the gallery degradations and the synthetic probes.
 
@@ -413,7 +437,8 @@ def make_mitm_pipeline(
         steps += [
             ("degrade", GalleryDegrader(probe_size=probe_size, scales=scales, n_chains=n_chains,
                                         random_state=random_state)),
-            ("upsample", MultiHypothesisUpsampler(sr_weights, scales=scales, sigmas=sigmas)),
+            ("upsample", MultiHypothesisUpsampler(resolve_sr_weights(sr_weights, model), scales=scales,
+                                                  sigmas=sigmas)),
         ]
     steps.append(("templates", TemplateExtractor(model, memory=memory)))
     if method == "full" and adapter is not None:

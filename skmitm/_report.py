@@ -164,6 +164,7 @@ def run_public_benchmark(
     crop="auto",
     n_jobs=None,
     progress=True,
+    sr_weights="auto",
 ):
     """Run the baseline and the full default method on the public LFW benchmark and write a report.
 
@@ -175,7 +176,8 @@ def run_public_benchmark(
     hypotheses including the originals, ``T_concat`` fusion, mean-centred
     similarity, the probes scored as one batch centred on their own means:
     ``probe_means="batch"``) — runs on ``method_condition``, with ``n_chains`` degradation
-    chains and ``sigmas`` blur hypotheses: fewer than the pipeline's 64 and
+    chains, ``sigmas`` blur hypotheses and the super-resolution weights
+    ``sr_weights``; the chains and blur hypotheses are fewer than the pipeline's 64 and
     16 by default, so the whole run takes minutes on two cores; the report
     says which were used.
 
@@ -212,6 +214,14 @@ def run_public_benchmark(
         Template extraction workers, see :class:`~skmitm.TemplateExtractor`.
     progress : bool, default=True
         Show progress bars.
+    sr_weights : "auto", str, os.PathLike or None, default="auto"
+        Super-resolution weights of the full method, as
+        :func:`~skmitm.make_mitm_pipeline` takes them: ``"auto"`` (the
+        shipped weights trained with an identity loss on ``model`` if any,
+        ``"identity"`` for MobileFaceNet, else ``"realistic"``), the name of
+        shipped weights (``"identity"``, ``"realistic"``, ``"plain"``), a
+        weights card from ``skmitm train-sr``, or None (``"realistic"``).
+        The report names the weights file used and its sha256.
 
     Returns
     -------
@@ -249,7 +259,7 @@ def run_public_benchmark(
     method = None
     if method_condition is not None:
         method = _run_method(benches[tuple(method_condition)], extractor, n_chains=n_chains, sigmas=sigmas,
-                             random_state=random_state, progress=progress)
+                             random_state=random_state, sr_weights=sr_weights, progress=progress)
         baseline = next(r for r in rows if r["condition"] == method["condition"])
         method["gain_rank1"] = method["rank1"] - baseline["rank1"]
         method["gain_rank5"] = method["rank5"] - baseline["rank5"]
@@ -276,12 +286,13 @@ def run_public_benchmark(
     return results
 
 
-def _run_method(bench, extractor, *, n_chains, sigmas, random_state, progress):
+def _run_method(bench, extractor, *, n_chains, sigmas, random_state, sr_weights, progress):
     """Rank-1, rank-5, CMC and cost of the full default pipeline on one benchmark condition."""
     started = time.perf_counter()
     network = extractor.model_path_ if extractor.model_path_ is not None else extractor.model
     pipeline = make_mitm_pipeline("full", model=network, probe_size=bench.probe_size, n_chains=n_chains,
-                                  sigmas=sigmas, probe_means="batch", random_state=random_state)
+                                  sigmas=sigmas, probe_means="batch", sr_weights=sr_weights,
+                                  random_state=random_state)
     steps = pipeline.named_steps
     degrader, upsampler, identifier = steps["degrade"], steps["upsample"], steps["identify"]
     # The pipeline's steps, with the face network already loaded: the same
@@ -307,6 +318,7 @@ def _run_method(bench, extractor, *, n_chains, sigmas, random_state, progress):
         "sigmas": upsampler.sigmas_.tolist(),
         "gallery_hypotheses": int(sum(len(s) for s in gallery_sets)),
         "probe_hypotheses": int(sum(len(s) for s in probe_sets)),
+        "sr_weights": upsampler.card_.get("weights"),
         "sr_weights_sha256": upsampler.card_.get("sha256"),
         "adapter_sha256": None if adapter is None else adapter.weights_sha256_,
         "seconds": round(time.perf_counter() - started, 1),
@@ -343,6 +355,14 @@ def _figure(curves, method):
     return figure
 
 
+def _sr_weights_text(method):
+    """The report's words for the full method's super-resolution weights file and sha256; empty without a file."""
+    if not method.get("sr_weights"):
+        return ""
+    sha = f", sha256 `{method['sr_weights_sha256'][:16]}…`" if method.get("sr_weights_sha256") else ""
+    return f" (super-resolution weights `{method['sr_weights']}`{sha})"
+
+
 def _markdown(results):
     method = results["method"]
     lines = [
@@ -370,7 +390,8 @@ def _markdown(results):
             ),
             "",
             f"Full method: the default pipeline of `make_mitm_pipeline()` — gallery degradations and resolution "
-            f"matching, super-resolved probes at scales {'/'.join(f'{s:g}' for s in method['scales'])}, all "
+            f"matching, super-resolved probes at scales {'/'.join(f'{s:g}' for s in method['scales'])}"
+            f"{_sr_weights_text(method)}, all "
             f"hypotheses including the originals, {method['fusion']} fusion, {method['similarity']} similarity, the "
             "probes scored as one batch centred on their own means (`probe_means=\"batch\"`) — "
             f"with **reduced settings, to keep the run to minutes on two cores: {method['n_chains']} degradation chains per "

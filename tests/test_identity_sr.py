@@ -317,10 +317,70 @@ def test_pipeline_and_command_line_choose_the_sr_weights(tmp_path, capsys):
                  "--model", str(tmp_path / "net.pt"), "--out", str(tmp_path / "file.json"), "--no-progress"]) == 0
     from_file = scores("file.json")
     np.testing.assert_allclose([from_file[k] for k in plain], list(plain.values()), atol=1e-5)
+    # Without --sr-weights the file's own (shipped) weights are used; other weights are refused.
+    assert main(["identify", "--gallery", str(tmp_path / "g.npz"), probes, "--top", "6", "--model",
+                 str(tmp_path / "net.pt"), "--out", str(tmp_path / "auto.json"), "--no-progress"]) == 0
+    auto = scores("auto.json")
+    np.testing.assert_allclose([auto[k] for k in plain], list(plain.values()), atol=1e-5)
     capsys.readouterr()
     assert main(["identify", "--gallery", str(tmp_path / "g.npz"), probes, "--model", str(tmp_path / "net.pt"),
-                 "--no-progress"]) == 2
+                 "--sr-weights", "realistic", "--no-progress"]) == 2
     assert "was enrolled with super-resolution weights sha256" in capsys.readouterr().err
+
+
+def test_auto_sr_weights_follow_the_network_the_identity_loss_used(tmp_path, monkeypatch):
+    import hashlib
+
+    from skmitm import _edsr, make_mitm_pipeline
+    from skmitm._enrolment import load_gallery, save_gallery
+
+    from test_adapter_pipeline import _Net
+
+    ours, other = tmp_path / "ours.pt", tmp_path / "other.pt"
+    torch.jit.trace(_Net(0), torch.zeros(1, 3, 112, 112)).save(str(ours))
+    torch.jit.trace(_Net(1), torch.zeros(1, 3, 112, 112)).save(str(other))
+    # A weights folder holding the shipped cards and one more, trained "against" ours.
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for path in DEFAULT_WEIGHTS.parent.glob("face_edsr_*"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    card = json.loads((folder / "face_edsr_plain.json").read_text())
+    card["training"]["identity_loss"] = {"model": "ours.pt",
+                                         "model_sha256": hashlib.sha256(ours.read_bytes()).hexdigest()}
+    (folder / "face_edsr_ours.json").write_text(json.dumps(card))
+    monkeypatch.setattr(_edsr, "_WEIGHTS_DIR", folder)
+    assert make_mitm_pipeline(model=ours).named_steps["upsample"].weights == "ours"
+    assert make_mitm_pipeline(model=str(ours), sr_weights="auto").named_steps["upsample"].weights == "ours"
+    # Another network, a network that is not a file, and dlib's default: the upsampler's default.
+    assert make_mitm_pipeline(model=other).named_steps["upsample"].weights is None
+    assert make_mitm_pipeline(model=_Net(0)).named_steps["upsample"].weights is None
+    assert make_mitm_pipeline().named_steps["upsample"].weights is None
+    # Given outright, the weights are taken as given.
+    assert make_mitm_pipeline(model=ours, sr_weights="realistic").named_steps["upsample"].weights == "realistic"
+    assert make_mitm_pipeline(model=ours, sr_weights=None).named_steps["upsample"].weights is None
+    # The baseline has no upsampler to choose for.
+    assert "upsample" not in make_mitm_pipeline("baseline", model=ours).named_steps
+
+    # An enrolled gallery reopens with the weights it was enrolled with, found by their sha256.
+    rng = np.random.default_rng(4)
+    faces = [cv2.resize(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8), (64, 64)) for _ in range(3)]
+    pipe = make_mitm_pipeline(model=ours, probe_size=16, scales=(2,), n_chains=2, sigmas=2).fit(faces, ["a", "b", "c"])
+    save_gallery(pipe, tmp_path / "g.npz")
+    loaded = load_gallery(tmp_path / "g.npz")
+    assert loaded.named_steps["upsample"].card_["sha256"] == card["sha256"]
+    assert loaded.named_steps["upsample"].weights == "ours"  # (the first name, in order, with that sha256)
+
+
+@pytest.mark.skipif(not (SHARED / "models/mobilefacenet.onnx").is_file(),
+                    reason="needs models/mobilefacenet.onnx under the shared folder (see docs/data_and_models.md)")
+def test_auto_sr_weights_pick_the_identity_weights_for_mobilefacenet():
+    from skmitm import make_mitm_pipeline
+
+    network = SHARED / "models/mobilefacenet.onnx"
+    upsampler = make_mitm_pipeline(model=network).named_steps["upsample"]
+    assert upsampler.weights == "identity"
+    identity = json.loads((DEFAULT_WEIGHTS.parent / "face_edsr_identity.json").read_text())
+    assert upsampler.fit().card_["sha256"] == identity["sha256"]
 
 
 # ---------------------------------------------------------------- the shipped identity-trained weights

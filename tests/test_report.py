@@ -1,13 +1,16 @@
 """The main job: ``skmitm benchmark`` and the report it writes."""
 
+import hashlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+import skmitm
 from skmitm import make_mitm_pipeline
 from skmitm.__main__ import main
 from skmitm._report import SPEC_BASELINES, run_public_benchmark
@@ -90,6 +93,26 @@ def test_method_row_is_what_the_pipeline_scores(tmp_path):
     _, rates = cmc_curve(bench.probe_subjects, pipe.decision_function(bench.probe_images), pipe.classes_, max_rank=20)
     np.testing.assert_allclose(results["method"]["cmc"], rates)
     assert results["method"]["sigmas"] == [0.0, 1.0]
+
+
+def test_sr_weights_choose_the_file_the_report_records(tmp_path, capsys):
+    """The default ("auto": realistic for a network no weights were trained on) and --sr-weights plain."""
+    shipped = Path(skmitm.__file__).with_name("weights")
+    sha = {name: hashlib.sha256((shipped / f"face_edsr_{name}.pt").read_bytes()).hexdigest()
+           for name in ("plain", "realistic")}
+    assert sha["plain"] != sha["realistic"]
+    lfw = _fake_lfw(tmp_path / "lfw", n_subjects=3)
+    default = run_public_benchmark(lfw=lfw, out=tmp_path / "default", conditions=[], crop="spec", n_chains=1,
+                                   progress=False)["method"]
+    assert (default["sr_weights"], default["sr_weights_sha256"]) == ("face_edsr_realistic.pt", sha["realistic"])
+    assert "super-resolution weights `face_edsr_realistic.pt`" in (tmp_path / "default" / "report.md").read_text()
+    out = tmp_path / "plain"
+    assert main(["benchmark", "--lfw", str(lfw), "--out", str(out), "--no-progress", "--conditions", "moderate:24",
+                 "--crop", "spec", "--chains", "1", "--sr-weights", "plain"]) == 0
+    method = json.loads((out / "results.json").read_text())["method"]
+    assert (method["sr_weights"], method["sr_weights_sha256"]) == ("face_edsr_plain.pt", sha["plain"])
+    assert "super-resolution weights `face_edsr_plain.pt`" in (out / "report.md").read_text()
+    assert "SR weights face_edsr_plain.pt" in capsys.readouterr().out
 
 
 @pytest.mark.shared
