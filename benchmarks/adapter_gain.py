@@ -99,8 +99,12 @@ def adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe
 def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapters, cache, sr_weights=None,
         progress=True):
     """Rank-1 of every row and condition: ``{condition: [(label, rank1), ...]}``."""
-    for _, weights in adapters:  # a network without an adapter is refused before any template is computed
-        TemplateAdapter(model, weights=weights).fit()
+    sr_sha256 = MultiHypothesisUpsampler(sr_weights).fit().card_.get("sha256")
+    for label, weights in adapters:  # a network without an adapter is refused before any template is computed
+        trained = TemplateAdapter(model, weights=weights).fit().sr_sha256_
+        if trained not in (None, sr_sha256):
+            raise SystemExit(f"{label} ({weights}) was trained through the super-resolution weights with sha256 "
+                             f"{trained}, not those of --sr-weights ({sr_sha256})")
     extractor = TemplateExtractor(model, memory=cache, progress=progress).fit()
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
     table = {}

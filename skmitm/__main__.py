@@ -274,10 +274,11 @@ def _train_adapter_options(parser):
                         "'skmitm benchmark --crop' takes it (default: %(default)s)")
     parser.add_argument("--templates", help="file keeping the training templates: reused by a rerun with the same "
                         "data and degradation settings (e.g. another --alpha or --shared), written otherwise")
-    parser.add_argument("--sr-weights", default=None, metavar="WEIGHTS",
-                        help="super-resolution weights the training probes go through: a shipped name (identity, "
-                        "realistic, plain) or a weights card from 'skmitm train-sr'; use the adapter with the same "
-                        "weights (default: the shipped default)")
+    parser.add_argument("--sr-weights", default=defaults["sr_weights"], metavar="WEIGHTS",
+                        help="super-resolution weights the training probes go through: auto (those the pipeline "
+                        "picks for --model: identity for MobileFaceNet, else realistic), a shipped name (identity, "
+                        "realistic, plain) or a weights card from 'skmitm train-sr'; the adapter records them and "
+                        "is refused beside other weights (default: %(default)s)")
 
 
 def _rate(text):
@@ -1116,7 +1117,7 @@ def _train_adapter(args):
                f"--whitening {args.whitening:g}" if args.whitening is not None else "", f"--seed {args.seed}",
                f"--crop {args.crop}",
                f"--templates {args.templates}" if args.templates else "",
-               f"--sr-weights {args.sr_weights}" if args.sr_weights else ""]
+               f"--sr-weights {args.sr_weights}"]
     card = train_adapter(args.lfw, model=args.model, out=args.out, max_faces=args.max_faces,
                          val_fraction=args.val_fraction, scales=tuple(args.scales),
                          probe_sizes=tuple(args.probe_sizes), degradations=tuple(args.degradations),

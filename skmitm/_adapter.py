@@ -226,7 +226,7 @@ def _check_maps(maps, what):
         raise ValueError(f"{what} holds NaN or infinite values")
 
 
-def save_adapter(path, maps, *, network_sha256, card=None):
+def save_adapter(path, maps, *, network_sha256, card=None, sr_sha256=None):
     """Write adapter maps to ``path`` (``.npz``, arrays and a JSON header) and a model card beside it (``.json``).
 
     Both files are written atomically. The header and the card name the face
@@ -244,6 +244,10 @@ def save_adapter(path, maps, *, network_sha256, card=None):
         SHA-256 (hex) of the face network file the templates came from.
     card : dict, default=None
         What the card records besides the file: data, training, validation, command.
+    sr_sha256 : str, default=None
+        SHA-256 of the super-resolution weights file the training probes went
+        through: a pipeline refuses the adapter beside other weights. None:
+        not recorded (the adapter is then taken with any weights).
 
     Returns
     -------
@@ -254,6 +258,10 @@ def save_adapter(path, maps, *, network_sha256, card=None):
     if not (isinstance(network_sha256, str) and len(network_sha256) == 64):
         raise ValueError(f"network_sha256={network_sha256!r}; expected the 64 hex digits of a SHA-256")
     header = {"network_sha256": network_sha256, "template_dim": int(np.asarray(maps["mean"]).shape[1])}
+    if sr_sha256 is not None:
+        if not (isinstance(sr_sha256, str) and len(sr_sha256) == 64):
+            raise ValueError(f"sr_sha256={sr_sha256!r}; expected the 64 hex digits of a SHA-256")
+        header["sr_sha256"] = sr_sha256
     save_array_file(path, maps, header, format=ADAPTER_FORMAT if "whitening" in maps else _FORMAT_V1)
     full = {"weights": path.name, "sha256": file_sha256(path), "architecture": _CARD_ARCHITECTURE, **header,
             "groups": [str(g) for g in maps["groups"]], "maps": int(np.asarray(maps["coef"]).shape[0]),
@@ -398,6 +406,10 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         The weights file read (None when inactive).
     weights_sha256_ : str or None
         SHA-256 of the weights ``.npz`` (None when inactive).
+    sr_sha256_ : str or None
+        SHA-256 of the super-resolution weights the adapter was trained
+        through, as its file records it (None when inactive or not
+        recorded); a pipeline refuses the adapter beside other weights.
     groups_ : list of str
         The hypothesis groups the adapter has maps for (empty when inactive).
     template_dim_ : int or None
@@ -513,6 +525,7 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         self.template_dim_ = int(header["template_dim"])
         self.adapts_gallery_ = adapts_gallery
         self.whitens_ = "whitening" in maps
+        self.sr_sha256_ = header.get("sr_sha256")
         return self
 
     def _inactive(self, sha256):
@@ -526,6 +539,7 @@ class TemplateAdapter(ParamValidationMixin, TransformerMixin, BaseEstimator):
         self.weights_path_ = self.weights_sha256_ = self.template_dim_ = None
         self.groups_ = []
         self.adapts_gallery_ = self.whitens_ = False
+        self.sr_sha256_ = None
         return self
 
     def _sets(self, X):

@@ -336,6 +336,24 @@ def enrol(pipeline, X, y, *, probe_means="synthetic", probe_size=None, severity=
                        random_state=random_state, progress=progress, timer=timer)
 
 
+def _check_adapter_sr(pipeline):
+    """Refuse a fitted template adapter beside super-resolution weights other than those it was trained through."""
+    steps = dict(pipeline.steps[:-1])
+    upsampler = next((s for s in steps.values() if isinstance(s, MultiHypothesisUpsampler)), None)
+    adapter = next((s for s in steps.values() if isinstance(s, TemplateAdapter)), None)
+    if upsampler is None or adapter is None or getattr(adapter, "sr_sha256_", None) is None:
+        return
+    used = _sr_sha256(upsampler)
+    if used != adapter.sr_sha256_:
+        trained = shipped_name_for(adapter.sr_sha256_)
+        raise ValueError(
+            f"the template adapter {adapter.weights_path_!r} was trained through the super-resolution weights with "
+            f"sha256 {adapter.sr_sha256_}{f' (shipped as {trained!r})' if trained else ''}, but the pipeline's "
+            f"upsampler has weights with sha256 {used}; pass those weights (sr_weights= or --sr-weights"
+            f"{f' {trained}' if trained else ''}) or train an adapter through these ('skmitm train-adapter "
+            "--sr-weights')")
+
+
 def fit_gallery(pipeline, X, y, *, synthetic, probe_size, severity, random_state, progress, timer=None):
     """What :func:`enrol` does once its arguments are checked, with the steps' own progress settings kept.
 
@@ -351,6 +369,7 @@ def fit_gallery(pipeline, X, y, *, synthetic, probe_size, severity, random_state
             step.fit(images)
         else:
             step.fit()
+    _check_adapter_sr(pipeline)
     templates = _gallery_templates(pipeline, images, timer, progress)
     with timer("enrolment"):
         identifier.fit(templates, y)

@@ -31,6 +31,7 @@ from ._degradation import GalleryDegrader, motion_blur
 from ._hypotheses import HypothesisSet
 from ._identification import _centring_groups
 from ._io import load_array_file, save_array_file
+from ._pipeline import resolve_sr_weights
 from ._report import resolve_crop
 from ._runtime import progress_bar
 from ._templates import TemplateExtractor
@@ -280,7 +281,7 @@ def _cosines(low, high, maps=None):
 
 def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000, val_fraction=0.1, scales=(2, 4, 8),
                   probe_sizes=(16, 32), degradations=TRAINING_DEGRADATIONS, draws=3, gallery=False, alpha=1.0,
-                  shared=False, whitening=None, random_state=0, crop="auto", templates=None, sr_weights=None,
+                  shared=False, whitening=None, random_state=0, crop="auto", templates=None, sr_weights="auto",
                   progress=True, command=None):
     """Train a template adapter for ``model`` on LFW people outside the benchmark and write it with its card.
 
@@ -335,12 +336,16 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
         A file keeping the training templates (arrays and JSON, no pickle):
         reused by a rerun with the same data, network and degradation settings
         (to fit with another ``alpha`` or ``shared``), written otherwise.
-    sr_weights : str, os.PathLike or None, default=None
-        The super-resolution weights the training probes go through: a
-        shipped name (``"identity"``…) or a card from ``skmitm train-sr``
-        (None: the shipped default). An adapter maps the templates of the
-        super-resolution it was trained with; use it in a pipeline with the
-        same ``sr_weights`` (the card records their sha256).
+    sr_weights : "auto", str, os.PathLike or None, default="auto"
+        The super-resolution weights the training probes go through, as
+        :func:`~skmitm.make_mitm_pipeline` takes them: ``"auto"``, the
+        weights that function picks for ``model`` (the identity-trained
+        weights for MobileFaceNet, else the default), a shipped name
+        (``"identity"``…), a card from ``skmitm train-sr``, or None (the
+        upsampler's default, ``"realistic"``). An adapter maps the templates
+        of the super-resolution it was trained through: the weights file
+        records their sha256, and a pipeline refuses the adapter beside other
+        weights.
     progress : bool, default=True
     command : str, default=None
         The command line that started the run, recorded in the card.
@@ -364,6 +369,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
         raise ValueError(f"draws={draws!r}; expected an integer >= 1")
     started = time.perf_counter()
     extractor = TemplateExtractor(model).fit()
+    sr_weights = resolve_sr_weights(sr_weights, extractor.model_path_)
     sr_card = _sr_card(sr_weights)
     key = repr((str(lfw), extractor.model_sha256_, sr_card.get("sha256"), max_faces, val_fraction, tuple(scales),
                 tuple(probe_sizes), gallery, random_state, crop)
@@ -428,6 +434,7 @@ def train_adapter(lfw, *, model=None, out="template_adapter.npz", max_faces=8000
         "validation": validation,
         "command": command,
     }
-    card_path = save_adapter(out, maps, network_sha256=extractor.model_sha256_, card=card)
+    card_path = save_adapter(out, maps, network_sha256=extractor.model_sha256_, card=card,
+                             sr_sha256=sr_card.get("sha256"))
     return card_path
 

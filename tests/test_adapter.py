@@ -362,6 +362,7 @@ def test_train_adapter_records_its_super_resolution_and_keeps_templates_apart(tm
                                                      **settings).read_text())
     assert card["training"]["super_resolution"] == {"weights": "face_edsr_plain.pt",
                                                     "sha256": file_sha256(weights / "face_edsr_plain.pt")}
+    assert load_adapter(tmp_path / "p.npz")[1]["sr_sha256"] == file_sha256(weights / "face_edsr_plain.pt")
     plain = adapter_training.read_training_templates(kept)[0]
     calls = []
     real = adapter_training.make_training_templates

@@ -186,3 +186,29 @@ def test_command_line_adapter_option_and_gallery_files(setup, tmp_path, capsys):
         assert main(["identify", "--gallery", str(tmp_path / "g.npz"), probe_folder, "--model", str(root / "net.pt"),
                      "--adapter", adapter, "--no-progress"]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_an_adapter_is_refused_beside_other_sr_weights_than_it_was_trained_through(setup, tmp_path):
+    root, maps, images, subjects, probes = setup
+    from skmitm._edsr import DEFAULT_WEIGHTS
+
+    sha256 = hashlib.sha256((root / "net.pt").read_bytes()).hexdigest()
+    # The sha256 of the shipped plain weights' file, read from the bytes.
+    plain = hashlib.sha256((DEFAULT_WEIGHTS.parent / "face_edsr_plain.pt").read_bytes()).hexdigest()
+    save_adapter(tmp_path / "plain.npz", maps, network_sha256=sha256, sr_sha256=plain)
+    assert TemplateAdapter(root / "net.pt", weights=tmp_path / "plain.npz").fit().sr_sha256_ == plain
+    assert TemplateAdapter(root / "net.pt", weights=root / "adapter.npz").fit().sr_sha256_ is None
+    # Beside the default weights: refused before any template is computed, naming the weights to pass.
+    pipe = make_mitm_pipeline(model=root / "net.pt", adapter=tmp_path / "plain.npz", **SETTINGS)
+    with pytest.raises(ValueError, match=r"trained through the super-resolution weights with sha256 "
+                                         rf"{plain} \(shipped as 'plain'\).*--sr-weights plain"):
+        pipe.fit(images, subjects)
+    # Beside the weights it was trained through, it fits and maps the probes as without the record.
+    recorded = make_mitm_pipeline(model=root / "net.pt", adapter=tmp_path / "plain.npz", sr_weights="plain",
+                                  **SETTINGS).fit(images, subjects)
+    save_adapter(tmp_path / "unrecorded.npz", maps, network_sha256=sha256)
+    unrecorded = make_mitm_pipeline(model=root / "net.pt", adapter=tmp_path / "unrecorded.npz", sr_weights="plain",
+                                    **SETTINGS).fit(images, subjects)
+    np.testing.assert_allclose(recorded.decision_function(probes), unrecorded.decision_function(probes), atol=1e-6)
+    with pytest.raises(ValueError, match=r"^sr_sha256='abc'; expected the 64 hex digits"):
+        save_adapter(tmp_path / "bad.npz", maps, network_sha256=sha256, sr_sha256="abc")
