@@ -104,6 +104,14 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         ``cv2.INTER_LINEAR``.
     normalize : bool, default=True
         Whether templates are scaled to unit L2 norm.
+    flip : bool, default=False
+        The "flip test": each hypothesis's template is the sum of its
+        network output and that of its mirror image (left and right
+        swapped), each first scaled to unit L2 norm (then scaled again with
+        ``normalize``). Twice the network runs. With MobileFaceNet on the
+        public benchmark it added 0.7 to 1.4 points of rank-1 to the σ = 0
+        probe hypotheses scored against the gallery photos
+        (``docs/templates.md``).
     batch_size : int, default=128
         Hypotheses per network call.
     memory : str, path or joblib.Memory, default=None
@@ -191,6 +199,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         "std": [None, Interval(Real, 0, None, closed="neither"), "array-like"],
         "interpolation": [StrOptions(set(_INTERPOLATIONS))],
         "normalize": ["boolean"],
+        "flip": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "memory": [None, str, os.PathLike, joblib.Memory],
         "n_jobs": [None, Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left")],
@@ -211,6 +220,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         std=None,
         interpolation="bicubic",
         normalize=True,
+        flip=False,
         batch_size=128,
         memory=None,
         n_jobs=None,
@@ -227,6 +237,7 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         self.std = std
         self.interpolation = interpolation
         self.normalize = normalize
+        self.flip = flip
         self.batch_size = batch_size
         self.memory = memory
         self.n_jobs = n_jobs
@@ -431,6 +442,11 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
 
     def _transform_group(self, group, bar):
         templates = self._templates(group, bar)
+        if self.flip:
+            # The mirror images are plain images: keyed on their content in the cache, never on a recipe.
+            mirrored = [(i, hs.with_data([np.ascontiguousarray(check_rgb(image, name=f"X[{i}] hypothesis {j}")[:, ::-1])
+                                          for j, image in enumerate(hs.data)])) for i, hs in group]
+            templates = _unit_rows(templates) + _unit_rows(self._templates(mirrored))
         if self.normalize:
             norms = np.linalg.norm(templates, axis=1, keepdims=True)
             np.divide(templates, norms, out=templates, where=norms > 0)
@@ -617,6 +633,12 @@ class _Preprocessing:
             np.multiply(chips[..., source], scale[c], out=batch[:, c])
             batch[:, c] -= offset[c]
         return batch
+
+
+def _unit_rows(rows):
+    """``rows`` each scaled to unit L2 norm (rows of zeros stay zero)."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
 
 def _run_batch(runner, preprocessing, images, dim, threads=None):

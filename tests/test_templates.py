@@ -779,3 +779,89 @@ def test_template_cache_counts_rows_that_fail_their_check_and_leaves_a_read_only
     elsewhere = _TemplateCache(tmp_path / "read-only", "config", 4)
     elsewhere.put(keys[:1], np.ones((1, 4), np.float32))
     assert not (tmp_path / "read-only").exists() and elsewhere.get(keys) == {}
+
+
+# ---------------------------------------------------------------- the flip test
+
+
+class SideNet(torch.nn.Module):
+    """Channel means of the left and of the right half → linear 6→5: tells a face from its mirror image."""
+
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.fc = torch.nn.Linear(6, 5)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.randn(5, 6, generator=generator))
+            self.fc.bias.copy_(torch.randn(5, generator=generator))
+
+    def forward(self, x):
+        half = x.shape[3] // 2
+        return self.fc(torch.cat([x[..., :half].mean(dim=(2, 3)), x[..., half:].mean(dim=(2, 3))], dim=1))
+
+
+def _unit(rows):
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _flip_expected(net, images, size=20):
+    """unit(t(x)) + unit(t(mirror of x)), by hand: the mirror image made here, the network run by torch_expected."""
+    mirrored = [np.ascontiguousarray(im[:, ::-1]) for im in images]
+    return _unit(torch_expected(net, images, size)) + _unit(torch_expected(net, mirrored, size))
+
+
+def test_flip_adds_the_unit_templates_of_the_image_and_its_mirror_image(faces):
+    net = SideNet()
+    flip = TemplateExtractor(net, input_size=20, flip=True).fit()
+    got = np.concatenate([s.data for s in flip.transform(faces)])
+    np.testing.assert_allclose(got, _unit(_flip_expected(net, faces)), atol=1e-5)
+    # A face and its mirror image get the same template with flip, different ones without.
+    mirrored = [np.ascontiguousarray(f[:, ::-1]) for f in faces]
+    np.testing.assert_allclose(np.concatenate([s.data for s in flip.transform(mirrored)]), got, atol=1e-5)
+    plain = TemplateExtractor(net, input_size=20).fit()
+    assert not np.allclose(np.concatenate([s.data for s in plain.transform(mirrored)]),
+                           np.concatenate([s.data for s in plain.transform(faces)]), atol=1e-2)
+    # normalize=False: the sum, not scaled again.
+    raw = TemplateExtractor(net, input_size=20, flip=True, normalize=False).fit().transform(faces)
+    np.testing.assert_allclose(np.concatenate([s.data for s in raw]), _flip_expected(net, faces), atol=1e-5)
+
+
+def test_flip_on_lazy_super_resolved_and_recipe_keyed_gallery_hypotheses(tmp_path, monkeypatch):
+    from skmitm import MultiHypothesisUpsampler
+
+    net = SideNet()
+    ext = TemplateExtractor(net, input_size=20, flip=True, memory=tmp_path / "cache").fit()
+    rng = np.random.default_rng(5)
+    probes = [rng.integers(0, 256, (12, 11, 3), dtype=np.uint8) for _ in range(2)]
+    upsampler = MultiHypothesisUpsampler(scales=(2,), sigmas=2).fit()
+    for sets in (degraded_gallery(), upsampler.transform(probes)):
+        # The hypotheses' images, materialised here from a second, identical transform.
+        images = [[np.array(im) for im in s.data] for s in
+                  (degraded_gallery() if sets[0].meta["kind"][-1] == "degraded" else upsampler.transform(probes))]
+        got = ext.transform(sets)
+        for s, ims, made in zip(got, images, sets):
+            np.testing.assert_allclose(s.data, _unit(_flip_expected(net, ims)), atol=1e-5)
+            assert s.meta.tobytes() == made.meta.tobytes()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the network ran although every template and mirror template is cached")
+
+    # Both halves of every flip template were stored: a rerun reads them all back.
+    monkeypatch.setattr(ext, "_compute", fail)
+    again = ext.transform(degraded_gallery())
+    np.testing.assert_allclose(again[0].data, _unit(_flip_expected(net, [np.array(i) for i in degraded_gallery()[0].data])),
+                               atol=1e-5)
+
+
+def test_a_gallery_file_from_before_flip_reads_as_flip_false():
+    from skmitm import make_mitm_pipeline
+    from skmitm._enrolment import _differences, pipeline_settings
+
+    pipe = make_mitm_pipeline(model=TinyNet(), probe_size=16, scales=(2,), n_chains=2, sigmas=2)
+    older = pipeline_settings(pipe)
+    for name, _, params in older:
+        if name == "templates":
+            del params["flip"]
+    assert _differences(older, pipeline_settings(pipe)) == []
+    flipped = pipeline_settings(pipe.set_params(templates__flip=True))
+    assert _differences(older, flipped) == ["templates__flip: file None, given True"]
