@@ -27,7 +27,8 @@ then the same identifier over the same templates, with or without a
 Run: ``python benchmarks/adapter_gain.py [--lfw DIR] [--model FILE]
 [--conditions moderate:24 harsh:24] [--chains 16] [--sigmas 4]
 [--probes-per-subject 4] [--adapter FILE] [--variant LABEL=FILE ...]
-[--sr-weights NAME] [--cache reports/adapter-gain]``. ``--sr-weights`` names
+[--sr-weights NAME] [--crop spec|dlib] [--cache reports/adapter-gain]``
+(``--crop dlib`` for dlib's network, which expects its own face box). ``--sr-weights`` names
 the super-resolution weights of the probes (a shipped name or a card; the
 default: the shipped default); an adapter should be trained through the same
 weights (``skmitm train-adapter --sr-weights``).
@@ -97,7 +98,7 @@ def adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe
 
 
 def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapters, cache, sr_weights=None,
-        progress=True):
+        crop="spec", progress=True):
     """Rank-1 of every row and condition: ``{condition: [(label, rank1), ...]}``."""
     sr_sha256 = MultiHypothesisUpsampler(sr_weights).fit().card_.get("sha256")
     for label, weights in adapters:  # a network without an adapter is refused before any template is computed
@@ -106,7 +107,7 @@ def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapter
             raise SystemExit(f"{label} ({weights}) was trained through the super-resolution weights with sha256 "
                              f"{trained}, not those of --sr-weights ({sr_sha256})")
     extractor = TemplateExtractor(model, memory=cache, progress=progress).fit()
-    data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5)
+    data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5, crop=crop)
     table = {}
     for severity, size in conditions:
         started = time.perf_counter()
@@ -144,6 +145,8 @@ def main():
     parser.add_argument("--sr-weights", default=None, metavar="WEIGHTS",
                         help="super-resolution weights: a shipped name (identity, realistic, plain) or a card "
                         "(default: the shipped default)")
+    parser.add_argument("--crop", default="spec", choices=["spec", "dlib"],
+                        help="face box of the benchmark images: the benchmark's (for MobileFaceNet) or dlib's own")
     parser.add_argument("--cache", default="reports/adapter-gain", help="folder keeping the computed templates")
     args = parser.parse_args()
     lfw = args.lfw or shared_path("data/lfw-deepfunneled")
@@ -151,10 +154,10 @@ def main():
     adapters = [("adapter", args.adapter)] + [tuple(v.split("=", 1)) for v in args.variant]
     table = run(lfw=lfw, model=model, conditions=args.conditions, n_chains=args.chains, sigmas=args.sigmas,
                 probes_per_subject=args.probes_per_subject, adapters=adapters, cache=args.cache,
-                sr_weights=args.sr_weights)
+                sr_weights=args.sr_weights, crop=args.crop)
     weights = MultiHypothesisUpsampler(args.sr_weights).fit().card_.get("weights", args.sr_weights)
     print(f"\nrank-1 (%), {Path(model).name}, full method: {args.chains} chains, {args.sigmas} sigmas, "
-          f"scales 2/4/8, T_concat, mean-centred; super-resolution weights {weights}\n")
+          f"scales 2/4/8, T_concat, mean-centred; super-resolution weights {weights}; {args.crop} face box\n")
     names = list(table)
     print("| | " + " | ".join(names) + " |")
     print("| --- |" + " ---: |" * len(names))
