@@ -126,6 +126,15 @@ def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapter
     return table
 
 
+def print_conditions(table):
+    """A Markdown table of ``{condition: [(label, rank-1), ...]}``: one column per condition, one decimal."""
+    names = list(table)
+    print("| | " + " | ".join(names) + " |")
+    print("| --- |" + " ---: |" * len(names))
+    for i, (label, _) in enumerate(table[names[0]]):
+        print(f"| {label} | " + " | ".join(f"{table[n][i][1]:.1f}" for n in names) + " |")
+
+
 def _condition(text):
     severity, _, size = text.partition(":")
     return severity, int(size)
@@ -158,11 +167,7 @@ def main():
     weights = MultiHypothesisUpsampler(args.sr_weights).fit().card_.get("weights", args.sr_weights)
     print(f"\nrank-1 (%), {Path(model).name}, full method: {args.chains} chains, {args.sigmas} sigmas, "
           f"scales 2/4/8, T_concat, mean-centred; super-resolution weights {weights}; {args.crop} face box\n")
-    names = list(table)
-    print("| | " + " | ".join(names) + " |")
-    print("| --- |" + " ---: |" * len(names))
-    for i, (label, _) in enumerate(table[names[0]]):
-        print(f"| {label} | " + " | ".join(f"{table[n][i][1]:.1f}" for n in names) + " |")
+    print_conditions(table)
 
 
 if __name__ == "__main__":

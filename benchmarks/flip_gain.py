@@ -32,7 +32,7 @@ from skmitm import FusedNearestNeighborIdentifier, TemplateAdapter, TemplateExtr
 from skmitm.datasets import load_lfw_folder, make_cross_resolution_benchmark
 
 from _shared import add_data_options, add_sr_weights_option, shared_path
-from adapter_gain import _condition
+from adapter_gain import _condition, print_conditions
 
 
 def reading(gallery, gallery_subjects, probes, probe_subjects):
@@ -91,11 +91,7 @@ def main():
     table, weights_file = run(lfw=lfw, model=model, conditions=args.conditions, sr_weights=args.sr_weights,
                               adapter=args.adapter, cache=args.cache)
     print(f"\nrank-1 (%), {Path(model).name}, super-resolution weights {weights_file}, scales 2/4/8\n")
-    names = list(table)
-    print("| | " + " | ".join(names) + " |")
-    print("| --- |" + " ---: |" * len(names))
-    for i, (label, _) in enumerate(table[names[0]]):
-        print(f"| {label} | " + " | ".join(f"{table[n][i][1]:.1f}" for n in names) + " |")
+    print_conditions(table)
 
 
 if __name__ == "__main__":

@@ -343,18 +343,23 @@ def test_training_templates_go_through_the_chosen_super_resolution():
     np.testing.assert_array_equal(made[None][1], made["plain"][1])
 
 
-def test_train_adapter_records_its_super_resolution_and_keeps_templates_apart(tmp_path, monkeypatch):
+def _fake_lfw(folder, n_people, *, seed):
+    """An LFW-like folder of ``n_people`` people with one random 250×250 image each."""
     import cv2
 
+    rng = np.random.default_rng(seed)
+    for p in range(n_people):
+        name = f"Person_{p:02d}"
+        (folder / name).mkdir(parents=True)
+        cv2.imwrite(str(folder / name / f"{name}_0001.jpg"), rng.integers(0, 256, (250, 250, 3), dtype=np.uint8))
+    return folder
+
+
+def test_train_adapter_records_its_super_resolution_and_keeps_templates_apart(tmp_path, monkeypatch):
     from skmitm import adapter_training
     from skmitm._backends import file_sha256
 
-    rng = np.random.default_rng(13)
-    lfw = tmp_path / "lfw"
-    for p in range(10):
-        name = f"Person_{p:02d}"
-        (lfw / name).mkdir(parents=True)
-        cv2.imwrite(str(lfw / name / f"{name}_0001.jpg"), rng.integers(0, 256, (250, 250, 3), dtype=np.uint8))
+    lfw = _fake_lfw(tmp_path / "lfw", 10, seed=13)
     kept = tmp_path / "templates.npz"
     weights = Path(adapter_training.__file__).parent / "weights"
     settings = dict(max_faces=10, scales=(2,), probe_sizes=(16, 16), draws=1, templates=kept, progress=False)
@@ -431,16 +436,9 @@ def test_no_adapter_ships_and_one_trained_on_lfw_belongs_to_mobilefacenet(mobile
 
 
 def test_train_adapter_end_to_end_and_refit_from_kept_templates(tmp_path, monkeypatch):
-    import cv2
-
     from skmitm import adapter_training
 
-    rng = np.random.default_rng(10)
-    lfw = tmp_path / "lfw"
-    for p in range(12):
-        name = f"Person_{p:02d}"
-        (lfw / name).mkdir(parents=True)
-        cv2.imwrite(str(lfw / name / f"{name}_0001.jpg"), rng.integers(0, 256, (250, 250, 3), dtype=np.uint8))
+    lfw = _fake_lfw(tmp_path / "lfw", 12, seed=10)
     # A benchmark person (five images) must never be read.
     (lfw / "Evaluation_Person").mkdir()
     for k in range(1, 6):
