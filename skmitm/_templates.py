@@ -424,7 +424,8 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         for i, hs in enumerate(sets):
             if hs.has_templates:
                 raise ValueError(f"X[{i}] already holds templates; expected a HypothesisSet of images")
-        bar = progress_bar(total=sum(len(hs) for hs in sets), enabled=self.progress, desc="templates", unit="hypothesis")
+        total = sum(len(hs) for hs in sets) * (2 if self.flip else 1)  # the flip test runs every mirror image too
+        bar = progress_bar(total=total, enabled=self.progress, desc="templates", unit="hypothesis")
         out, group, count = [], [], 0
         try:
             # Sets are processed a few thousand images at a time: a degraded
@@ -444,9 +445,11 @@ class TemplateExtractor(ImageTransformerMixin, ParamValidationMixin, BaseEstimat
         templates = self._templates(group, bar)
         if self.flip:
             # The mirror images are plain images: keyed on their content in the cache, never on a recipe.
-            mirrored = [(i, hs.with_data([np.ascontiguousarray(check_rgb(image, name=f"X[{i}] hypothesis {j}")[:, ::-1])
-                                          for j, image in enumerate(hs.data)])) for i, hs in group]
-            templates = _unit_rows(templates) + _unit_rows(self._templates(mirrored))
+            mirrored = []
+            for i, hs in group:
+                images = [check_rgb(image, name=f"X[{i}] hypothesis {j}") for j, image in enumerate(hs.data)]
+                mirrored.append((i, hs.with_data([np.ascontiguousarray(image[:, ::-1]) for image in images])))
+            templates = _unit_rows(templates) + _unit_rows(self._templates(mirrored, bar))
         if self.normalize:
             norms = np.linalg.norm(templates, axis=1, keepdims=True)
             np.divide(templates, norms, out=templates, where=norms > 0)
