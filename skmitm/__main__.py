@@ -407,6 +407,10 @@ def build_parser():
     abl.add_argument("--adapter", default="auto",
                      help="template adapter whose rows are added: auto (the one shipped for the network, if any), "
                      "none, or an adapter weights file from 'skmitm train-adapter' (default: %(default)s)")
+    abl.add_argument("--sr-weights", default=None, metavar="WEIGHTS",
+                     help="super-resolution weights: a shipped name (identity, realistic, plain) or a weights card "
+                     "from 'skmitm train-sr' (default: realistic, the paper's method with pixel-trained SR; an "
+                     "--adapter must have been trained through the same weights)")
     abl.add_argument("--cache", help="template cache folder (shared with other runs over the same images)")
 
     # identify and evaluate: a gallery folder (or an enrolled gallery), a probe folder and the pipeline's options.
@@ -930,7 +934,7 @@ def _ablation(args):
     results = run_ablation(lfw=args.lfw, model=args.model, out=args.out, probe_size=size, severity=severity,
                            n_chains=args.chains, sigmas=args.sigmas, random_state=args.seed,
                            max_subjects=args.subjects, templates_path=args.templates, crop=args.crop,
-                           adapter=_adapter(args), memory=args.cache,
+                           adapter=_adapter(args), memory=args.cache, sr_weights=args.sr_weights,
                            n_jobs=args.n_jobs, progress=not args.no_progress)
     for row in results["rows"]:
         print(f"{row['similarity']:>12} {row['section'][:40]:>40} {row['column']:>10}: rank-1 {row['rank1']:5.1f}%")

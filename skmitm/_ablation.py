@@ -17,6 +17,7 @@ import numpy as np
 
 from ._adapter import adapter_step
 from ._degradation import GalleryDegrader
+from ._enrolment import check_adapter_sr
 from ._hypotheses import META_DTYPE, HypothesisSet
 from ._identification import FusedNearestNeighborIdentifier
 from ._io import csv_cell, load_array_file, save_array_file
@@ -193,8 +194,12 @@ def run_ablation(
         Degradation chains per gallery image.
     sigmas : int or sequence of float, default=16
         Blur levels of the multi-hypothesis super-resolution.
-    sr_weights : str or None, default=None
-        Super-resolution weights card; None for the shipped weights.
+    sr_weights : str, os.PathLike or None, default=None
+        Super-resolution weights: a shipped name (``"identity"``,
+        ``"realistic"``, ``"plain"``) or a weights card; None for the
+        upsampler's default, ``"realistic"`` (the paper's method with
+        pixel-trained SR, whatever the network). An ``adapter`` trained
+        through other weights is refused.
     similarities : sequence of str, default=("pearson", "mean-centred")
         Every row is evaluated with each similarity (the paper's Eq. 3 read
         both ways), over the same templates.
@@ -243,6 +248,7 @@ def run_ablation(
     degrader = GalleryDegrader(probe_size=probe_size, scales=scales, n_chains=n_chains, random_state=random_state)
     upsampler = MultiHypothesisUpsampler(sr_weights, scales=scales, sigmas=sigmas)
     upsampler.fit()
+    check_adapter_sr(upsampler, step)
     # Everything the templates depend on, with the networks by content.
     key = repr((str(lfw), extractor.model_sha256_, upsampler.card_.get("sha256"), probe_size, severity,
                 tuple(scales), n_chains, np.atleast_1d(upsampler.sigmas_).tolist(), random_state, max_subjects)

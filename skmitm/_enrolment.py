@@ -345,6 +345,11 @@ def _check_adapter_sr(pipeline):
     steps = dict(pipeline.steps[:-1])
     upsampler = next((s for s in steps.values() if isinstance(s, MultiHypothesisUpsampler)), None)
     adapter = next((s for s in steps.values() if isinstance(s, TemplateAdapter)), None)
+    check_adapter_sr(upsampler, adapter)
+
+
+def check_adapter_sr(upsampler, adapter):
+    """Refuse a fitted ``adapter`` beside a fitted ``upsampler`` whose weights it was not trained through."""
     if upsampler is None or adapter is None or getattr(adapter, "sr_sha256_", None) is None:
         return
     used = _sr_sha256(upsampler)

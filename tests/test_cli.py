@@ -250,6 +250,37 @@ def test_ablation_adds_the_adapter_rows_over_probes_mapped_as_documented(tmp_pat
     for adapter in (None, "auto"):
         rows = run_ablation(out=tmp_path / "o", adapter=adapter, **kwargs)["rows"]
         assert len(rows) == len(plain) and not any(r.get("adapted") for r in rows)
+    # An adapter trained through the plain SR weights: refused beside the default, taken with sr_weights="plain".
+    from skmitm._edsr import DEFAULT_WEIGHTS
+
+    plain_sha = file_sha256(DEFAULT_WEIGHTS.parent / "face_edsr_plain.pt")
+    save_adapter(tmp_path / "p.npz", maps, network_sha256=file_sha256(default_dlib_model()), sr_sha256=plain_sha)
+    with pytest.raises(ValueError, match=rf"trained through the super-resolution weights with sha256 {plain_sha} "
+                                         r"\(shipped as 'plain'\)"):
+        run_ablation(out=tmp_path / "p", adapter=tmp_path / "p.npz", **kwargs)
+    assert not (tmp_path / "p").exists()  # refused before anything is written
+    results = run_ablation(out=tmp_path / "p", adapter=tmp_path / "p.npz", sr_weights="plain", **kwargs)
+    assert results["settings"]["adapter"]["sha256"] == file_sha256(tmp_path / "p.npz")
+    assert results["settings"]["sr_weights"] == plain_sha and any(r.get("adapted") for r in results["rows"])
+
+
+def test_ablation_command_passes_the_sr_weights(tmp_path, monkeypatch):
+    import skmitm._ablation
+
+    seen = {}
+
+    @functools.wraps(skmitm._ablation.run_ablation)  # the command's defaults are read from the signature
+    def recording(**kwargs):
+        seen.update(kwargs)
+        return {"rows": []}
+
+    monkeypatch.setattr(skmitm._ablation, "run_ablation", recording)
+    lfw = tmp_path / "lfw"
+    lfw.mkdir()
+    assert main(["ablation", "--lfw", str(lfw), "--out", str(tmp_path / "o"), "--sr-weights", "plain"]) == 0
+    assert seen["sr_weights"] == "plain"
+    assert main(["ablation", "--lfw", str(lfw), "--out", str(tmp_path / "o")]) == 0
+    assert seen["sr_weights"] is None  # the paper's method: the realistic weights, whatever the network
 
 
 def test_network_label_names_the_networks_of_the_results_page():
