@@ -27,7 +27,7 @@ then the same identifier over the same templates, with or without a
 Run: ``python benchmarks/adapter_gain.py [--lfw DIR] [--model FILE]
 [--conditions moderate:24 harsh:24] [--chains 16] [--sigmas 4]
 [--probes-per-subject 4] [--adapter FILE] [--variant LABEL=FILE ...]
-[--sr-weights NAME] [--crop spec|dlib] [--cache reports/adapter-gain]``
+[--sr-weights NAME] [--crop spec|dlib] [--flip] [--cache reports/adapter-gain]``
 (``--crop dlib`` for dlib's network, which expects its own face box). ``--sr-weights`` names
 the super-resolution weights of the probes (a shipped name or a card; the
 default: the shipped default); an adapter should be trained through the same
@@ -98,7 +98,7 @@ def adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe
 
 
 def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapters, cache, sr_weights=None,
-        crop="spec", progress=True):
+        crop="spec", flip=False, progress=True):
     """Rank-1 of every row and condition: ``{condition: [(label, rank1), ...]}``."""
     sr_sha256 = MultiHypothesisUpsampler(sr_weights).fit().card_.get("sha256")
     for label, weights in adapters:  # a network without an adapter is refused before any template is computed
@@ -106,7 +106,7 @@ def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapter
         if trained not in (None, sr_sha256):
             raise SystemExit(f"{label} ({weights}) was trained through the super-resolution weights with sha256 "
                              f"{trained}, not those of --sr-weights ({sr_sha256})")
-    extractor = TemplateExtractor(model, memory=cache, progress=progress).fit()
+    extractor = TemplateExtractor(model, flip=flip, memory=cache, progress=progress).fit()
     data = load_lfw_folder(lfw, min_images_per_subject=5, max_images_per_subject=5, crop=crop)
     table = {}
     for severity, size in conditions:
@@ -156,6 +156,7 @@ def main():
                         "(default: the shipped default)")
     parser.add_argument("--crop", default="spec", choices=["spec", "dlib"],
                         help="face box of the benchmark images: the benchmark's (for MobileFaceNet) or dlib's own")
+    parser.add_argument("--flip", action="store_true", help="the flip test (TemplateExtractor(flip=True))")
     parser.add_argument("--cache", default="reports/adapter-gain", help="folder keeping the computed templates")
     args = parser.parse_args()
     lfw = args.lfw or shared_path("data/lfw-deepfunneled")
@@ -163,10 +164,11 @@ def main():
     adapters = [("adapter", args.adapter)] + [tuple(v.split("=", 1)) for v in args.variant]
     table = run(lfw=lfw, model=model, conditions=args.conditions, n_chains=args.chains, sigmas=args.sigmas,
                 probes_per_subject=args.probes_per_subject, adapters=adapters, cache=args.cache,
-                sr_weights=args.sr_weights, crop=args.crop)
+                sr_weights=args.sr_weights, crop=args.crop, flip=args.flip)
     weights = MultiHypothesisUpsampler(args.sr_weights).fit().card_.get("weights", args.sr_weights)
     print(f"\nrank-1 (%), {Path(model).name}, full method: {args.chains} chains, {args.sigmas} sigmas, "
-          f"scales 2/4/8, T_concat, mean-centred; super-resolution weights {weights}; {args.crop} face box\n")
+          f"scales 2/4/8, T_concat, mean-centred; super-resolution weights {weights}; {args.crop} face box"
+          f"{'; flip test' if args.flip else ''}\n")
     print_conditions(table)
 
 
