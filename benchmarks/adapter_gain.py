@@ -99,8 +99,9 @@ def adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe
 
 def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapters, cache, sr_weights=None,
         crop="spec", flip=False, progress=True):
-    """Rank-1 of every row and condition: ``{condition: [(label, rank1), ...]}``."""
-    sr_sha256 = MultiHypothesisUpsampler(sr_weights).fit().card_.get("sha256")
+    """Rank-1 of every row and condition, ``{condition: [(label, rank1), ...]}``, and the SR weights file used."""
+    sr_card = MultiHypothesisUpsampler(sr_weights).fit().card_
+    sr_sha256 = sr_card.get("sha256")
     for label, weights in adapters:  # a network without an adapter is refused before any template is computed
         trained = TemplateAdapter(model, weights=weights).fit().sr_sha256_
         if trained not in (None, sr_sha256):
@@ -123,7 +124,7 @@ def run(*, lfw, model, conditions, n_chains, sigmas, probes_per_subject, adapter
             rows += adapter_rows(label, model, weights, gallery, gallery_subjects, probes, probe_subjects)
         table[f"{severity} {size} px ({len(probe_subjects)} probes)"] = rows
         print(f"{severity} {size} px done in {time.perf_counter() - started:.0f} s", flush=True)
-    return table
+    return table, sr_card.get("weights", sr_weights)
 
 
 def print_conditions(table):
@@ -162,10 +163,9 @@ def main():
     lfw = args.lfw or shared_path("data/lfw-deepfunneled")
     model = args.model or str(shared_path("models/mobilefacenet.onnx"))
     adapters = [("adapter", args.adapter)] + [tuple(v.split("=", 1)) for v in args.variant]
-    table = run(lfw=lfw, model=model, conditions=args.conditions, n_chains=args.chains, sigmas=args.sigmas,
-                probes_per_subject=args.probes_per_subject, adapters=adapters, cache=args.cache,
-                sr_weights=args.sr_weights, crop=args.crop, flip=args.flip)
-    weights = MultiHypothesisUpsampler(args.sr_weights).fit().card_.get("weights", args.sr_weights)
+    table, weights = run(lfw=lfw, model=model, conditions=args.conditions, n_chains=args.chains,
+                         sigmas=args.sigmas, probes_per_subject=args.probes_per_subject, adapters=adapters,
+                         cache=args.cache, sr_weights=args.sr_weights, crop=args.crop, flip=args.flip)
     print(f"\nrank-1 (%), {Path(model).name}, full method: {args.chains} chains, {args.sigmas} sigmas, "
           f"scales 2/4/8, T_concat, mean-centred; super-resolution weights {weights}; {args.crop} face box"
           f"{'; flip test' if args.flip else ''}\n")

@@ -25,7 +25,7 @@ from ._hypotheses import as_hypothesis_sets
 from ._identification import _centring_groups
 from ._io import atomic_write, load_array_file, save_array_file
 from ._param_validation import ParamValidationMixin
-from ._templates import _file_sha256
+from ._templates import _file_sha256, _unit_rows
 
 __all__ = ["TemplateAdapter", "fit_identity_whitening", "fit_template_maps", "load_adapter", "save_adapter"]
 
@@ -43,12 +43,6 @@ GALLERY_KINDS = ("matched", "degraded")
 
 _WEIGHTS = Path(__file__).parent / "weights"
 _CARD_ARCHITECTURE = "TemplateAdapter"
-
-
-def _unit_rows(rows):
-    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
 
 def _stack(sets):

@@ -12,13 +12,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 
 from ._adapter import adapter_step
-from ._backends import file_sha256
 from ._degradation import GalleryDegrader
 from ._edsr import identity_weights_for
 from ._enrolment import _STEP_CLASSES, fit_gallery
 from ._identification import FusedNearestNeighborIdentifier
 from ._param_validation import Interval, StrOptions, validate_parameter_constraints
-from ._templates import TemplateExtractor
+from ._templates import TemplateExtractor, _file_sha256
 from ._upsampling import MultiHypothesisUpsampler
 
 __all__ = ["MitmPipeline", "make_mitm_pipeline"]
@@ -314,7 +313,7 @@ def resolve_sr_weights(sr_weights, model):
     if not (isinstance(sr_weights, str) and sr_weights == "auto"):
         return sr_weights
     if isinstance(model, (str, os.PathLike)) and os.path.isfile(model):
-        return identity_weights_for(file_sha256(model))
+        return identity_weights_for(_file_sha256(os.path.abspath(model)))
     return None
 
 
